@@ -1,0 +1,346 @@
+"""The engine: a scalar ``Value`` that remembers how it was computed.
+
+Every primitive op below does two things in one place: it computes its forward
+value, and it names its *local derivative rule* -- a small function
+``rule(inputs..., out) -> d out / d input`` written with plain arithmetic.  At
+forward time the rule is evaluated once on floats and the numbers are stored
+in the new node (``_local_grads``), next to its children (``_prev``).  A node
+therefore holds data, not closures: no node refers back to itself, so a graph
+is freed by reference counting the moment it is dropped.
+
+``backward()`` is then just the chain rule over a topological order:
+``child.grad += local_grad * node.grad`` for every edge.  The same rules,
+evaluated on Values instead of floats, give higher-order gradients
+(``backward(create_graph=True)``).
+
+Composite ops (``-``, ``/``, ``neg`` ...) are built from primitives and have no
+derivative code of their own.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Iterable, Sequence, Union
+
+__all__ = ["Value", "linear", "topological_order", "is_grad_enabled"]
+
+Scalar = Union["Value", float, int]
+# rule(inputs..., out): the local derivative of out with respect to each input.
+Rule = Callable[..., Any]
+
+# Switched off by micrograd.no_grad(): ops then build no graph (results are leaves).
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``micrograd.no_grad()``."""
+    return _grad_enabled
+
+
+class Value:
+    """One scalar of an expression graph, with the gradient of the output with respect to it.
+
+    ``Value(data, _children=(), _op='', label='')`` -- the positional form of the
+    original micrograd. ``data`` and ``grad`` are floats; ``_prev`` is the tuple
+    of children in a fixed order; ``_op`` names the op that made the node.
+    """
+
+    __slots__ = ("data", "grad", "label", "_prev", "_op", "_rule", "_local_grads", "__weakref__")
+
+    def __init__(
+        self,
+        data: float,
+        _children: Iterable[Value] = (),
+        _op: str = "",
+        label: str = "",
+        _rule: Rule | None = None,
+        _local_grads: tuple[Any, ...] = (),
+    ) -> None:
+        if type(data) is not float:
+            data = _to_float(data)
+        self.data: float = data
+        self.grad: Any = 0.0  # a float; a Value after backward(create_graph=True)
+        self.label = label
+        self._prev: tuple[Value, ...] = tuple(_children)
+        self._op = _op
+        self._rule = _rule
+        self._local_grads = _local_grads
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # ------------------------------------------------------------------
+    # Primitives: the forward value and the local derivative, side by side.
+    # Each rule gets the inputs and the output, as floats (or as Values for
+    # higher-order gradients), and returns d out / d input for each input.
+    # ------------------------------------------------------------------
+
+    def __add__(self, other: Scalar) -> Value:
+        """a + b; d/da = 1, d/db = 1"""
+        other = other if isinstance(other, Value) else Value(other)
+        return _binary(self, other, self.data + other.data, "+", lambda a, b, out: (1.0, 1.0))
+
+    def __mul__(self, other: Scalar) -> Value:
+        """a * b; d/da = b, d/db = a"""
+        other = other if isinstance(other, Value) else Value(other)
+        return _binary(self, other, self.data * other.data, "*", lambda a, b, out: (b, a))
+
+    def __pow__(self, exponent: Scalar) -> Value:
+        """x ** k for a number k; d/dx = k * x**(k-1).  x ** y for a Value y: see _pow_value."""
+        if isinstance(exponent, Value):
+            return _pow_value(self, exponent)
+        if not isinstance(exponent, numbers.Real):
+            raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
+        k = float(exponent)
+        out = _float_pow("pow", self.data, k)
+        if k == 0.0:  # d/dx x**0 = 0 everywhere, even at x = 0 where k * x**-1 is undefined
+            return _unary(self, out, f"**{exponent}", lambda x, out: 0.0)
+        if self.data == 0.0 and k < 1.0 and _grad_enabled:
+            raise ZeroDivisionError(f"pow: the derivative of x**{exponent} is infinite at x = 0.0")
+        return _unary(self, out, f"**{exponent}", lambda x, out: k * x ** (k - 1))
+
+    def exp(self) -> Value:
+        """exp(x); d/dx = exp(x)"""
+        try:
+            out = math.exp(self.data)
+        except OverflowError:
+            raise OverflowError(f"exp: result overflows a float, got {self.data}") from None
+        return _unary(self, out, "exp", lambda x, out: out)
+
+    def log(self) -> Value:
+        """log(x); d/dx = 1 / x"""
+        if not self.data > 0.0:
+            raise ValueError(f"log: argument must be > 0, got {self.data}")
+        return _unary(self, math.log(self.data), "log", lambda x, out: 1.0 / x)
+
+    def tanh(self) -> Value:
+        """tanh(x); d/dx = 1 - tanh(x)**2"""
+        # math.tanh saturates to +-1 instead of overflowing, so tanh(1000) is exact.
+        return _unary(self, math.tanh(self.data), "tanh", lambda x, out: 1.0 - out * out)
+
+    def sigmoid(self) -> Value:
+        """sigmoid(x) = 1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))"""
+        return _unary(self, _stable_sigmoid(self.data), "sigmoid", lambda x, out: out * (1.0 - out))
+
+    def relu(self) -> Value:
+        """relu(x) = max(0, x); d/dx = 1 if x > 0 else 0"""
+        out = self.data if self.data > 0.0 else 0.0
+        return _unary(self, out, "ReLU", lambda x, out: 1.0 if out > 0.0 else 0.0)
+
+    # ------------------------------------------------------------------
+    # Composites: built from the primitives above, no derivative code.
+    # Written exactly as the original micrograd does, so results agree bit for bit.
+    # ------------------------------------------------------------------
+
+    def __neg__(self) -> Value:  # -self
+        return self * -1
+
+    def __radd__(self, other: Scalar) -> Value:  # other + self
+        return self + other
+
+    def __sub__(self, other: Scalar) -> Value:  # self - other
+        return self + (-other)
+
+    def __rsub__(self, other: Scalar) -> Value:  # other - self
+        return other + (-self)
+
+    def __rmul__(self, other: Scalar) -> Value:  # other * self
+        return self * other
+
+    def __truediv__(self, other: Scalar) -> Value:  # self / other
+        _check_divisor(other)
+        return self * other**-1
+
+    def __rtruediv__(self, other: Scalar) -> Value:  # other / self
+        _check_divisor(self)
+        return other * self**-1
+
+    def __rpow__(self, base: Scalar) -> Value:  # base ** self
+        return Value(base) ** self
+
+    # Comparisons look at data only (as comparing 0-d tensors does in PyTorch).
+    # There is no __eq__: Values stay hashable by identity, as in the original.
+    def __lt__(self, other: Scalar) -> bool:
+        return self.data < _data(other)
+
+    def __le__(self, other: Scalar) -> bool:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Scalar) -> bool:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Scalar) -> bool:
+        return self.data >= _data(other)
+
+    def __float__(self) -> float:
+        return self.data
+
+    # ------------------------------------------------------------------
+    # Backpropagation
+    # ------------------------------------------------------------------
+
+    def backward(self, create_graph: bool = False) -> None:
+        """Chain rule from this node to every node it depends on.
+
+        Seeds ``self.grad = 1`` and visits nodes in reverse topological order,
+        so a node's gradient is complete before it is passed on. Leaves
+        *accumulate* (call ``zero_grad`` between steps, as in PyTorch);
+        intermediate nodes hold the gradient of this pass only, so a second
+        ``backward()`` adds exactly the same amounts to the leaves again.
+
+        With ``create_graph=True`` the gradients are themselves Values,
+        connected to the graph, so they can be differentiated again.
+        """
+        order = topological_order(self)
+        for node in order:
+            if node._prev:  # intermediate: gradient of this pass only
+                node.grad = 0.0
+        seed = 1.0 if self._prev else self.grad + 1.0
+        self.grad = Value(seed) if create_graph else seed
+        for node in reversed(order):
+            grad = node.grad
+            local_grads = _local_grads_as_values(node) if create_graph else node._local_grads
+            for child, local in zip(node._prev, local_grads):
+                child.grad += local * grad
+
+    def _backward(self) -> None:
+        """One chain-rule step: pass this node's grad to its children (the lecture's manual backprop)."""
+        for child, local in zip(self._prev, self._local_grads):
+            child.grad += local * self.grad
+
+
+# ----------------------------------------------------------------------
+# Node construction
+# ----------------------------------------------------------------------
+
+
+def _unary(x: Value, data: float, op: str, rule: Rule) -> Value:
+    if not _grad_enabled:
+        return Value(data)
+    return Value(data, (x,), op, "", rule, (rule(x.data, data),))
+
+
+def _binary(a: Value, b: Value, data: float, op: str, rule: Rule) -> Value:
+    if not _grad_enabled:
+        return Value(data)
+    return Value(data, (a, b), op, "", rule, rule(a.data, b.data, data))
+
+
+def _local_grads_as_values(node: Value) -> tuple[Any, ...]:
+    """The node's rule evaluated on Values, so that each local derivative is itself a graph."""
+    if node._rule is None:
+        return ()
+    local = node._rule(*node._prev, node)
+    return (local,) if len(node._prev) == 1 else tuple(local)
+
+
+def _pow_value(base: Value, exponent: Value) -> Value:
+    """x ** y with y a Value; d/dx = y * x**(y-1), d/dy = x**y * log(x)"""
+    out = _float_pow("pow", base.data, exponent.data)
+    if base.data == 0.0 and exponent.data < 1.0 and _grad_enabled:
+        raise ZeroDivisionError(f"pow: the derivative of x**y is infinite at x = 0.0, y = {exponent.data}")
+    return _binary(base, exponent, out, "**", _pow_value_rule)
+
+
+def _pow_value_rule(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
+    """d/dx = y * x**(y-1); d/dy = x**y * log(x) (0 at x = 0 as in PyTorch, nan for x < 0)"""
+    if x > 0.0:
+        d_exponent = out * (x.log() if isinstance(x, Value) else math.log(x))
+    else:
+        d_exponent = 0.0 if x == 0.0 else math.nan
+    return y * x ** (y - 1.0), d_exponent
+
+
+def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value) -> Value:
+    """bias + sum(w_i * x_i) as one node; d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1.
+
+    A neuron's weighted sum. It adds in the same order as ``sum(w*x for ..., bias)``,
+    so the value is bit-for-bit the same, but it is one node instead of 2n.
+    """
+    if len(weights) != len(inputs):
+        raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
+    xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+    total = bias.data
+    for w, x in zip(weights, xs):
+        total += w.data * x.data
+    if not _grad_enabled:
+        return Value(total)
+    children = (*weights, *xs, bias)
+    local_grads = (*[x.data for x in xs], *[w.data for w in weights], 1.0)
+    return Value(total, children, "linear", "", _linear_rule, local_grads)
+
+
+def _linear_rule(*args: Any) -> tuple[Any, ...]:
+    """args = (w_1..w_n, x_1..x_n, bias, out): d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1"""
+    n = (len(args) - 2) // 2
+    return (*args[n : 2 * n], *args[:n], 1.0)
+
+
+# ----------------------------------------------------------------------
+# Topological order, without recursion (a million-node chain must work)
+# ----------------------------------------------------------------------
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every node ``root`` depends on, children before parents, root last.
+
+    An explicit stack instead of recursion, so depth is limited by memory,
+    not by Python's recursion limit. The order depends only on the children's
+    order, so it is the same on every run.
+    """
+    order: list[Value] = []
+    visited = {root}
+    stack = [(root, iter(root._prev))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child not in visited:
+                visited.add(child)
+                stack.append((child, iter(child._prev)))
+                break
+        else:  # all children done: the node itself comes next
+            stack.pop()
+            order.append(node)
+    return order
+
+
+# ----------------------------------------------------------------------
+# Helpers: conversions and domain checks with messages that name the op
+# ----------------------------------------------------------------------
+
+
+def _to_float(data: Any) -> float:
+    if isinstance(data, numbers.Real):
+        return float(data)
+    shown = repr(data)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise TypeError(f"Value: data must be a real number (int or float), got {type(data).__name__} {shown}")
+
+
+def _data(x: Scalar) -> float:
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _check_divisor(divisor: Scalar) -> None:
+    if _data(divisor) == 0.0:
+        raise ZeroDivisionError(f"division: divisor is {_data(divisor)}")
+
+
+def _float_pow(op: str, x: float, k: float) -> float:
+    if x < 0.0 and not k.is_integer():
+        raise ValueError(f"{op}: a negative base {x} cannot be raised to the fractional power {k}")
+    if x == 0.0 and k < 0.0:
+        raise ZeroDivisionError(f"{op}: 0.0 cannot be raised to the negative power {k}")
+    try:
+        return float(x**k)
+    except OverflowError:
+        raise OverflowError(f"{op}: {x} ** {k} overflows a float") from None
+
+
+def _stable_sigmoid(x: float) -> float:
+    # exp of a large positive number overflows, so only ever exponentiate -|x|.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)

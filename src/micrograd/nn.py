@@ -1,0 +1,136 @@
+"""A small neural-net library on top of the engine: Neuron, Layer, MLP.
+
+Same defaults and the same initialisation as the original micrograd (weights
+drawn from ``random.uniform(-1, 1)`` on Python's global ``random`` in the same
+order, bias 0, ReLU hidden layers, a linear last layer), so seeded code written
+for the original gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence, Union
+
+from micrograd.engine import Scalar, Value, linear
+
+__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS"]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+Inputs = Union[Sequence[Scalar], Scalar]
+
+
+class Module:
+    """Base class: anything with parameters."""
+
+    def parameters(self) -> list[Value]:
+        return []
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to 0.0 (gradients accumulate across backward calls)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+
+class Neuron(Module):
+    """activation(w . x + b) with weights drawn from uniform(-1, 1) and bias 0."""
+
+    def __init__(self, nin: int, nonlin: bool = True, activation: str | None = None) -> None:
+        _check_size("Neuron: nin", nin)
+        if activation is None:
+            activation = "relu" if nonlin else "linear"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Neuron: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0)
+        self.activation = activation
+        self.nonlin = activation != "linear"
+
+    def __call__(self, x: Inputs) -> Value:
+        xs = _as_list(x)
+        if len(xs) != len(self.w):
+            raise ValueError(f"Neuron: expected {len(self.w)} inputs, got {len(xs)}")
+        act = linear(self.w, xs, self.b)
+        if self.activation == "relu":
+            return act.relu()
+        if self.activation == "tanh":
+            return act.tanh()
+        if self.activation == "sigmoid":
+            return act.sigmoid()
+        return act
+
+    def parameters(self) -> list[Value]:
+        return self.w + [self.b]
+
+    def __repr__(self) -> str:
+        name = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}[self.activation]
+        return f"{name}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    """``nout`` neurons that each see all ``nin`` inputs."""
+
+    def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
+        _check_size("Layer: nout", nout)
+        self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+
+    def outputs(self, x: Inputs) -> list[Value]:
+        """The layer's outputs, always as a list."""
+        return [n(x) for n in self.neurons]
+
+    def __call__(self, x: Inputs) -> Value | list[Value]:
+        out = self.outputs(x)
+        return out[0] if len(out) == 1 else out  # as the original: one output comes back bare
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: ``MLP(2, [16, 16, 1])`` maps 2 inputs through two hidden layers to 1 output."""
+
+    def __init__(
+        self,
+        nin: int,
+        nouts: Sequence[int],
+        activation: str = "relu",
+        output_activation: str = "linear",
+    ) -> None:
+        _check_size("MLP: nin", nin)
+        if isinstance(nouts, (int, str)) or not isinstance(nouts, Sequence) or len(nouts) == 0:
+            raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        sizes = [nin] + list(nouts)
+        last = len(nouts) - 1
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], activation=output_activation if i == last else activation)
+            for i in range(len(nouts))
+        ]
+
+    def __call__(self, x: Inputs) -> Value | list[Value]:
+        xs: Inputs = x
+        for layer in self.layers:
+            xs = layer.outputs(xs)  # always a list between layers, so width-1 hidden layers work
+        assert isinstance(xs, list)
+        return xs[0] if len(xs) == 1 else xs
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+def _as_list(x: Inputs) -> list[Scalar]:
+    if isinstance(x, (Value, int, float)):
+        return [x]
+    return list(x)
+
+
+def _check_size(what: str, n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{what} must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{what} must be at least 1, got {n}")
