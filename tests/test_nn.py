@@ -109,3 +109,27 @@ def test_lecture_network_learns_four_examples() -> None:
         for p in model.parameters():
             p.data -= 0.05 * p.grad
     assert loss.data < 0.01 < first
+
+
+def test_state_dict_round_trip_and_names() -> None:
+    random.seed(3)
+    model = MLP(2, [3, 1])
+    state = model.state_dict()
+    assert list(state)[:3] == ["layers.0.neurons.0.w.0", "layers.0.neurons.0.w.1", "layers.0.neurons.0.b"]
+    assert [p for _, p in model.named_parameters()] == model.parameters()
+    other = MLP(2, [3, 1])
+    assert other.state_dict() != state
+    other.load_state_dict(state)
+    assert other.state_dict() == state
+
+
+def test_load_state_dict_is_all_or_nothing() -> None:
+    model = MLP(2, [2, 1])
+    before = model.state_dict()
+    bad = dict(before)
+    bad["layers.1.neurons.0.b"] = "x"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="layers.1.neurons.0.b must be a number"):
+        model.load_state_dict(bad)
+    assert model.state_dict() == before
+    with pytest.raises(KeyError, match="missing keys"):
+        model.load_state_dict({})

@@ -19,15 +19,17 @@ derivative code of their own.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, TypeVar, Union
 
-__all__ = ["Value", "linear", "topological_order", "is_grad_enabled"]
+__all__ = ["Value", "linear", "topological_order", "no_grad", "is_grad_enabled"]
 
 Scalar = Union["Value", float, int]
 # rule(inputs..., out): the local derivative of out with respect to each input.
 Rule = Callable[..., Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Switched off by micrograd.no_grad(): ops then build no graph (results are leaves).
 _grad_enabled = True
@@ -176,6 +178,10 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
+    def detach(self) -> Value:
+        """A new leaf with the same data, cut off from the graph (as ``Tensor.detach``)."""
+        return Value(self.data)
+
     # ------------------------------------------------------------------
     # Backpropagation
     # ------------------------------------------------------------------
@@ -282,27 +288,56 @@ def _linear_rule(*args: Any) -> tuple[Any, ...]:
 # ----------------------------------------------------------------------
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Every node ``root`` depends on, children before parents, root last.
+def topological_order(*roots: Value) -> list[Value]:
+    """Every node the roots depend on, children before parents, the roots last.
 
     An explicit stack instead of recursion, so depth is limited by memory,
     not by Python's recursion limit. The order depends only on the children's
     order, so it is the same on every run.
     """
     order: list[Value] = []
-    visited = {root}
-    stack = [(root, iter(root._prev))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child not in visited:
-                visited.add(child)
-                stack.append((child, iter(child._prev)))
-                break
-        else:  # all children done: the node itself comes next
-            stack.pop()
-            order.append(node)
+    visited: set[Value] = set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(root._prev))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child._prev)))
+                    break
+            else:  # all children done: the node itself comes next
+                stack.pop()
+                order.append(node)
     return order
+
+
+class no_grad:
+    """Context manager and decorator: ops inside build no graph (results are leaves).
+
+    As ``torch.no_grad``: for evaluation and for parameter updates. The switch is
+    process-wide (not per thread).
+    """
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------

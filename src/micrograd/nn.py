@@ -9,11 +9,11 @@ for the original gives the same numbers.
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Mapping, Sequence, Union
 
 from micrograd.engine import Scalar, Value, linear
 
-__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS"]
+__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
@@ -30,6 +30,34 @@ class Module:
         """Set every parameter's gradient to 0.0 (gradients accumulate across backward calls)."""
         for p in self.parameters():
             p.grad = 0.0
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """(dotted name, parameter) pairs in ``parameters()`` order, e.g. ``('layers.0.neurons.1.w.0', v)``."""
+        return list(_named_values(self, ""))
+
+    def state_dict(self) -> dict[str, float]:
+        """Every parameter's value by name, as plain floats (as ``torch.nn.Module.state_dict``)."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict: Mapping[str, float]) -> None:
+        """Copy values from ``state_dict`` into the parameters; names must match exactly."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a dict of name -> number, got {type(state_dict).__name__}")
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in params]
+        if missing or unexpected:
+            raise KeyError(
+                f"load_state_dict: missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+        values = {}
+        for name, number in state_dict.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise TypeError(f"load_state_dict: {name} must be a number, got {type(number).__name__}")
+            values[name] = float(number)
+        for name, p in params.items():  # only after every entry checked: all or nothing
+            p.data = values[name]
 
 
 class Neuron(Module):
@@ -102,6 +130,10 @@ class MLP(Module):
         _check_size("MLP: nin", nin)
         if isinstance(nouts, (int, str)) or not isinstance(nouts, Sequence) or len(nouts) == 0:
             raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        self.nin = nin
+        self.nouts = list(nouts)
+        self.activation = activation
+        self.output_activation = output_activation
         sizes = [nin] + list(nouts)
         last = len(nouts) - 1
         self.layers = [
@@ -121,6 +153,24 @@ class MLP(Module):
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+def _named_values(obj: Any, prefix: str) -> Iterator[tuple[str, Value]]:
+    """Walk a module's attributes (Values, Modules, and lists of them) in definition order."""
+    items = vars(obj).items() if isinstance(obj, Module) else enumerate(obj)
+    for key, item in items:
+        name = f"{prefix}{key}"
+        if isinstance(item, Value):
+            yield name, item
+        elif isinstance(item, (Module, list, tuple)):
+            yield from _named_values(item, name + ".")
+
+
+def load(path: str) -> MLP:
+    """Rebuild a trained MLP from a checkpoint file written by ``micrograd.checkpoint.save``."""
+    from micrograd.checkpoint import load_model  # imported here: checkpoint builds on nn
+
+    return load_model(path)
 
 
 def _as_list(x: Inputs) -> list[Scalar]:
