@@ -267,14 +267,14 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value) -> V
     if len(weights) != len(inputs):
         raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
     xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+    w_data = [w.data for w in weights]
+    x_data = [x.data for x in xs]
     total = bias.data
-    for w, x in zip(weights, xs):
-        total += w.data * x.data
+    for w, x in zip(w_data, x_data):
+        total += w * x
     if not _grad_enabled:
         return Value(total)
-    children = (*weights, *xs, bias)
-    local_grads = (*[x.data for x in xs], *[w.data for w in weights], 1.0)
-    return Value(total, children, "linear", "", _linear_rule, local_grads)
+    return Value(total, (*weights, *xs, bias), "linear", "", _linear_rule, (*x_data, *w_data, 1.0))
 
 
 def _linear_rule(*args: Any) -> tuple[Any, ...]:
