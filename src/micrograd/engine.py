@@ -158,7 +158,7 @@ class Value:
         _check_divisor(self)
         return other * self**-1
 
-    def __rpow__(self, base: Scalar) -> Value:  # base ** self
+    def __rpow__(self, base: float) -> Value:  # base ** self
         return Value(base) ** self
 
     # Comparisons look at data only (as comparing 0-d tensors does in PyTorch).
@@ -203,7 +203,7 @@ class Value:
             if node._prev:  # intermediate: gradient of this pass only
                 node.grad = 0.0
         seed = 1.0 if self._prev else self.grad + 1.0
-        self.grad = Value(seed) if create_graph else seed
+        self.grad = Value(seed) if create_graph and not isinstance(seed, Value) else seed
         for node in reversed(order):
             grad = node.grad
             local_grads = _local_grads_as_values(node) if create_graph else node._local_grads
@@ -254,7 +254,7 @@ def _pow_value_rule(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     if x > 0.0:
         d_exponent = out * (x.log() if isinstance(x, Value) else math.log(x))
     else:
-        d_exponent = 0.0 if x == 0.0 else math.nan
+        d_exponent = 0.0 if _data(x) == 0.0 else math.nan
     return y * x ** (y - 1.0), d_exponent
 
 

@@ -63,7 +63,7 @@ def _check_inputs(inputs: Sequence[float], eps: float) -> list[float]:
         raise TypeError(f"inputs must be a list of numbers, got {type(inputs).__name__}")
     if len(inputs) == 0:
         raise ValueError("inputs must hold at least one number, got an empty list")
-    point = []
+    point: list[float] = []
     for i, x in enumerate(inputs):
         if isinstance(x, Value):
             x = x.data

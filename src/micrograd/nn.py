@@ -8,6 +8,7 @@ for the original gives the same numbers.
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any, Iterator, Mapping, Sequence, Union
 
@@ -166,7 +167,7 @@ def _named_values(obj: Any, prefix: str) -> Iterator[tuple[str, Value]]:
             yield from _named_values(item, name + ".")
 
 
-def load(path: str) -> MLP:
+def load(path: str | os.PathLike[str]) -> MLP:
     """Rebuild a trained MLP from a checkpoint file written by ``micrograd.checkpoint.save``."""
     from micrograd.checkpoint import load_model  # imported here: checkpoint builds on nn
 

@@ -1,0 +1,186 @@
+"""Loss functions and softmax, named as in ``torch.nn.functional``.
+
+Every function here is a *composite*: it is written with the engine's
+primitives (``+ * ** exp log relu``), so it has no derivative code of its own
+and ``backward()`` works through it like through any other expression.
+
+All losses take one prediction per example and return the *mean* over the
+examples (PyTorch's default ``reduction='mean'``). Predictions may be Values
+or plain numbers; the result is always a Value.
+
+Numerical stability: ``exp`` of a large number overflows a float, so the
+softmax family subtracts the largest logit first (as a plain float, so it is a
+constant of the graph and changes no gradient), and the logistic loss is
+written so that ``exp`` only ever sees a number <= 0.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+from micrograd.engine import Scalar, Value
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "hinge_loss",
+    "log_softmax",
+    "mse_loss",
+    "softmax",
+]
+
+
+def mse_loss(preds: Iterable[Scalar], targets: Iterable[Scalar]) -> Value:
+    """Mean squared error: mean((pred - target)**2), as ``F.mse_loss``."""
+    predictions, goals = _paired("mse_loss", preds, targets, "preds", "targets")
+    squared_errors = [(p - t) ** 2 for p, t in zip(predictions, goals, strict=True)]
+    return _mean(squared_errors)
+
+
+def hinge_loss(scores: Iterable[Scalar], labels: Iterable[Scalar]) -> Value:
+    """Max-margin loss mean(relu(1 - label * score)) for labels +1/-1, as in the original micrograd demo."""
+    values, signs = _paired("hinge_loss", scores, labels, "scores", "labels")
+    for i, label in enumerate(signs):
+        if _data(label) not in (1.0, -1.0):
+            raise ValueError(f"hinge_loss: labels must be +1 or -1, got {_data(label)!r} at index {i}")
+    # Written exactly as the demo notebook writes it, so the numbers agree bit for bit.
+    losses = [(1 + -yi * si).relu() for yi, si in zip(signs, values, strict=True)]
+    return cast(Value, sum(losses)) * (1.0 / len(losses))
+
+
+def binary_cross_entropy_with_logits(logits: Iterable[Scalar], targets: Iterable[Scalar]) -> Value:
+    """Logistic loss on raw scores for targets 0/1, as ``F.binary_cross_entropy_with_logits``."""
+    xs, ts = _paired("binary_cross_entropy_with_logits", logits, targets, "logits", "targets")
+    for i, t in enumerate(ts):
+        if _data(t) not in (0.0, 1.0):
+            raise ValueError(f"binary_cross_entropy_with_logits: targets must be 0 or 1, got {_data(t)!r} at index {i}")
+    return _mean([_logistic_loss(x, t) for x, t in zip(xs, ts, strict=True)])
+
+
+def cross_entropy(logits: Iterable[Sequence[Scalar]], targets: Iterable[int]) -> Value:
+    """Softmax cross-entropy: mean(-log_softmax(logits_i)[target_i]), as ``F.cross_entropy``.
+
+    ``logits`` holds one list of class scores per example; ``targets`` one class index per example.
+    """
+    rows = _as_list("cross_entropy", "logits", logits)
+    classes = _as_list("cross_entropy", "targets", targets)
+    if len(rows) != len(classes):
+        raise ValueError(f"cross_entropy: {len(rows)} logit rows but {len(classes)} targets")
+    if not rows:
+        raise ValueError("cross_entropy: logits and targets are empty")
+    n_classes = -1
+    losses = []
+    for i, (row, target) in enumerate(zip(rows, classes, strict=True)):
+        scores = _values("cross_entropy", f"logits[{i}]", row)
+        if not scores:
+            raise ValueError(f"cross_entropy: logits[{i}] is empty; each example needs at least one class score")
+        if n_classes == -1:
+            n_classes = len(scores)
+        elif len(scores) != n_classes:
+            raise ValueError(f"cross_entropy: logits[{i}] has {len(scores)} classes but logits[0] has {n_classes}")
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise TypeError(f"cross_entropy: targets[{i}] must be an int class index, got {type(target).__name__}")
+        if not 0 <= target < n_classes:
+            raise ValueError(f"cross_entropy: targets[{i}] = {target} is out of range for {n_classes} classes")
+        # -log softmax(x)[t] = log(sum_j exp(x_j)) - x_t; only the one entry is needed.
+        losses.append(_log_sum_exp(scores) - scores[target])
+    return _mean(losses)
+
+
+def softmax(values: Iterable[Scalar]) -> list[Value]:
+    """exp(x_i) / sum_j exp(x_j) for each i, as ``F.softmax`` over one list."""
+    xs = _values("softmax", "values", values)
+    if not xs:
+        raise ValueError("softmax: values is empty")
+    largest = max(_data(x) for x in xs)
+    # Shifting by a constant changes no result but keeps every exp(.) <= 1, so none overflows.
+    exps = [(x - largest).exp() for x in xs]
+    total = cast(Value, sum(exps))
+    return [e / total for e in exps]
+
+
+def log_softmax(values: Iterable[Scalar]) -> list[Value]:
+    """x_i - log(sum_j exp(x_j)) for each i, as ``F.log_softmax`` over one list."""
+    xs = _values("log_softmax", "values", values)
+    if not xs:
+        raise ValueError("log_softmax: values is empty")
+    normaliser = _log_sum_exp(xs)
+    return [x - normaliser for x in xs]
+
+
+# ----------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------
+
+
+def _log_sum_exp(xs: list[Value]) -> Value:
+    """log(sum exp(x)) computed as m + log(sum exp(x - m)) with m the largest x (a plain float)."""
+    largest = max(x.data for x in xs)
+    # The term with x = m contributes exp(0) = 1, so the sum is >= 1 and its log is safe.
+    total = cast(Value, sum((x - largest).exp() for x in xs))
+    return total.log() + largest
+
+
+def _logistic_loss(x: Value, t: Scalar) -> Value:
+    """-t*log(sigmoid(x)) - (1-t)*log(1 - sigmoid(x)), rearranged so exp never sees a positive number.
+
+    Both branches equal max(x, 0) - x*t + log(1 + exp(-|x|)). The branch is chosen on the
+    data, like the shift in _log_sum_exp, rather than with relu: relu's derivative at 0 is 0,
+    which would make |x| flat at 0 and the gradient there wrong by 1/2.
+    """
+    if x.data >= 0.0:
+        return x - x * t + (1 + (-x).exp()).log()
+    return -x * t + (1 + x.exp()).log()
+
+
+def _mean(terms: list[Value]) -> Value:
+    # Same form as the demo's hinge loss: python sum, then times 1/n.
+    return cast(Value, sum(terms)) * (1.0 / len(terms))
+
+
+# ----------------------------------------------------------------------
+# Input checks: each error names the function and the argument
+# ----------------------------------------------------------------------
+
+
+def _paired(
+    fn: str, first: Iterable[Scalar], second: Iterable[Scalar], first_name: str, second_name: str
+) -> tuple[list[Value], list[Scalar]]:
+    """Check two lists of scalars of the same non-zero length; the first is turned into Values."""
+    xs = _values(fn, first_name, first)
+    ys = _scalars(fn, second_name, second)
+    if len(xs) != len(ys):
+        raise ValueError(f"{fn}: {len(xs)} {first_name} but {len(ys)} {second_name}; they must have the same length")
+    if not xs:
+        raise ValueError(f"{fn}: {first_name} and {second_name} are empty")
+    return xs, ys
+
+
+def _as_list(fn: str, name: str, items: object) -> list[object]:
+    if isinstance(items, (str, bytes, Value, numbers.Number)) or not isinstance(items, Iterable):
+        raise TypeError(f"{fn}: {name} must be a list, got {type(items).__name__}")
+    return list(items)
+
+
+def _scalars(fn: str, name: str, items: object) -> list[Scalar]:
+    """The items, each checked to be a Value or a real number (bool is refused: it is usually a slip)."""
+    out: list[Scalar] = []
+    for i, item in enumerate(_as_list(fn, name, items)):
+        if isinstance(item, Value) or (isinstance(item, (int, float)) and not isinstance(item, bool)):
+            out.append(item)
+        elif isinstance(item, numbers.Real) and not isinstance(item, bool):
+            out.append(float(item))  # e.g. fractions.Fraction or numpy.float64
+        else:
+            raise TypeError(f"{fn}: {name}[{i}] must be a Value or a number, got {type(item).__name__}")
+    return out
+
+
+def _values(fn: str, name: str, items: object) -> list[Value]:
+    """The items as Values: numbers become constant leaves."""
+    return [x if isinstance(x, Value) else Value(x) for x in _scalars(fn, name, items)]
+
+
+def _data(x: Scalar) -> float:
+    return x.data if isinstance(x, Value) else float(x)

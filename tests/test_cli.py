@@ -1,0 +1,165 @@
+"""The `micrograd` command: demo, train, resume, predict, plot, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from micrograd.cli import main
+from micrograd.training import TrainConfig, resume_run, start_run
+
+pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    raw = path.read_bytes()
+    assert raw[:8] == PNG_SIGNATURE and raw[12:16] == b"IHDR"
+    return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+
+
+def test_demo_writes_pictures_and_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--steps", "5"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("accuracy ") and printed[-1].endswith("%")
+    width, height = _png_size(tmp_path / "decision_boundary.png")
+    assert width > 300 and height > 300
+    _png_size(tmp_path / "training_curves.png")
+    saved = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert saved["step"] == 5 and saved["model"]["nouts"] == [16, 16, 1]
+
+
+def test_demo_reaches_full_accuracy_with_its_default_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "accuracy 100.0%"
+
+
+def test_train_predict_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--dataset", "circles", "--steps", "5", "--hidden", "8", "--optimizer", "adam",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    ckpt = tmp_path / "checkpoint.json"
+    assert json.loads(ckpt.read_text())["step"] == 5
+    capsys.readouterr()
+    assert main(["predict", str(ckpt), "0.1,0.2"]) == 0
+    assert capsys.readouterr().out.startswith("class ")
+    assert main(["plot", str(ckpt), "-o", str(tmp_path / "b.png")]) == 0
+    _png_size(tmp_path / "b.png")
+
+
+def test_train_multiclass_with_cross_entropy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--dataset", "spiral", "--samples", "60", "--steps", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["model"]["nouts"][-1] == 3
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "checkpoint.json"), "0.1,0.2"]) == 0
+    assert "probabilities" in capsys.readouterr().out
+
+
+def _params(path: Path) -> dict[str, float]:
+    return json.loads(path.read_text())["parameters"]
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path, schedule: str) -> None:
+    config = dict(steps=8, batch_size=16, n_samples=60, optimizer="adam", lr=0.05, schedule=schedule, seed=4)
+    whole = start_run(TrainConfig(**config), tmp_path / "whole")  # type: ignore[arg-type]
+    for _ in whole.steps():
+        pass
+    whole.save()
+    halves = start_run(TrainConfig(**config), tmp_path / "halves")  # type: ignore[arg-type]
+    for record in halves.steps():
+        if halves.step == 3:
+            break
+    halves.save()
+    resumed = resume_run(halves.checkpoint_path, tmp_path / "halves")
+    for _ in resumed.steps():
+        pass
+    resumed.save()
+    assert resumed.step == 8
+    assert _params(resumed.checkpoint_path) == _params(whole.checkpoint_path)  # bit for bit
+
+
+def test_cli_resume_to_more_steps_matches(tmp_path: Path) -> None:
+    common = ["--schedule", "constant", "--batch-size", "10", "--optimizer", "sgd", "--lr", "0.3", "--quiet",
+              "--samples", "50", "--seed", "9"]
+    assert main(["train", *common, "--steps", "6", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", *common, "--steps", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b" / "checkpoint.json"), "--steps", "6",
+                 "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert _params(tmp_path / "a" / "checkpoint.json") == _params(tmp_path / "b" / "checkpoint.json")
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "micrograd", "train", "--steps", "100000", "--out", str(tmp_path),
+           "--checkpoint-every", "0", "--quiet", "--samples", "40", "--hidden", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # long enough to import and take some steps
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    saved = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert 0 < saved["step"] < 100000
+    assert main(["train", "--resume", str(tmp_path / "checkpoint.json"), "--steps", str(saved["step"] + 2),
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == saved["step"] + 2
+
+
+BAD_COMMANDS = [
+    (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train", "--lr", "-0.1"], "--lr: must be positive"),
+    (["train", "--lr", "abc"], "--lr: expected a number"),
+    (["train", "--hidden", "16,0"], "hidden sizes must be at least 1"),
+    (["train", "--steps", "0"], "--steps: must be at least 1"),
+    (["train", "--dataset", "csv:/no/such/file.csv"], "/no/such/file.csv"),
+    (["train", "--dataset", "spiral", "--loss", "hinge", "--samples", "30"], "needs two classes"),
+    (["train", "--resume", "/no/such/ckpt.json"], "/no/such/ckpt.json"),
+    (["predict", "/no/such/ckpt.json", "1,2"], "/no/such/ckpt.json"),
+    (["plot", "/no/such/ckpt.json"], "/no/such/ckpt.json"),
+    (["demo", "--steps", "-3"], "--steps: must be at least 1"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_COMMANDS, ids=[" ".join(a) for a, _ in BAD_COMMANDS])
+def test_bad_input_is_one_line_and_status_2(argv: list[str], message: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(argv + (["--out", str(tmp_path)] if argv[0] == "train" else [])))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err
+
+
+def test_corrupt_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2"]) == 0
+    ckpt = tmp_path / "checkpoint.json"
+    ckpt.write_text(ckpt.read_text()[:200])  # truncated
+    capsys.readouterr()
+    for argv in (["predict", str(ckpt), "1,2"], ["plot", str(ckpt)], ["train", "--resume", str(ckpt), "--out", str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and str(ckpt) in err
+
+
+def test_predict_with_wrong_number_of_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--steps", "1"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "checkpoint.json"), "1,2,3"]) == 2
+    assert "takes 2 inputs, got 3" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "checkpoint.json"), "1,x"]) == 2
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "micrograd", "tour"], capture_output=True, text=True,
+                            env=dict(os.environ), check=True)
+    assert "x1 -1.5000" in result.stdout

@@ -1,0 +1,424 @@
+"""Graph pictures and the narrated backward pass (micrograd.viz)."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from io import StringIO
+from pathlib import Path
+
+import pytest
+
+from micrograd import viz
+from micrograd.engine import Value, linear, topological_order
+from micrograd.expr import ExpressionError, evaluate
+from micrograd.viz import (
+    RendererNotFound,
+    draw_dot,
+    explain,
+    explain_command,
+    find_renderer,
+    graph_command,
+    replay,
+    trace_backward,
+)
+
+B = 6.8813735870195432  # the lecture's bias, chosen so that n = 0.8814 and o = tanh(n) = 0.7071
+
+# The lecture's walk-through, worked by hand: o = tanh(n), do/dn = 1 - o**2 = 1 - 0.5 = 0.5;
+# '+' passes 0.5 on unchanged; '*' swaps: x1.grad = w1 * 0.5, w1.grad = x1 * 0.5.
+SEED_GRADS = {"x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0, "b": 0.5, "x1*w1": 0.5, "x2*w2": 0.5, "n": 0.5, "o": 1.0}
+
+needs_renderer = pytest.mark.skipif(find_renderer() is None, reason=f"no dot renderer: {viz.INSTALL_HINT}")
+
+
+def lecture_neuron() -> tuple[Value, dict[str, Value]]:
+    """The seed's neuron, built and labelled exactly as in the lecture."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(B, label="b")
+    x1w1 = x1 * w1
+    x1w1.label = "x1*w1"
+    x2w2 = x2 * w2
+    x2w2.label = "x2*w2"
+    x1w1x2w2 = x1w1 + x2w2
+    x1w1x2w2.label = "x1*w1 + x2*w2"
+    n = x1w1x2w2 + b
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return o, {node.label: node for node in topological_order(o)}
+
+
+# ----------------------------------------------------------------------
+# draw_dot: the DOT text
+# ----------------------------------------------------------------------
+
+
+def record_labels(source: str) -> dict[str, str]:
+    """label field -> the whole record label, from the DOT text."""
+    labels = {}
+    for match in re.finditer(r'label="\{ (.*?) \}"', source):
+        fields = match.group(1).split(" | ")
+        labels[fields[0]] = match.group(1)
+    return labels
+
+
+def test_record_boxes_show_label_data_and_grad_after_backward() -> None:
+    o, _ = lecture_neuron()
+    o.backward()
+    labels = record_labels(draw_dot(o).source)
+    assert labels["x1"] == "x1 | data 2.0000 | grad -1.5000"
+    assert labels["w1"] == "w1 | data -3.0000 | grad 1.0000"
+    assert labels["w2"] == "w2 | data 1.0000 | grad 0.0000"
+    assert labels["n"] == "n | data 0.8814 | grad 0.5000"
+    assert labels["o"] == "o | data 0.7071 | grad 1.0000"
+    assert len(labels) == 10
+
+
+def test_each_op_is_a_node_and_edges_follow_the_data() -> None:
+    o, nodes = lecture_neuron()
+    source = draw_dot(o).source
+    ids = {label: match for match, label in re.findall(r'(v\d+) \[label="\{ ([^|]*?) \|', source)}
+    op_labels = re.findall(r'(v\d+)_op \[label="([^"]*)"', source)
+    assert sorted(op for _, op in op_labels) == ["*", "*", "+", "+", "tanh"]
+    edges = re.findall(r"(v\d+(?:_op)?) -> (v\d+(?:_op)?);", source)
+    # x1 and w1 flow into the '*' op, which flows into x1*w1; n flows through tanh into o.
+    product = ids["x1*w1"]
+    assert (ids["x1"], f"{product}_op") in edges
+    assert (ids["w1"], f"{product}_op") in edges
+    assert (f"{product}_op", product) in edges
+    assert (ids["n"], f"{ids['o']}_op") in edges and (f"{ids['o']}_op", ids["o"]) in edges
+    assert len(edges) == 2 * 4 + 1 + 5  # four binary ops, one unary op, one edge out of each op
+
+
+def test_special_characters_in_labels_are_escaped() -> None:
+    tricky = Value(1.0, label='a{b}|<c> "d" \\e')
+    source = draw_dot(tricky * 2).source
+    assert r"a\{b\}\|\<c\> \"d\" \\e" in source
+
+
+@needs_renderer
+def test_escaped_labels_come_out_of_the_renderer_unchanged() -> None:
+    tricky = Value(1.0, label='a{b}|<c> "d" \\e')
+    svg = draw_dot(tricky * 2).pipe("svg").decode("utf-8")
+    assert 'a{b}|<c> "d" \\e' in svg_texts(svg)
+
+
+def svg_texts(svg: str) -> list[str]:
+    """The text elements of an SVG picture, entities decoded."""
+    elements = ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+    return ["".join(element.itertext()) for element in elements]
+
+
+def test_show_order_numbers_the_boxes_in_topological_order() -> None:
+    o, _ = lecture_neuron()
+    labels = record_labels(draw_dot(o, show_order=True).source)
+    assert labels["#1"].startswith("#1 | x1 |")
+    assert labels["#10"].startswith("#10 | o |")
+
+
+def test_color_by_grad_fills_by_magnitude() -> None:
+    o, _ = lecture_neuron()
+    o.backward()
+    source = draw_dot(o, color_by_grad=True).source
+    fills = dict(re.findall(r'label="\{ ([^|]*?) \|.*?fillcolor="(#[0-9a-f]{6})"', source))
+    assert fills["x1"] == "#e85d24"  # |grad| 1.5, the largest: the full colour
+    assert fills["w2"] == "#ffffff"  # grad 0: white
+    assert fills["n"] not in ("#e85d24", "#ffffff")
+    assert "relative to the largest, 1.5000" in source
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="rankdir"):
+        draw_dot(Value(1.0), rankdir="XY")
+    with pytest.raises(ValueError, match="format"):
+        draw_dot(Value(1.0), format="svg -o /tmp/x")
+    with pytest.raises(TypeError, match="Value"):
+        draw_dot(1.0)  # type: ignore[arg-type]
+
+
+def test_a_large_graph_is_refused_quickly_with_the_count_and_the_way_out() -> None:
+    # About the size of an MLP training step: tens of thousands of nodes.
+    xs = [Value(float(i)) for i in range(20_000)]
+    loss = sum((x * x for x in xs), Value(0.0))
+    count = len(topological_order(loss))
+    assert count > 60_000
+    started = time.perf_counter()
+    expected = f"the graph has {count:,} values, more than max_nodes=500; pass max_nodes={count}"
+    with pytest.raises(ValueError, match=expected):
+        draw_dot(loss)
+    assert time.perf_counter() - started < 5
+
+
+def test_max_nodes_can_be_raised() -> None:
+    chain = Value(1.0)
+    for _ in range(300):
+        chain = chain + 1
+    with pytest.raises(ValueError):
+        draw_dot(chain, max_nodes=100)
+    assert draw_dot(chain, max_nodes=1000).node_count == 601
+
+
+# ----------------------------------------------------------------------
+# draw_dot: rendering, saving, Jupyter
+# ----------------------------------------------------------------------
+
+
+@needs_renderer
+def test_render_svg_and_png(tmp_path: Path) -> None:
+    o, _ = lecture_neuron()
+    o.backward()
+    graph = draw_dot(o)
+    svg_path = graph.render(tmp_path / "neuron")
+    assert svg_path == str(tmp_path / "neuron.svg")
+    texts = svg_texts(Path(svg_path).read_text(encoding="utf-8"))
+    assert {"x1", "data 2.0000", "grad -1.5000", "tanh"} <= set(texts)
+    png_path = graph.render(tmp_path / "neuron", format="png")
+    assert Path(png_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Path(graph.write(tmp_path / "by_suffix.png")).read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_renderer
+def test_jupyter_bundle_has_the_svg() -> None:
+    o, _ = lecture_neuron()
+    bundle = draw_dot(o)._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in bundle["image/svg+xml"]
+    assert "10 values" in bundle["text/plain"]
+
+
+def test_save_writes_the_dot_text(tmp_path: Path) -> None:
+    o, _ = lecture_neuron()
+    graph = draw_dot(o)
+    path = graph.save(tmp_path / "neuron.dot")
+    assert Path(path).read_text(encoding="utf-8") == graph.source
+    assert graph.source.startswith("digraph micrograd {")
+
+
+def test_without_a_renderer_the_dot_text_is_kept_and_the_fix_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    o, _ = lecture_neuron()
+    graph = draw_dot(o)
+    with pytest.raises(RendererNotFound, match=re.escape("pip install 'micrograd[viz]'")):
+        graph.render(tmp_path / "neuron")
+    assert (tmp_path / "neuron.dot").read_text(encoding="utf-8") == graph.source
+    with pytest.raises(OSError):  # RendererNotFound is an OSError too, for the command line
+        graph.write(tmp_path / "picture.png")
+    assert (tmp_path / "picture.dot").exists()
+
+
+def test_without_a_renderer_the_notebook_gets_text_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    o, _ = lecture_neuron()
+    bundle = draw_dot(o)._repr_mimebundle_()
+    assert list(bundle) == ["text/plain"]
+    assert "pip install 'micrograd[viz]'" in bundle["text/plain"]
+
+
+def test_the_renderer_is_found_in_the_interpreters_own_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An un-activated venv: its scripts folder is not on the PATH.
+    scripts = Path(sys.executable).parent
+    if not (scripts / "graphviz-pure").exists():
+        pytest.skip("graphviz-pure is not installed next to this interpreter")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert find_renderer() == str(scripts / "graphviz-pure")
+
+
+def test_no_renderer_anywhere_gives_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(viz.sysconfig, "get_path", lambda *args: str(tmp_path))
+    monkeypatch.setattr(viz.sys, "executable", str(tmp_path / "python"))
+    assert find_renderer() is None
+
+
+# ----------------------------------------------------------------------
+# explain: the narration
+# ----------------------------------------------------------------------
+
+
+def test_explain_reproduces_the_lecture_walk_through() -> None:
+    o, _ = lecture_neuron()
+    text = explain(o, quiet=True)
+    lines = [line.strip() for line in text.splitlines()]
+    # Forward values.
+    assert "n = (x1*w1 + x2*w2) + b = (-6) + 6.88137 = 0.881374" in lines
+    assert "o = tanh(n) = tanh(0.881374) = 0.707107" in lines
+    # The backward steps: node, op, upstream grad, local derivative, product, child.
+    assert "o.grad = 1   (the seed: do/do = 1)" in lines
+    assert "step 1: o = tanh(n)   [op tanh]   upstream o.grad = 1" in lines
+    assert "-> n: local do/dn = 1 - o**2 = 0.5;  0.5 * 1 = 0.5;  n.grad = 0 + 0.5 = 0.5" in lines
+    assert "-> x1: local d(x1*w1)/dx1 = w1 = -3;  -3 * 0.5 = -1.5;  x1.grad = 0 + (-1.5) = -1.5" in lines
+    assert "-> w1: local d(x1*w1)/dw1 = x1 = 2;  2 * 0.5 = 1;  w1.grad = 0 + 1 = 1" in lines
+    assert "-> w2: local d(x2*w2)/dw2 = x2 = 0;  0 * 0.5 = 0;  w2.grad = 0 + 0 = 0" in lines
+    # The final gradients, checked against the hand-worked values.
+    for name in ("x1", "w1", "x2", "w2", "b"):
+        assert f"{name}.grad = {SEED_GRADS[name]:g}" in lines
+    # Each leaf against numerical_grad: both numbers, and agreement.
+    checks = {parts[0]: parts[1:] for parts in (line.split() for line in lines) if parts and parts[-1] in ("yes", "NO")}
+    assert set(checks) == {"x1", "w1", "x2", "w2", "b"}
+    for name, (backward, numerical, agree) in checks.items():
+        assert float(backward) == pytest.approx(SEED_GRADS[name], abs=1e-12)
+        assert float(numerical) == pytest.approx(SEED_GRADS[name], abs=1e-6)
+        assert agree == "yes"
+
+
+def test_explain_visits_nodes_parents_first_and_every_edge_once() -> None:
+    o, _ = lecture_neuron()
+    text = explain(o, quiet=True, check=False)
+    arrows = re.findall(r"-> ([^:]+):", text)
+    assert arrows == ["n", "x1*w1 + x2*w2", "b", "x1*w1", "x2*w2", "x2", "w2", "x1", "w1"]
+
+
+def test_explain_prints_and_returns_the_same_text(capsys: pytest.CaptureFixture[str]) -> None:
+    o, _ = lecture_neuron()
+    text = explain(o)
+    assert capsys.readouterr().out == text
+    buffer = StringIO()
+    assert explain(o, file=buffer) == buffer.getvalue()
+
+
+def test_explain_leaves_the_grads_alone() -> None:
+    o, nodes = lecture_neuron()
+    explain(o, quiet=True)
+    assert all(node.grad == 0.0 for node in nodes.values())
+    o.backward()
+    explain(o, quiet=True)
+    assert nodes["x1"].grad == pytest.approx(-1.5)  # not doubled
+
+
+def test_explain_shows_gradients_adding_up_where_a_value_is_used_twice() -> None:
+    x = Value(3.0, label="x")
+    y = x * x
+    y.label = "y"
+    text = explain(y, quiet=True)
+    assert "x.grad = 0 + 3 = 3" in text
+    assert "x.grad = 3 + 3 = 6" in text
+    assert re.search(r"x\s+6\s+6(\.0+\d*)?\s+yes", text)
+
+
+def test_explain_calls_constants_constants() -> None:
+    x = Value(2.0, label="x")
+    y = x - 1
+    text = explain(y, quiet=True)
+    assert "v2 = -1   (a constant)" in text
+    assert "an input" in text
+
+
+def test_trace_matches_backward_bit_for_bit_and_torch() -> None:
+    torch = pytest.importorskip("torch")
+    values = {"a": 1.3, "b": -0.7, "c": 2.1}
+    text = "t = tanh(a*b + c)*exp(b) - log(c)/a; s = sigmoid(t**2 + relu(a - b)); s * c ** b"
+    root = evaluate(text, values)
+    trace = trace_backward(root)
+    leaves = {node.label: node for node in topological_order(root) if node.label in values}
+    root.backward()
+    order = topological_order(root)
+    for node in leaves.values():
+        assert trace.grads[order.index(node) + 1] == node.grad  # same arithmetic, same bits
+
+    a, b, c = (torch.tensor(values[name], dtype=torch.float64, requires_grad=True) for name in "abc")
+    t = torch.tanh(a * b + c) * torch.exp(b) - torch.log(c) / a
+    s = torch.sigmoid(t**2 + torch.relu(a - b))
+    (s * c**b).backward()
+    for name, tensor in zip("abc", (a, b, c), strict=True):
+        assert leaves[name].grad == pytest.approx(tensor.grad.item(), rel=1e-12)
+
+
+def test_explain_narrates_a_linear_node() -> None:
+    w = [Value(0.5, label="w1"), Value(-2.0, label="w2")]
+    x = [Value(3.0, label="x1"), Value(1.0, label="x2")]
+    bias = Value(0.25, label="bias")
+    out = linear(w, x, bias)
+    out.label = "z"
+    text = explain(out, quiet=True)
+    assert "z = w1*x1 + w2*x2 + bias = 0.5*3 + (-2)*1 + 0.25 = -0.25" in text
+    assert "-> w2: local dz/dw2 = x2 = 1;" in text
+    assert text.count("yes") == 5
+
+
+def test_replay_recomputes_with_new_leaf_values() -> None:
+    root = evaluate("y = x**3 - 2/x + exp(x*z)", {"x": 1.5, "z": -0.5})
+    x = next(node for node in topological_order(root) if node.label == "x")
+    assert replay(root, {}) == root.data
+    assert replay(root, {x: 2.0}) == evaluate("y = x**3 - 2/x + exp(x*z)", {"x": 2.0, "z": -0.5}).data
+    assert root.data == pytest.approx(1.5**3 - 2 / 1.5 + math.exp(-0.75))  # the graph is unchanged
+
+
+def test_replay_refuses_an_op_it_does_not_know() -> None:
+    strange = Value(1.0, (Value(2.0),), "mystery", _local_grads=(1.0,))
+    with pytest.raises(ValueError, match="mystery"):
+        replay(strange, {})
+
+
+def test_explain_reports_a_disagreement_at_a_kink() -> None:
+    x = Value(0.0, label="x")
+    y = x.relu()
+    text = explain(y, quiet=True)
+    assert re.search(r"x\s+0\s+0\.5\s+NO", text)  # relu's kink: the two disagree, and it says so
+
+
+def test_explain_refuses_a_huge_graph() -> None:
+    chain = Value(1.0)
+    for _ in range(300):
+        chain = chain * 1.0
+    with pytest.raises(ValueError, match="max_nodes=200"):
+        explain(chain, quiet=True)
+
+
+# ----------------------------------------------------------------------
+# The command-line functions
+# ----------------------------------------------------------------------
+
+
+def test_explain_command_prints_the_narration() -> None:
+    out = StringIO()
+    code = explain_command(
+        "n = x1*w1 + x2*w2 + b; o = tanh(n)",
+        ["x1=2", "x2=0", "w1=-3", "w2=1", f"b={B!r}"],
+        file=out,
+    )
+    assert code == 0
+    assert "x1.grad = -1.5" in out.getvalue()
+
+
+def test_explain_command_writes_the_page(tmp_path: Path) -> None:
+    out = StringIO()
+    page = tmp_path / "walk.html"
+    explain_command("x*y", ["x=2", "y=3"], html=page, file=out)
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f"wrote {page}" in out.getvalue()
+
+
+def test_commands_raise_value_errors_for_bad_input() -> None:
+    with pytest.raises(ExpressionError, match="no value for y"):
+        explain_command("x*y", ["x=2"], file=StringIO())
+    with pytest.raises(ValueError, match="attribute"):
+        graph_command("x.y", ["x=1"], output="unused.svg", file=StringIO())
+
+
+@needs_renderer
+def test_graph_command_draws_after_backward(tmp_path: Path) -> None:
+    target = tmp_path / "neuron.svg"
+    out = StringIO()
+    graph_command("o = tanh(x1*w1 + b)", ["x1=2", "w1=-3", f"b={B!r}"], output=target, file=out)
+    texts = svg_texts(target.read_text(encoding="utf-8"))
+    assert "grad -1.5000" in texts  # x1.grad = w1 * (1 - o**2) = -3 * 0.5: backward has run
+    assert out.getvalue() == f"wrote {target}\n"
+
+
+def test_graph_command_dot_output_needs_no_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    target = tmp_path / "g.dot"
+    graph_command("x*y", ["x=2", "y=3"], output=target, file=StringIO())
+    assert "grad 3.0000" in target.read_text(encoding="utf-8")  # x.grad = y
+
+
+def test_explain_reports_a_leaf_that_cannot_be_nudged() -> None:
+    x = Value(1e-7, label="x")  # nudging by eps=1e-6 takes log below zero
+    text = explain(x.log(), quiet=True)
+    assert "cannot nudge here: log: argument must be > 0" in text
