@@ -30,15 +30,14 @@ mid-save leaves the previous checkpoint whole (and at worst a stray
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import random
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from micrograd._files import atomic_write
 from micrograd.nn import ACTIVATIONS, MLP
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
@@ -141,47 +140,8 @@ def _architecture(model: MLP) -> dict[str, Any]:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
-
-    os.replace is atomic on POSIX and Windows when both names are on the same
-    file system, which is why the temporary file lives in the same folder.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())  # the data is on disk before the rename makes it visible
-        # mkstemp makes the file readable by its owner only; give it the usual permissions.
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    _fsync_folder(folder)
-
-
-def _mode_for(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o777  # keep an existing checkpoint's permissions
-    except OSError:
-        return 0o644
-
-
-def _fsync_folder(folder: str) -> None:
-    # Makes the rename itself durable after a power cut; not possible on every system (Windows).
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    """Temporary file beside ``path``, fsync, rename: see micrograd._files.atomic_write."""
+    atomic_write(path, text)
 
 
 # ----------------------------------------------------------------------
