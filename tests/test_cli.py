@@ -126,6 +126,8 @@ BAD_COMMANDS = [
     (["plot", "/no/such/ckpt.json"], "/no/such/ckpt.json"),
     (["demo", "--steps", "-3"], "--steps: must be at least 1"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--loss", "bce", "--engine", "batched"], "engine 'batched' supports the losses hinge, mse, not 'bce'"),
+    (["demo", "--engine", "gpu"], "invalid choice: 'gpu'"),
 ]
 
 

@@ -126,7 +126,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     config = TrainConfig(steps=args.steps, seed=args.seed)
-    run = start_run(config, out)
+    run = start_run(config, out, engine=args.engine)
     began = time.perf_counter()
     snapshots = []
     snapshot_every = max(1, config.steps // 10)
@@ -140,7 +140,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     boundary = save_figure(decision_boundary_figure(run.model, X, y, title="moons: decision boundary"),
                            out / "decision_boundary.png")
     curves = save_figure(curves_figure(run.history, title="moons: loss and accuracy"), out / "training_curves.png")
-    print(f"trained MLP 2-16-16-1 on {len(X)} moons points for {config.steps} steps in {seconds:.2f} s")
+    print(f"trained MLP 2-16-16-1 on {len(X)} moons points for {config.steps} steps in {seconds:.2f} s"
+          f" (engine: {run.engine})")
     print(f"wrote {boundary}, {curves}, {run.checkpoint_path}")
     if args.html:
         from micrograd._files import atomic_write
@@ -169,7 +170,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.resume:
-        run = resume_run(Path(args.resume), out, steps=args.steps)
+        run = resume_run(Path(args.resume), out, steps=args.steps, engine=args.engine)
     else:
         config = TrainConfig(
             dataset=args.dataset, n_samples=args.samples, noise=args.noise, hidden=args.hidden,
@@ -178,7 +179,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             schedule=args.schedule, l2=args.l2, steps=args.steps if args.steps is not None else 100,
             batch_size=args.batch_size, val_fraction=args.val_fraction, seed=args.seed,
         )
-        run = start_run(config, out)
+        run = start_run(config, out, engine=args.engine)
     finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet)
     last = run.history[-1] if run.history else None
     if last is None:
@@ -272,6 +273,13 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------
 
 
+ENGINE_CHOICES = ("auto", "eager", "compiled", "batched")
+ENGINE_HELP = (
+    "how each step computes gradients: eager (Values), compiled (generated Python), batched (numpy); "
+    "all give the same numbers. auto (default): the fastest installed that supports the loss"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from micrograd.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
 
@@ -283,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=100, help="training steps (default: 100)")
     demo.add_argument("--seed", type=int, default=1337, help="seed for data and weights (default: 1337)")
     demo.add_argument("--html", action="store_true", help="also write training.html, an interactive page of the run")
+    demo.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help=ENGINE_HELP)
     demo.set_defaults(handler=_cmd_demo)
 
     train = sub.add_parser("train", help="train an MLP on a dataset, with checkpoints")
@@ -305,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
     train.add_argument("--checkpoint-every", type=_non_negative_int, default=10, help="save every N steps (default: 10)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help=ENGINE_HELP)
     train.set_defaults(handler=_cmd_train)
 
     predict = sub.add_parser("predict", help="run a trained model on one input")

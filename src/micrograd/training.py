@@ -10,6 +10,7 @@ the pictures.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import random
 import signal
@@ -18,15 +19,25 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from micrograd import checkpoint, data, losses, optim
-from micrograd.engine import Value, no_grad
+from micrograd.compiled import CompiledLoss, compile_loss
+from micrograd.engine import Value, _stable_sigmoid
 from micrograd.nn import ACTIVATIONS, MLP
 
-__all__ = ["TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "start_run", "resume_run"]
+__all__ = [
+    "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
+    "start_run", "resume_run", "resolve_engine",
+]
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
 LOSSES = ("hinge", "bce", "mse", "ce")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("linear", "cosine", "constant")
+# eager: build Values every step (the engine a learner reads). compiled: micrograd.compiled's
+# generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
+ENGINES = ("eager", "compiled", "batched")
+# The compiled engines replay one recorded graph, so the loss must not branch on the data:
+# bce's stable form does (it picks a formula by the sign of the logit), ce's target picks a class.
+COMPILABLE_LOSSES = ("hinge", "mse")
 CHECKPOINT_NAME = "checkpoint.json"
 
 
@@ -159,9 +170,47 @@ def accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> floa
     """Fraction of points whose predicted class is the label (score > 0 means class 1)."""
     if not X:
         return float("nan")
-    with no_grad():
-        hits = sum(_predicted(model(x)) == label for x, label in zip(X, y))
+    layers = _float_layers(model)
+    hits = sum(_predicted_class(_float_forward(layers, x)) == label for x, label in zip(X, y))
     return hits / len(X)
+
+
+# Measuring accuracy needs no gradients, so it runs the MLP on plain floats: the same
+# operations in the same order as Neuron and linear (so the same scores, bit for bit),
+# without making a Value per neuron -- about 3x faster than model(x) under no_grad.
+_FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
+    "relu": lambda z: z if z > 0.0 else 0.0,
+    "tanh": math.tanh,
+    "sigmoid": _stable_sigmoid,
+    "linear": lambda z: z,
+}
+
+
+def _float_layers(model: MLP) -> list[list[tuple[list[float], float, Callable[[float], float]]]]:
+    """Each neuron's weights, bias and activation as plain floats and a float function."""
+    return [
+        [([w.data for w in n.w], n.b.data, _FLOAT_ACTIVATIONS[n.activation]) for n in layer.neurons]
+        for layer in model.layers
+    ]
+
+
+def _float_forward(layers: list[list[tuple[list[float], float, Callable[[float], float]]]], x: Sequence[float]) -> list[float]:
+    h = [float(v) for v in x]
+    for layer in layers:
+        outputs = []
+        for weights, bias, activate in layer:
+            total = bias
+            for w, v in zip(weights, h):
+                total += w * v
+            outputs.append(activate(total))
+        h = outputs
+    return h
+
+
+def _predicted_class(scores: list[float]) -> int:
+    if len(scores) == 1:
+        return 1 if scores[0] > 0 else 0
+    return max(range(len(scores)), key=scores.__getitem__)
 
 
 def _predicted(output: Value | list[Value]) -> int:
@@ -185,20 +234,76 @@ def train_step(
     return total.data, hits / len(y)
 
 
-class Run:
-    """A training run in progress: model, optimizer, data, step count and history."""
+def _numpy_installed() -> bool:
+    return importlib.util.find_spec("numpy") is not None
 
-    def __init__(self, config: TrainConfig, out_dir: Path) -> None:
+
+def resolve_engine(engine: str, loss: str) -> str:
+    """The engine a run uses: 'auto' is the fastest installed one that can run this loss.
+
+    An engine asked for by name that cannot run is an error, not a quiet fallback.
+    """
+    if engine == "auto":
+        if loss not in COMPILABLE_LOSSES:
+            return "eager"
+        return "batched" if _numpy_installed() else "compiled"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of auto, {', '.join(ENGINES)}")
+    if engine != "eager" and loss not in COMPILABLE_LOSSES:
+        raise ValueError(
+            f"engine {engine!r} supports the losses {', '.join(COMPILABLE_LOSSES)}, not {loss!r}; use --engine eager"
+        )
+    if engine == "batched" and not _numpy_installed():
+        raise ValueError("engine 'batched' needs numpy: pip install 'micrograd[fast]'")
+    return engine
+
+
+def _per_example_loss(loss: str, model: MLP) -> Callable[[list[Value], Value], Value]:
+    """One example's loss, for the compiled engines: the same ops as data_loss on a batch of one.
+
+    The target t is the class index (0 or 1) as a Value, so that the recorded graph reads it.
+    """
+    if loss == "hinge":
+        return lambda x, t: (1 + -(2 * t - 1) * model(x)).relu()  # type: ignore[operator]
+    return lambda x, t: (model(x) - (2 * t - 1.0)) ** 2  # type: ignore[operator]  # mse on labels -1/+1
+
+
+class Run:
+    """A training run in progress: model, optimizer, data, step count and history.
+
+    ``engine`` is how each step computes the loss and its gradient (see ENGINES); all
+    three give the same gradients to 1e-12, so a run can be resumed with another engine.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: Path, engine: str = "eager") -> None:
         config.check()
         self.config = config
         self.out_dir = Path(out_dir)
         self.data = load_dataset(config)
         self.loss = resolved_loss(config, self.data.n_classes)
+        self.engine = resolve_engine(engine, self.loss)
         nin = len(self.data.X_train[0])
         self.model = build_model(config, nin, self.data.n_classes)
         self.optimizer, self.scheduler = build_optimizer(config, self.model)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self._compiled: CompiledLoss | None = None
+        if self.engine != "eager":
+            l2 = config.l2
+            self._compiled = compile_loss(
+                _per_example_loss(self.loss, self.model), self.model, n_inputs=nin,
+                engine="python" if self.engine == "compiled" else "numpy",
+                regularizer=(lambda ps: l2 * sum(p * p for p in ps)) if l2 else None,
+            )
+
+    def _train_step(self, X: list[list[float]], y: list[int]) -> tuple[float, float]:
+        if self._compiled is None:
+            return train_step(self.model, self.optimizer, X, y, self.loss, self.config.l2)
+        train_accuracy = accuracy(self.model, X, y)  # before the update, as train_step measures it
+        self.optimizer.zero_grad()
+        loss_value = self._compiled.loss_and_backward(X, y)
+        self.optimizer.step()
+        return loss_value, train_accuracy
 
     @property
     def checkpoint_path(self) -> Path:
@@ -219,7 +324,7 @@ class Run:
         """Train until config.steps, yielding each step's record."""
         while self.step < self.config.steps:
             X, y = self.batch(self.step)
-            loss_value, train_acc = train_step(self.model, self.optimizer, X, y, self.loss, self.config.l2)
+            loss_value, train_acc = self._train_step(X, y)
             if self.scheduler is not None:
                 self.scheduler.step()
             record = {"step": float(self.step), "loss": loss_value, "accuracy": train_acc}
@@ -238,11 +343,11 @@ class Run:
         return self.checkpoint_path
 
 
-def start_run(config: TrainConfig, out_dir: Path) -> Run:
-    return Run(config, out_dir)
+def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
+    return Run(config, out_dir, engine)
 
 
-def resume_run(path: Path, out_dir: Path, steps: int | None = None) -> Run:
+def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str = "eager") -> Run:
     """Rebuild a run from its checkpoint: same data, model, optimizer state, schedule and step."""
     saved = checkpoint.load_checkpoint(path)
     extra = saved.get("extra") or {}
@@ -254,7 +359,7 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None) -> Run:
         raise ValueError(f"{path}: checkpoint has a bad training config: {err}") from None
     if steps is not None:
         config.steps = steps
-    run = Run(config, out_dir)
+    run = Run(config, out_dir, engine)
     run.model.load_state_dict(saved["parameters"])
     if saved.get("optimizer") is not None:
         run.optimizer.load_state_dict(saved["optimizer"])

@@ -1,0 +1,123 @@
+"""The three training engines (eager, compiled, batched) run the same training, step for step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from micrograd import training
+from micrograd.cli import main
+from micrograd.engine import Value
+from micrograd.nn import MLP
+from micrograd.training import TrainConfig, accuracy, resolve_engine, resume_run, start_run
+
+pytest.importorskip("numpy")
+
+FAST_ENGINES = ("compiled", "batched")
+
+
+def _history(config: TrainConfig, engine: str, tmp_path: Path) -> tuple[list[dict[str, float]], list[float]]:
+    run = start_run(config, tmp_path / engine, engine=engine)
+    history = list(run.steps())
+    return history, [p.data for p in run.model.parameters()]
+
+
+@pytest.mark.parametrize("engine", FAST_ENGINES)
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(steps=25, seed=3),  # the demo: full batch, hinge, SGD, linear schedule, L2
+        TrainConfig(steps=25, seed=4, loss="mse", activation="tanh", optimizer="adam", lr=0.01, batch_size=16),
+        TrainConfig(steps=25, seed=5, dataset="circles", l2=0.0, activation="sigmoid", val_fraction=0.25),
+    ],
+    ids=["demo", "mse-tanh-adam-minibatch", "circles-sigmoid-no-l2-val"],
+)
+def test_fast_engines_train_exactly_as_eager(engine: str, config: TrainConfig, tmp_path: Path) -> None:
+    eager_history, eager_params = _history(config, "eager", tmp_path)
+    history, params = _history(config, engine, tmp_path)
+    assert len(history) == len(eager_history) == config.steps
+    for ours, reference in zip(history, eager_history, strict=True):
+        assert ours["loss"] == pytest.approx(reference["loss"], rel=1e-12, abs=1e-12)
+        assert ours["accuracy"] == reference["accuracy"]
+        assert ours.get("val_accuracy") == reference.get("val_accuracy")
+    assert params == pytest.approx(eager_params, rel=1e-10, abs=1e-12)
+
+
+def test_resume_with_another_engine_continues_the_same_run(tmp_path: Path) -> None:
+    # A constant schedule: a linear one spans --steps, so a 10-step run is not the first half of a 20-step one.
+    config = TrainConfig(steps=20, seed=7, batch_size=24, schedule="constant")
+    _, straight = _history(config, "eager", tmp_path)
+    half_config = TrainConfig(steps=10, seed=7, batch_size=24, schedule="constant")
+    half = start_run(half_config, tmp_path / "half", engine="batched")
+    list(half.steps())
+    saved = half.save()
+    resumed = resume_run(saved, tmp_path / "half", steps=20, engine="compiled")
+    list(resumed.steps())
+    assert [p.data for p in resumed.model.parameters()] == pytest.approx(straight, rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "engine,loss,numpy_installed,expected",
+    [
+        ("auto", "hinge", True, "batched"),
+        ("auto", "hinge", False, "compiled"),
+        ("auto", "mse", True, "batched"),
+        ("auto", "bce", True, "eager"),  # bce's stable form branches on the logit: not compilable
+        ("auto", "ce", True, "eager"),
+        ("eager", "ce", True, "eager"),
+        ("compiled", "hinge", False, "compiled"),
+    ],
+)
+def test_resolve_engine(engine: str, loss: str, numpy_installed: bool, expected: str,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "_numpy_installed", lambda: numpy_installed)
+    assert resolve_engine(engine, loss) == expected
+
+
+@pytest.mark.parametrize(
+    "engine,loss,numpy_installed,message",
+    [
+        ("batched", "ce", True, "engine 'batched' supports the losses hinge, mse, not 'ce'"),
+        ("compiled", "bce", True, "engine 'compiled' supports the losses hinge, mse, not 'bce'"),
+        ("batched", "hinge", False, "engine 'batched' needs numpy"),
+        ("gpu", "hinge", True, "unknown engine 'gpu'"),
+    ],
+)
+def test_resolve_engine_refuses_clearly(engine: str, loss: str, numpy_installed: bool, message: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "_numpy_installed", lambda: numpy_installed)
+    with pytest.raises(ValueError, match=message):
+        resolve_engine(engine, loss)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_accuracy_scores_are_the_models_scores_bit_for_bit(activation: str, outputs: int) -> None:
+    """accuracy() runs the MLP on plain floats; its scores must be exactly model(x)'s."""
+    import random
+
+    random.seed(outputs)
+    model = MLP(3, [5, 4, outputs], activation=activation)
+    layers = training._float_layers(model)
+    points = [[random.uniform(-3, 3) for _ in range(3)] for _ in range(50)]
+    for x in points:
+        expected = model(x)
+        expected_list = [expected] if isinstance(expected, Value) else expected
+        assert training._float_forward(layers, x) == [v.data for v in expected_list]
+    labels = [random.randrange(max(2, outputs)) for _ in points]
+    by_values = sum(training._predicted(model(x)) == label for x, label in zip(points, labels, strict=True))
+    assert accuracy(model, points, labels) == by_values / len(points)
+
+
+@pytest.mark.parametrize("engine", ["eager", "compiled", "batched"])
+def test_demo_engine_flag(engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--out", str(tmp_path), "--steps", "3", "--engine", engine]) == 0
+    assert f"(engine: {engine})" in capsys.readouterr().out
+
+
+def test_demo_default_engine_is_the_fastest_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2"]) == 0
+    assert "(engine: batched)" in capsys.readouterr().out  # numpy is installed here (importorskip above)
