@@ -56,7 +56,8 @@ def test_train_predict_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_train_multiclass_with_cross_entropy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", "--dataset", "spiral", "--samples", "60", "--steps", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    argv = ["train", "--dataset", "spiral", "--samples", "60", "--steps", "3", "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
     assert json.loads((tmp_path / "checkpoint.json").read_text())["model"]["nouts"][-1] == 3
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "checkpoint.json"), "0.1,0.2"]) == 0
@@ -75,7 +76,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, schedule: str) -> No
         pass
     whole.save()
     halves = start_run(TrainConfig(**config), tmp_path / "halves")  # type: ignore[arg-type]
-    for record in halves.steps():
+    for _record in halves.steps():
         if halves.step == 3:
             break
     halves.save()
@@ -147,7 +148,8 @@ def test_corrupt_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     ckpt = tmp_path / "checkpoint.json"
     ckpt.write_text(ckpt.read_text()[:200])  # truncated
     capsys.readouterr()
-    for argv in (["predict", str(ckpt), "1,2"], ["plot", str(ckpt)], ["train", "--resume", str(ckpt), "--out", str(tmp_path)]):
+    resume = ["train", "--resume", str(ckpt), "--out", str(tmp_path)]
+    for argv in (["predict", str(ckpt), "1,2"], ["plot", str(ckpt)], resume):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and str(ckpt) in err

@@ -52,7 +52,7 @@ def test_neuron_matches_the_sum_it_stands_for() -> None:
     neuron = Neuron(3, activation="tanh")
     xs = [Value(0.5), Value(-1.0), Value(2.0)]
     out = neuron(xs)
-    expected = sum((w * x for w, x in zip(neuron.w, xs)), neuron.b).tanh()
+    expected = sum((w * x for w, x in zip(neuron.w, xs, strict=True)), neuron.b).tanh()
     assert out.data == expected.data
     out.backward()
     grads = [p.grad for p in neuron.parameters()] + [x.grad for x in xs]
@@ -101,7 +101,7 @@ def test_lecture_network_learns_four_examples() -> None:
     first = None
     for _ in range(200):
         preds = [model(x) for x in xs]
-        loss = sum((p - y) ** 2 for p, y in zip(preds, ys))
+        loss = sum((p - y) ** 2 for p, y in zip(preds, ys, strict=True))
         assert isinstance(loss, Value)
         first = loss.data if first is None else first
         model.zero_grad()

@@ -6,8 +6,8 @@ Adding an op to the engine means adding one row here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -126,7 +126,7 @@ def test_matches_torch_float64(op: Op) -> None:
         out.backward()
         expected, expected_grads = _torch_value_and_grads(op, point)
         assert out.data == pytest.approx(expected, rel=1e-9, abs=1e-12)
-        for v, g in zip(values, expected_grads):
+        for v, g in zip(values, expected_grads, strict=True):
             assert v.grad == pytest.approx(g, rel=1e-9, abs=1e-12)
 
     for point in op.points:

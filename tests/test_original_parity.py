@@ -85,10 +85,10 @@ def test_moons_demo_gives_the_same_losses_as_the_original(original_micrograd: Pa
     theirs = _run(original_micrograd, steps, data)
     assert ours["init"] == theirs["init"]  # same initialisation, bit for bit
     assert ours["acc"] == theirs["acc"]
-    for a, b in zip(ours["loss"], theirs["loss"]):
+    for a, b in zip(ours["loss"], theirs["loss"], strict=True):
         # only the order in which gradient contributions are summed differs (the original's
         # order follows a set, so it is not even deterministic itself)
         assert math.isclose(a, b, rel_tol=1e-12)
-    for a, b in zip(ours["final"], theirs["final"]):
+    for a, b in zip(ours["final"], theirs["final"], strict=True):
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 

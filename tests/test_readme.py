@@ -32,5 +32,5 @@ def test_readme_examples_print_what_they_say() -> None:
         printed = buffer.getvalue().splitlines()
         expected = _expected_prints(code)
         assert len(printed) == len(expected), (printed, expected)
-        for got, want in zip(printed, expected):
+        for got, want in zip(printed, expected, strict=True):
             assert got.startswith(want), (got, want)

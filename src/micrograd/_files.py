@@ -11,7 +11,7 @@ from typing import Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def atomic_write(path: PathLike, data: Union[bytes, str]) -> Path:
+def atomic_write(path: PathLike, data: bytes | str) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
 
     os.replace is atomic on POSIX and Windows when both names are on the same

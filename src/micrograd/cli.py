@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -306,13 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 1.0 sgd, 0.01 adam)")
     train.add_argument("--schedule", default="linear", choices=SCHEDULES, help="learning-rate schedule")
     train.add_argument("--l2", type=_finite_float, default=1e-4, help="L2 penalty alpha*sum(p*p) (default: 1e-4)")
-    train.add_argument("--steps", type=_positive_int, default=None, help="total steps, also when resuming (default: 100)")
+    train.add_argument("--steps", type=_positive_int, default=None,
+                       help="total steps, also when resuming (default: 100)")
     train.add_argument("--batch-size", type=_non_negative_int, default=0, help="examples per step, 0 = all")
     train.add_argument("--val-fraction", type=_finite_float, default=0.2, help="held out for validation (default: 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed for data, weights and batches (default: 0)")
     train.add_argument("--out", default="micrograd-out", help="output folder; the checkpoint is OUT/checkpoint.json")
     train.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
-    train.add_argument("--checkpoint-every", type=_non_negative_int, default=10, help="save every N steps (default: 10)")
+    train.add_argument("--checkpoint-every", type=_non_negative_int, default=10,
+                       help="save every N steps (default: 10)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help=ENGINE_HELP)
     train.set_defaults(handler=_cmd_train)

@@ -467,7 +467,7 @@ def _scalar_expression(graph: _Graph, k: int, kids: list[tuple[str, int]]) -> tu
         return f"{_operand(kids[-1], _SUM)}{terms}", _SUM
     if op == "ReLU":  # reads its operand twice, so the operand is always a name (see _inlinable)
         x = kids[0][0]
-        return f"{x} if {x} > 0.0 else 0.0", _CONDITIONAL
+        return f"0.0 if {x} < 0.0 else {x}", _CONDITIONAL  # as the engine: NaN flows through
     if op in _UNARY_OPS:  # exp, log, tanh, sigmoid: helpers from the namespace
         return f"{op}({kids[0][0]})", _ATOM
     if op == "**":
@@ -499,7 +499,7 @@ def _scalar_local_grads(graph: _Graph, names: list[str], k: int) -> list[str | N
     if op == "sigmoid":
         return [f"{out} * (1.0 - {out})"]
     if op == "ReLU":
-        return [f"(1.0 if {out} > 0.0 else 0.0)"]
+        return [f"(0.0 if {out} <= 0.0 else 1.0)"]
     if op == "**":
         return [f"pow_rule({kids[0]}, {kids[1]}, {out})[0]", f"pow_rule({kids[0]}, {kids[1]}, {out})[1]"]
     k_exp = _exponent(op)
@@ -816,7 +816,7 @@ class _NumpyWriter:
     @staticmethod
     def _map_expr(op: str, x: str) -> str:
         if op == "ReLU":
-            return f"np.where({x} > 0.0, {x}, 0.0)"
+            return f"np.where({x} < 0.0, 0.0, {x})"
         if op == "tanh":
             return f"np.tanh({x})"
         if op in ("exp", "log"):
@@ -864,7 +864,7 @@ class _NumpyWriter:
         if op == "sigmoid":
             return [f"({out} * (1.0 - {out}))"]
         if op == "ReLU":
-            return [f"np.where({out} > 0.0, 1.0, 0.0)"]
+            return [f"np.where({out} <= 0.0, 0.0, 1.0)"]
         if op == "**":
             return [f"np_pow_rule({kids[0]}, {kids[1]}, {out})[0]", f"np_pow_rule({kids[0]}, {kids[1]}, {out})[1]"]
         k_exp = _exponent(op)
@@ -1051,7 +1051,7 @@ def _numpy_helpers(np: Any) -> dict[str, Callable[..., Any]]:
         return out
 
     def np_log(x: Any) -> Any:
-        if not np.all(x > 0.0):
+        if np.any(x <= 0.0):
             raise ValueError(f"log: argument must be > 0, got {np.min(x)}")
         return np.log(x)
 

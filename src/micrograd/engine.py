@@ -24,7 +24,8 @@ import functools
 import gc
 import math
 import numbers
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, Union
 
 __all__ = ["Value", "linear", "topological_order", "no_grad", "is_grad_enabled"]
 
@@ -129,7 +130,7 @@ class Value:
 
     def log(self) -> Value:
         """log(x); d/dx = 1 / x"""
-        if not self.data > 0.0:
+        if self.data <= 0.0:  # NaN is not refused: it flows through, as in PyTorch
             raise ValueError(f"log: argument must be > 0, got {self.data}")
         return _unary(self, math.log(self.data), "log", Value._log_rule)
 
@@ -146,11 +147,12 @@ class Value:
         """sigmoid(x) = 1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))"""
         return _unary(self, _stable_sigmoid(self.data), "sigmoid", Value._sigmoid_rule)
 
-    _relu_rule = staticmethod(lambda x, out: 1.0 if out > 0.0 else 0.0)
+    _relu_rule = staticmethod(lambda x, out: 0.0 if out <= 0.0 else 1.0)
 
     def relu(self) -> Value:
         """relu(x) = max(0, x); d/dx = 1 if x > 0 else 0"""
-        out = self.data if self.data > 0.0 else 0.0
+        # Written so that NaN flows through (relu(nan) is nan, as in PyTorch), not clamped to 0.
+        out = 0.0 if self.data < 0.0 else self.data
         return _unary(self, out, "ReLU", Value._relu_rule)
 
     # ------------------------------------------------------------------
@@ -231,12 +233,14 @@ class Value:
             for node in reversed(order):
                 grad = node.grad
                 local_grads = _local_grads_as_values(node) if create_graph else node._local_grads
-                for child, local in zip(node._prev, local_grads):
+                # strict=False: a node made by hand, Value(x, (a, b)), has children but no local
+                # derivatives and passes nothing on -- as in the original, whose _backward does nothing.
+                for child, local in zip(node._prev, local_grads, strict=False):
                     child.grad += local * grad
 
     def _backward(self) -> None:
         """One chain-rule step: pass this node's grad to its children (the lecture's manual backprop)."""
-        for child, local in zip(self._prev, self._local_grads):
+        for child, local in zip(self._prev, self._local_grads, strict=False):  # see backward()
             child.grad += local * self.grad
 
 
@@ -294,7 +298,7 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value) -> V
     w_data = [w.data for w in weights]
     x_data = [x.data for x in xs]
     total = bias.data
-    for w, x in zip(w_data, x_data):
+    for w, x in zip(w_data, x_data, strict=True):
         total += w * x
     if not _grad_enabled:
         return Value(total)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from micrograd.engine import Value
 
@@ -48,7 +48,7 @@ def gradcheck(
     out = _call(f, values)
     out.backward()
     numeric = numerical_grad(f, point, eps)
-    for i, (value, num) in enumerate(zip(values, numeric)):
+    for i, (value, num) in enumerate(zip(values, numeric, strict=True)):
         analytic = float(value.grad)
         if not abs(analytic - num) <= atol + rtol * abs(num):  # `not <=` also catches nan
             raise GradcheckError(

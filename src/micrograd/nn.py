@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Iterator, Mapping, Sequence, Union
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from micrograd.engine import Scalar, Value, linear
 
@@ -18,7 +19,7 @@ __all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
-Inputs = Union[Sequence[Scalar], Scalar]
+Inputs = Sequence[Scalar] | Scalar
 
 
 class Module:

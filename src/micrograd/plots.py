@@ -8,8 +8,9 @@ extra: ``pip install 'micrograd[plot]'``.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from micrograd._files import atomic_write
 from micrograd.engine import Value, no_grad
@@ -75,7 +76,7 @@ def decision_boundary_figure(
         ax.contourf(xs, ys, scores, levels=[c - 0.5 for c in range(n_classes + 1)], cmap="Pastel1", alpha=0.9)
     palette = ["#c0392b", "#2c6fbb", "#27ae60", "#8e44ad", "#d68910", "#17a589"]
     for c in range(n_classes):
-        pts = [p for p, label in zip(X, y) if label == c]
+        pts = [p for p, label in zip(X, y, strict=True) if label == c]
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, c=palette[c % len(palette)],
                    edgecolors="k", linewidths=0.5, label=f"class {c}")
     ax.set_title(title)

@@ -14,9 +14,10 @@ import importlib.util
 import math
 import random
 import signal
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, cast
 
 from micrograd import checkpoint, data, losses, optim
 from micrograd.compiled import CompiledLoss, compile_loss
@@ -111,7 +112,9 @@ def load_dataset(config: TrainConfig) -> Dataset:
             options["noise"] = config.noise
         X, y = getattr(data, f"make_{name}")(**options)
     if config.val_fraction > 0:
-        X_train, X_val, y_train, y_val = data.train_test_split(X, y, test_fraction=config.val_fraction, seed=config.seed)
+        X_train, X_val, y_train, y_val = data.train_test_split(
+            X, y, test_fraction=config.val_fraction, seed=config.seed
+        )
     else:
         X_train, y_train, X_val, y_val = X, y, [], []
     n_classes = max(y) + 1
@@ -171,7 +174,7 @@ def accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> floa
     if not X:
         return float("nan")
     layers = _float_layers(model)
-    hits = sum(_predicted_class(_float_forward(layers, x)) == label for x, label in zip(X, y))
+    hits = sum(_predicted_class(_float_forward(layers, x)) == label for x, label in zip(X, y, strict=True))
     return hits / len(X)
 
 
@@ -179,14 +182,17 @@ def accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> floa
 # operations in the same order as Neuron and linear (so the same scores, bit for bit),
 # without making a Value per neuron -- about 3x faster than model(x) under no_grad.
 _FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
-    "relu": lambda z: z if z > 0.0 else 0.0,
+    "relu": lambda z: 0.0 if z < 0.0 else z,
     "tanh": math.tanh,
     "sigmoid": _stable_sigmoid,
     "linear": lambda z: z,
 }
 
 
-def _float_layers(model: MLP) -> list[list[tuple[list[float], float, Callable[[float], float]]]]:
+FloatNeuron = tuple[list[float], float, Callable[[float], float]]  # weights, bias, activation
+
+
+def _float_layers(model: MLP) -> list[list[FloatNeuron]]:
     """Each neuron's weights, bias and activation as plain floats and a float function."""
     return [
         [([w.data for w in n.w], n.b.data, _FLOAT_ACTIVATIONS[n.activation]) for n in layer.neurons]
@@ -194,13 +200,13 @@ def _float_layers(model: MLP) -> list[list[tuple[list[float], float, Callable[[f
     ]
 
 
-def _float_forward(layers: list[list[tuple[list[float], float, Callable[[float], float]]]], x: Sequence[float]) -> list[float]:
+def _float_forward(layers: list[list[FloatNeuron]], x: Sequence[float]) -> list[float]:
     h = [float(v) for v in x]
     for layer in layers:
         outputs = []
         for weights, bias, activate in layer:
             total = bias
-            for w, v in zip(weights, h):
+            for w, v in zip(weights, h, strict=True):
                 total += w * v
             outputs.append(activate(total))
         h = outputs
@@ -230,7 +236,7 @@ def train_step(
     optimizer.zero_grad()
     total.backward()  # gradients of every parameter
     optimizer.step()  # update
-    hits = sum(_predicted(o) == label for o, label in zip(outputs, y))
+    hits = sum(_predicted(o) == label for o, label in zip(outputs, y, strict=True))
     return total.data, hits / len(y)
 
 
@@ -268,6 +274,15 @@ def _per_example_loss(loss: str, model: MLP) -> Callable[[list[Value], Value], V
     return lambda x, t: (model(x) - (2 * t - 1.0)) ** 2  # type: ignore[operator]  # mse on labels -1/+1
 
 
+def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
+    """l2 * sum(p*p), written as train_step writes it, for the compiled engines."""
+
+    def penalty(params: list[Value]) -> Value:
+        return cast(Value, l2 * sum(p * p for p in params))
+
+    return penalty
+
+
 class Run:
     """A training run in progress: model, optimizer, data, step count and history.
 
@@ -289,11 +304,10 @@ class Run:
         self.history: list[dict[str, float]] = []
         self._compiled: CompiledLoss | None = None
         if self.engine != "eager":
-            l2 = config.l2
             self._compiled = compile_loss(
                 _per_example_loss(self.loss, self.model), self.model, n_inputs=nin,
                 engine="python" if self.engine == "compiled" else "numpy",
-                regularizer=(lambda ps: l2 * sum(p * p for p in ps)) if l2 else None,
+                regularizer=_l2_penalty(config.l2) if config.l2 else None,
             )
 
     def _train_step(self, X: list[list[float]], y: list[int]) -> tuple[float, float]:
@@ -352,7 +366,9 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
     saved = checkpoint.load_checkpoint(path)
     extra = saved.get("extra") or {}
     if not isinstance(extra, dict) or not isinstance(extra.get("config"), dict):
-        raise ValueError(f"{path}: checkpoint has no training config to resume from (was it written by `micrograd train`?)")
+        raise ValueError(
+            f"{path}: checkpoint has no training config to resume from (was it written by `micrograd train`?)"
+        )
     try:
         config = TrainConfig(**extra["config"])
     except TypeError as err:
