@@ -129,6 +129,7 @@ BAD_COMMANDS = [
     (["frobnicate"], "invalid choice"),
     (["train", "--loss", "bce", "--engine", "batched"], "engine 'batched' supports the losses hinge, mse, not 'bce'"),
     (["demo", "--engine", "gpu"], "invalid choice: 'gpu'"),
+    (["train", "--lr", "1e300", "--steps", "20"], "training diverged at step 2: the loss is nan; lower --lr"),
 ]
 
 

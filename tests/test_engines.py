@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from micrograd import training
+from micrograd.checkpoint import load_checkpoint
 from micrograd.cli import main
 from micrograd.engine import Value
 from micrograd.nn import MLP
@@ -121,3 +122,13 @@ def test_demo_default_engine_is_the_fastest_installed(tmp_path: Path, capsys: py
     pytest.importorskip("matplotlib")
     assert main(["demo", "--out", str(tmp_path), "--steps", "2"]) == 0
     assert "(engine: batched)" in capsys.readouterr().out  # numpy is installed here (importorskip above)
+
+
+@pytest.mark.parametrize("engine", ["eager", "compiled", "batched"])
+def test_divergence_stops_the_run_at_the_first_bad_step(engine: str, tmp_path: Path) -> None:
+    run = start_run(TrainConfig(steps=20, lr=1e300), tmp_path, engine=engine)
+    with pytest.raises(training.TrainingDiverged, match=r"training diverged at step 2: the loss is nan"):
+        for _ in run.steps():
+            run.save()  # step 1 is still finite, so its checkpoint is written
+    assert run.step == 1 and len(run.history) == 1
+    assert load_checkpoint(tmp_path / "checkpoint.json")["step"] == 1

@@ -26,7 +26,7 @@ from micrograd.nn import ACTIVATIONS, MLP
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
-    "start_run", "resume_run", "resolve_engine",
+    "start_run", "resume_run", "resolve_engine", "TrainingDiverged",
 ]
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
@@ -283,6 +283,10 @@ def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
     return penalty
 
 
+class TrainingDiverged(ValueError):
+    """A step made the loss or the parameters nan or inf (usually: the learning rate is too large)."""
+
+
 class Run:
     """A training run in progress: model, optimizer, data, step count and history.
 
@@ -339,6 +343,7 @@ class Run:
         while self.step < self.config.steps:
             X, y = self.batch(self.step)
             loss_value, train_acc = self._train_step(X, y)
+            self._check_finite(loss_value)
             if self.scheduler is not None:
                 self.scheduler.step()
             record = {"step": float(self.step), "loss": loss_value, "accuracy": train_acc}
@@ -347,6 +352,16 @@ class Run:
             self.history.append(record)
             self.step += 1
             yield record
+
+    def _check_finite(self, loss_value: float) -> None:
+        """Stop at the first step that makes the loss or a parameter nan/inf: every later number would be too."""
+        if math.isfinite(loss_value) and all(math.isfinite(p.data) for p in self.model.parameters()):
+            return
+        what = f"the loss is {loss_value}" if not math.isfinite(loss_value) else "a parameter became nan or inf"
+        raise TrainingDiverged(
+            f"training diverged at step {self.step + 1}: {what}; lower --lr (it is {self.config.lr}). "
+            "Checkpoints saved before this step are kept unchanged."
+        )
 
     def save(self) -> Path:
         """Write the checkpoint atomically: the previous one stays readable until the new one is complete."""
