@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -207,6 +208,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         x = [float(part) for part in args.inputs.split(",")]
     except ValueError:
         raise UserError(f"inputs must be numbers separated by commas, got {args.inputs!r}") from None
+    if not all(math.isfinite(v) for v in x):  # a NaN input would come out as a confident "class 0"
+        raise UserError(f"inputs must be finite numbers, got {args.inputs!r}")
     if len(x) != model.nin:
         raise UserError(f"the model takes {model.nin} inputs, got {len(x)}")
     with no_grad():
@@ -236,7 +239,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     extra = saved.get("extra") or {}
     if not isinstance(extra, dict) or not isinstance(extra.get("config"), dict):
         raise UserError(f"{path}: checkpoint does not say which data it was trained on")
-    data = load_dataset(TrainConfig(**extra["config"]))
+    data = load_dataset(TrainConfig.from_checkpoint(saved, path))
     out = Path(args.output) if args.output else path.with_name("decision_boundary.png")
     save_figure(decision_boundary_figure(model, data.X_train, data.y_train, title=path.name), out)
     print(f"wrote {out}")

@@ -107,7 +107,7 @@ class Value:
             return _pow_value(self, exponent)
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
-        k = float(exponent)
+        k = _to_float(exponent, "pow: exponent")
         out = _float_pow("pow", self.data, k)
         if k == 0.0:  # d/dx x**0 = 0 everywhere, even at x = 0 where k * x**-1 is undefined
             return _unary(self, out, f"**{exponent}", Value._zero_rule)
@@ -188,17 +188,19 @@ class Value:
 
     # Comparisons look at data only (as comparing 0-d tensors does in PyTorch).
     # There is no __eq__: Values stay hashable by identity, as in the original.
+    # With a non-number they return NotImplemented, so Python raises its usual
+    # TypeError ("'<' not supported between instances of 'Value' and 'str'").
     def __lt__(self, other: Scalar) -> bool:
-        return self.data < _data(other)
+        return self.data < other.data if isinstance(other, Value) else _compare(self.data.__lt__, other)
 
     def __le__(self, other: Scalar) -> bool:
-        return self.data <= _data(other)
+        return self.data <= other.data if isinstance(other, Value) else _compare(self.data.__le__, other)
 
     def __gt__(self, other: Scalar) -> bool:
-        return self.data > _data(other)
+        return self.data > other.data if isinstance(other, Value) else _compare(self.data.__gt__, other)
 
     def __ge__(self, other: Scalar) -> bool:
-        return self.data >= _data(other)
+        return self.data >= other.data if isinstance(other, Value) else _compare(self.data.__ge__, other)
 
     def __float__(self) -> float:
         return self.data
@@ -295,14 +297,26 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value) -> V
     if len(weights) != len(inputs):
         raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
     xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
-    w_data = [w.data for w in weights]
+    try:
+        w_data = [w.data for w in weights]
+        total = bias.data
+    except AttributeError:  # diagnosed only when it fails: this is a neuron's hot path
+        _check_linear_parameters(weights, bias)
+        raise
     x_data = [x.data for x in xs]
-    total = bias.data
     for w, x in zip(w_data, x_data, strict=True):
         total += w * x
     if not _grad_enabled:
         return Value(total)
     return Value(total, (*weights, *xs, bias), "linear", "", _linear_rule, (*x_data, *w_data, 1.0))
+
+
+def _check_linear_parameters(weights: Sequence[Any], bias: Any) -> None:
+    for i, weight in enumerate(weights):
+        if not isinstance(weight, Value):
+            raise TypeError(f"linear: weights[{i}] must be a Value, got {type(weight).__name__}")
+    if not isinstance(bias, Value):
+        raise TypeError(f"linear: bias must be a Value, got {type(bias).__name__}")
 
 
 def _linear_rule(*args: Any) -> tuple[Any, ...]:
@@ -397,21 +411,37 @@ class no_grad:
 # ----------------------------------------------------------------------
 
 
-def _to_float(data: Any) -> float:
+def _to_float(data: Any, what: str = "Value: data") -> float:
     if isinstance(data, numbers.Real):
-        return float(data)
-    shown = repr(data)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    raise TypeError(f"Value: data must be a real number (int or float), got {type(data).__name__} {shown}")
+        try:
+            return float(data)
+        except OverflowError:  # an int beyond 1.8e308
+            raise OverflowError(f"{what} {_shown(data)} is too large for a float") from None
+    raise TypeError(f"{what} must be a real number (int or float), got {type(data).__name__} {_shown(data)}")
+
+
+def _shown(x: object) -> str:
+    if isinstance(x, int) and x.bit_length() > 128:  # repr of a huge int is long (or refused: 4300 digits)
+        return f"(an int of {x.bit_length()} bits)"
+    shown = repr(x)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _data(x: Scalar) -> float:
     return x.data if isinstance(x, Value) else float(x)
 
 
+def _compare(compare: Callable[[float], Any], other: object) -> Any:
+    """A comparison of data with a plain number; NotImplemented for anything else."""
+    if isinstance(other, numbers.Real):
+        return compare(float(other))
+    return NotImplemented
+
+
 def _check_divisor(divisor: Scalar) -> None:
-    if _data(divisor) == 0.0:
-        raise ZeroDivisionError(f"division: divisor is {_data(divisor)}")
+    value = divisor.data if isinstance(divisor, Value) else _to_float(divisor, "division: divisor")
+    if value == 0.0:
+        raise ZeroDivisionError(f"division: divisor is {value}")
 
 
 def _float_pow(op: str, x: float, k: float) -> float:

@@ -27,6 +27,8 @@ import ast
 import keyword
 import math
 import re
+import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -121,11 +123,19 @@ def parse_expression(text: str) -> ParsedExpression:
         raise ExpressionError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
     if "\x00" in text:
         raise ExpressionError("the expression contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: what a non-UTF-8 byte in argv becomes
+        raise ExpressionError(
+            f"the expression contains a character that is not valid text at position {error.start}"
+        ) from None
     # Check bracket depth on the raw text first: that is what makes ast.parse itself
     # recurse deeply (and in CPython raise MemoryError or RecursionError).
     _check_bracket_depth(text)
     try:
-        tree = ast.parse(text, mode="exec")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal" for '1if': the error below says enough
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text, mode="exec")
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
         raise ExpressionError(f"not a valid expression{where}: {error.msg}") from None
@@ -161,6 +171,8 @@ def evaluate(text: str | ParsedExpression, values: Mapping[str, float]) -> Value
     zero, overflow) are reported as ExpressionError naming the sub-expression.
     """
     parsed = text if isinstance(text, ParsedExpression) else parse_expression(text)
+    if not isinstance(values, Mapping):
+        raise ExpressionError(f"values must be a mapping of names to numbers, got {type(values).__name__}")
     missing = [name for name in parsed.inputs if name not in values]
     if missing:
         names = ", ".join(missing)
@@ -170,6 +182,10 @@ def evaluate(text: str | ParsedExpression, values: Mapping[str, float]) -> Value
     if unused:
         raise ExpressionError(f"{', '.join(unused)} set but not used in the expression")
 
+    for name in parsed.inputs:
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ExpressionError(f"{name} = {_clip(repr(value))} is not a number ({type(value).__name__})")
     # One leaf per input name: using a name twice uses the same Value twice.
     scope: dict[str, Operand] = {name: Value(float(values[name]), label=name) for name in parsed.inputs}
     leaves = set(id(v) for v in scope.values())
@@ -193,8 +209,12 @@ def evaluate(text: str | ParsedExpression, values: Mapping[str, float]) -> Value
 
 def parse_settings(settings: Sequence[str]) -> dict[str, float]:
     """``["x=2", "w=-3"]`` -> ``{"x": 2.0, "w": -3.0}``; ExpressionError for malformed items."""
+    if isinstance(settings, str):  # a lone "x=1" would be read character by character
+        raise TypeError("parse_settings: settings must be a list of 'NAME=NUMBER' strings, got str")
     values: dict[str, float] = {}
     for item in settings:
+        if not isinstance(item, str):
+            raise ExpressionError(f"--set {item!r}: expected NAME=NUMBER text, got {type(item).__name__}")
         name, sep, number = item.partition("=")
         name, number = name.strip(), number.strip()
         if not sep or not name or not number:
@@ -367,12 +387,12 @@ def _compute(node: ast.expr, scope: Mapping[str, Operand], text: str) -> Operand
 
 def _fold(op: ast.operator, left: Number, right: Number) -> Number:
     """Arithmetic on two constants, with the engine's errors for the bad cases."""
-    if isinstance(op, ast.Add):
-        return left + right
-    if isinstance(op, ast.Sub):
-        return left - right
-    if isinstance(op, ast.Mult):
-        return left * right
+    if isinstance(op, (ast.Add, ast.Sub, ast.Mult)):
+        result = left + right if isinstance(op, ast.Add) else left - right if isinstance(op, ast.Sub) else left * right
+        # Python's ints are exact and unbounded; the constant must still fit in a float.
+        if isinstance(result, int) and abs(result) > _LARGEST_FLOAT:
+            raise OverflowError(f"a constant of {result.bit_length()} bits is too large for a float")
+        return result
     if isinstance(op, ast.Div):
         if right == 0:
             raise ZeroDivisionError(f"division: divisor is {right}")
@@ -381,6 +401,9 @@ def _fold(op: ast.operator, left: Number, right: Number) -> Number:
     # The engine's pow, so that bad cases raise its errors; no_grad: a constant needs no derivative.
     with no_grad():
         return (Value(left) ** right).data
+
+
+_LARGEST_FLOAT = int(sys.float_info.max)
 
 
 def _check_exponent_value(exponent: Operand) -> None:

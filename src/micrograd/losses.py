@@ -17,6 +17,7 @@ written so that ``exp`` only ever sees a number <= 0.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterable, Sequence
 from typing import cast
 
@@ -174,7 +175,12 @@ def _scalars(fn: str, name: str, items: object) -> list[Scalar]:
             out.append(float(item))  # e.g. fractions.Fraction or numpy.float64
         else:
             raise TypeError(f"{fn}: {name}[{i}] must be a Value or a number, got {type(item).__name__}")
+        if isinstance(item, int) and not -_LARGEST_INT_FLOAT <= item <= _LARGEST_INT_FLOAT:
+            raise OverflowError(f"{fn}: {name}[{i}] is an int too large for a float")
     return out
+
+
+_LARGEST_INT_FLOAT = int(sys.float_info.max)  # ints beyond it cannot become floats
 
 
 def _values(fn: str, name: str, items: object) -> list[Value]:

@@ -61,6 +61,25 @@ class TrainConfig:
     val_fraction: float = 0.0
     seed: int = 1337
 
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any], path: Path) -> TrainConfig:
+        """The config a checkpoint stores, every setting checked: a hand-edited file gets a clear error."""
+        extra = saved.get("extra") or {}
+        if not isinstance(extra, dict) or not isinstance(extra.get("config"), dict):
+            raise ValueError(
+                f"{path}: checkpoint has no training config (was it written by `micrograd train` or `demo`?)"
+            )
+        problem = _config_problem(extra["config"])
+        if problem is None:
+            config = cls(**{key: _as_setting(value) for key, value in extra["config"].items()})
+            try:
+                config.check()
+            except ValueError as error:
+                problem = str(error)
+        if problem is not None:
+            raise ValueError(f"{path}: checkpoint has a bad training config: {problem}")
+        return config
+
     def check(self) -> None:
         """Raise ValueError naming the first setting that is out of range."""
         dataset = self.dataset
@@ -90,6 +109,32 @@ class TrainConfig:
             raise ValueError(f"batch size must be >= 0 (0 = full batch), got {self.batch_size}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+
+
+def _config_problem(stored: dict[str, Any]) -> str | None:
+    """What is wrong with a stored config's names and types, or None."""
+    defaults = TrainConfig()
+    for name, value in stored.items():
+        if name not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            return f"unknown setting {name!r}"
+        default = getattr(defaults, name)
+        if isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            kind = "a list of whole numbers"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        else:
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return f"{name} must be {kind}, got {shown}"
+    return None
+
+
+def _as_setting(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 @dataclass
@@ -379,15 +424,12 @@ def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
 def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str = "eager") -> Run:
     """Rebuild a run from its checkpoint: same data, model, optimizer state, schedule and step."""
     saved = checkpoint.load_checkpoint(path)
-    extra = saved.get("extra") or {}
-    if not isinstance(extra, dict) or not isinstance(extra.get("config"), dict):
-        raise ValueError(
-            f"{path}: checkpoint has no training config to resume from (was it written by `micrograd train`?)"
-        )
-    try:
-        config = TrainConfig(**extra["config"])
-    except TypeError as err:
-        raise ValueError(f"{path}: checkpoint has a bad training config: {err}") from None
+    config = TrainConfig.from_checkpoint(saved, path)
+    history = saved["extra"].get("history") or []
+    if not isinstance(history, list) or not all(
+        isinstance(record, dict) and all(isinstance(v, (int, float)) for v in record.values()) for record in history
+    ):
+        raise ValueError(f"{path}: checkpoint's history must be a list of step records (numbers by name)")
     if steps is not None:
         config.steps = steps
     run = Run(config, out_dir, engine)
@@ -399,7 +441,7 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
         scheduler_state["settings"] = run.scheduler.settings()  # --steps may have lengthened the schedule
         run.scheduler.load_state_dict(scheduler_state)
     run.step = int(saved["step"])
-    run.history = list(extra.get("history") or [])
+    run.history = list(history)
     if run.step > config.steps:
         raise ValueError(f"{path}: checkpoint is at step {run.step}, past --steps {config.steps}")
     return run
