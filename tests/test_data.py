@@ -184,8 +184,8 @@ def test_csv_round_trip_of_a_generated_dataset(tmp_path: Path) -> None:
 
 def test_csv_without_header_with_blank_lines_whole_float_labels_and_a_bom(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
-    path.write_bytes(b"\xef\xbb\xbf\n1, 2.5 ,0\n\n-3e2,4,1.0\n 5,6,-1\n")
-    assert load_csv(path) == ([[1.0, 2.5], [-300.0, 4.0], [5.0, 6.0]], [0, 1, -1])
+    path.write_bytes(b"\xef\xbb\xbf\n1, 2.5 ,0\n\n-3e2,4,1.0\n 5,6,2\n")
+    assert load_csv(path) == ([[1.0, 2.5], [-300.0, 4.0], [5.0, 6.0]], [0, 1, 2])
     assert load_csv(str(path)) == load_csv(path)
 
 

@@ -17,11 +17,15 @@ def atomic_write(path: PathLike, data: bytes | str) -> Path:
     os.replace is atomic on POSIX and Windows when both names are on the same
     file system, which is why the temporary file lives in the same folder: a
     process killed at any moment leaves either the previous file or the new one.
+    An OSError names ``path``, never the temporary file, which the caller has not heard of.
     """
     target = Path(path)
     folder = target.resolve().parent
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:  # e.g. the folder does not exist, or is not writable
+        raise _naming(error, path) from None
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(payload)
@@ -29,12 +33,21 @@ def atomic_write(path: PathLike, data: bytes | str) -> Path:
             os.fsync(file.fileno())  # the data is on disk before the rename makes it visible
         os.chmod(temporary, _mode_for(target))  # mkstemp makes it owner-only; use the usual mode
         os.replace(temporary, target)
-    except BaseException:  # KeyboardInterrupt too: never leave the temporary file behind
+    except BaseException as error:  # KeyboardInterrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.remove(temporary)
+        if isinstance(error, OSError) and error.filename == temporary:
+            raise _naming(error, path) from None
         raise
     _fsync_folder(folder)
     return target
+
+
+def _naming(error: OSError, path: PathLike) -> OSError:
+    """The same error (same type, errno and reason) about ``path`` instead of the temporary file."""
+    if error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror, os.fspath(path))
 
 
 def _mode_for(path: Path) -> int:

@@ -228,6 +228,8 @@ def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
         model = build_model(checkpoint)
     except KeyError as error:  # parameter names that do not fit the architecture
         raise fail(f"the parameters do not match the architecture: {error.args[0]}") from None
+    except ValueError as error:  # sizes over micrograd.nn's limits (MAX_INPUTS, MAX_LAYER_SIZE, ...)
+        raise fail(f"the model cannot be built: {error}") from None
     return checkpoint, model
 
 

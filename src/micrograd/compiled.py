@@ -42,7 +42,7 @@ import math
 import operator
 import re
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
@@ -104,7 +104,9 @@ def compile_loss(
     """
     if engine not in ("python", "numpy"):
         raise ValueError(f"compile_loss: engine must be 'python' or 'numpy', got {engine!r}")
-    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 1:
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int):
+        raise TypeError(f"compile_loss: n_inputs must be an int, got {type(n_inputs).__name__} {n_inputs!r}")
+    if n_inputs < 1:
         raise ValueError(f"compile_loss: n_inputs must be an int >= 1, got {n_inputs!r}")
     if engine == "numpy":
         _import_numpy()  # fail now, with a clear message, rather than at the first step
@@ -210,8 +212,12 @@ class CompiledLoss:
             X = X.tolist()
         if hasattr(y, "tolist"):
             y = y.tolist()
-        rows = [tuple(map(float, row)) for row in X]
-        targets = [float(t) for t in y]
+        try:
+            rows = [tuple(map(float, row)) for row in X]
+            targets = [float(t) for t in y]
+        except (TypeError, ValueError, OverflowError) as error:
+            # The fast conversion above names nothing; look again for the entry that failed.
+            raise _batch_problem(X, y) or error from None
         if not rows:
             raise ValueError("compiled loss: X is empty")
         if len(rows) != len(targets):
@@ -225,8 +231,11 @@ class CompiledLoss:
 
     def _check_arrays(self, X: Any, y: Any) -> tuple[numpy.ndarray, numpy.ndarray]:
         np = _import_numpy()
-        rows = np.asarray(X, dtype=np.float64)
-        targets = np.asarray(y, dtype=np.float64)
+        try:
+            rows = np.asarray(X, dtype=np.float64)
+            targets = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise _batch_problem(X, y) or error from None
         if rows.ndim != 2 or rows.shape[0] == 0:
             raise ValueError(f"compiled loss: X must be a non-empty batch of rows (2-d), got shape {rows.shape}")
         if rows.shape[1] != self.n_inputs:
@@ -1071,7 +1080,8 @@ def _numpy_helpers(np: Any) -> dict[str, Callable[..., Any]]:
 
     def np_pow_rule(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
         x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-        d_base = y * np_pow_values(x, y - 1.0)
+        at_zero_zero = (x == 0.0) & (y == 0.0)  # 0 ** 0: d/dx = 0, as the engine's rule says
+        d_base = np.where(at_zero_zero, 0.0, y * np_pow_values(np.where(at_zero_zero, 1.0, x), y - 1.0))
         safe_log = np.log(np.where(x > 0.0, x, 1.0))
         d_exponent = np.where(x > 0.0, out * safe_log, np.where(x == 0.0, 0.0, np.nan))
         return d_base, d_exponent
@@ -1101,9 +1111,44 @@ def _import_numpy() -> Any:
     return np
 
 
+def _batch_problem(X: Any, y: Any) -> Exception | None:
+    """The first entry of ``X`` or ``y`` that is not a number, as an error naming it; None if none is found."""
+    for name, batch, entries in (("X", X, "rows"), ("y", y, "targets")):
+        if isinstance(batch, (str, bytes)) or not isinstance(batch, Iterable):
+            return TypeError(f"compiled loss: {name} must be a list of {entries}, one per example, "
+                             f"got {type(batch).__name__}")
+    for i, row in enumerate(X):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            return TypeError(f"compiled loss: X[{i}] must be a row of numbers, got {type(row).__name__} {row!r}")
+        for j, x in enumerate(row):
+            problem = _number_problem(f"X[{i}][{j}]", x)
+            if problem is not None:
+                return problem
+    for i, target in enumerate(y):
+        problem = _number_problem(f"y[{i}]", target)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _number_problem(where: str, x: Any) -> Exception | None:
+    try:
+        float(x)
+    except OverflowError:  # an int such as 10**400
+        return ValueError(f"compiled loss: {where} is too large for a float")
+    except (TypeError, ValueError):
+        return TypeError(f"compiled loss: {where} must be a number, got {type(x).__name__} {x!r}")
+    return None
+
+
 def _read_params(params: Params) -> list[Value]:
     if hasattr(params, "parameters"):
         found = params.parameters()
+    elif isinstance(params, (str, bytes, Value)) or not isinstance(params, Iterable):
+        raise TypeError(
+            "compile_loss: params must be a list of Values or a module with parameters(), "
+            f"got {type(params).__name__}"
+        )
     else:
         found = list(params)
     for i, p in enumerate(found):

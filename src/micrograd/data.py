@@ -32,10 +32,20 @@ __all__ = [
 Points = list[list[float]]
 Labels = list[int]
 
+# Upper bounds on sizes, checked before anything is allocated: a typo such as 10**12 must be
+# refused at once, not fill the memory (or loop for hours) first. They are far above any toy
+# dataset and still small enough to build in memory as Python lists.
+MAX_SAMPLES = 10_000_000  # points per dataset: about 1.5 GB as lists of two floats
+MAX_FEATURES = 10_000  # coordinates per point (make_blobs' n_features)
+MAX_CLASSES = 10_000  # centers / classes / CSV labels: an MLP output per class is still buildable
+# All coordinates of one dataset together: as many as the largest 2-D one, so that many
+# features cannot get around MAX_SAMPLES (10,000,000 points of 10,000 features would be 10**11).
+MAX_COORDINATES = 2 * MAX_SAMPLES
+
 
 def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[Points, Labels]:
     """Two interleaving half circles (label 0 on top, label 1 below), built as sklearn's make_moons."""
-    _check_count("make_moons", "n_samples", n_samples)
+    _check_count("make_moons", "n_samples", n_samples, MAX_SAMPLES)
     _check_nonnegative("make_moons", "noise", noise)
     rng = _rng("make_moons", seed)
     n_outer = n_samples // 2
@@ -48,9 +58,9 @@ def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int = 0) -> tuple
 
 def make_circles(n_samples: int = 100, noise: float = 0.0, factor: float = 0.8, seed: int = 0) -> tuple[Points, Labels]:
     """A small circle (label 1) inside a large one (label 0); factor is the ratio of their radii."""
-    _check_count("make_circles", "n_samples", n_samples)
+    _check_count("make_circles", "n_samples", n_samples, MAX_SAMPLES)
     _check_nonnegative("make_circles", "noise", noise)
-    if not _is_number(factor) or not 0.0 <= factor < 1.0:
+    if not 0.0 <= _real("make_circles", "factor", factor) < 1.0:  # `not` also refuses nan
         raise ValueError(f"make_circles: factor must be a number in [0, 1), got {factor!r}")
     rng = _rng("make_circles", seed)
     n_outer = n_samples // 2
@@ -77,20 +87,21 @@ def make_blobs(
     ``centers`` is either how many clusters to place at random in ``center_box``
     (each of ``n_features`` coordinates) or a list of center points.
     """
-    _check_count("make_blobs", "n_samples", n_samples)
+    _check_count("make_blobs", "n_samples", n_samples, MAX_SAMPLES)
     _check_nonnegative("make_blobs", "cluster_std", cluster_std)
     rng = _rng("make_blobs", seed)
-    if isinstance(centers, bool):
-        raise TypeError("make_blobs: centers must be an int or a list of points, got bool")
+    if isinstance(centers, bool) or not isinstance(centers, (int, list, tuple)):
+        raise TypeError(f"make_blobs: centers must be an int or a list of points, got {type(centers).__name__}")
     if isinstance(centers, int):
-        _check_count("make_blobs", "n_features", n_features)
-        _check_count("make_blobs", "centers", centers)
-        low, high = center_box
-        if not (_is_number(low) and _is_number(high) and low < high):
-            raise ValueError(f"make_blobs: center_box must be (low, high) with low < high, got {center_box!r}")
+        _check_count("make_blobs", "n_features", n_features, MAX_FEATURES)
+        _check_count("make_blobs", "centers", centers, MAX_CLASSES)
+        low, high = _check_center_box(center_box)
+        _check_coordinates("make_blobs", "n_samples", n_samples, n_features)
+        _check_coordinates("make_blobs", "centers", centers, n_features)  # the centers are points too
         points = [[rng.uniform(low, high) for _ in range(n_features)] for _ in range(centers)]
     else:
         points = _check_centers(centers)
+        _check_coordinates("make_blobs", "n_samples", n_samples, len(points[0]))
     # Spread the samples as evenly as possible: the first n_samples % k clusters get one more.
     per_center = [n_samples // len(points) + (1 if i < n_samples % len(points) else 0) for i in range(len(points))]
     X: Points = []
@@ -104,8 +115,8 @@ def make_blobs(
 
 def make_spiral(n_samples: int = 100, n_classes: int = 3, noise: float = 0.2, seed: int = 0) -> tuple[Points, Labels]:
     """Interleaved spiral arms, one per class (the CS231n spiral); noise jitters the angle, in radians."""
-    _check_count("make_spiral", "n_samples", n_samples)
-    _check_count("make_spiral", "n_classes", n_classes)
+    _check_count("make_spiral", "n_samples", n_samples, MAX_SAMPLES)
+    _check_count("make_spiral", "n_classes", n_classes, MAX_CLASSES)
     _check_nonnegative("make_spiral", "noise", noise)
     rng = _rng("make_spiral", seed)
     X: Points = []
@@ -128,8 +139,8 @@ def make_yinyang(n_samples: int = 1000, seed: int = 0, dot_radius: float = 0.2) 
     Yin is the upper half of the disk with the right small half-disk cut out and the
     left one added; the dots are disks of ``dot_radius`` at (-0.5, 0) and (0.5, 0).
     """
-    _check_count("make_yinyang", "n_samples", n_samples)
-    if not _is_number(dot_radius) or not 0.0 < dot_radius < 0.5:
+    _check_count("make_yinyang", "n_samples", n_samples, MAX_SAMPLES)
+    if not 0.0 < _real("make_yinyang", "dot_radius", dot_radius) < 0.5:  # `not` also refuses nan
         raise ValueError(f"make_yinyang: dot_radius must be a number in (0, 0.5), got {dot_radius!r}")
     rng = _rng("make_yinyang", seed)
     X: Points = []
@@ -157,8 +168,11 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[Points, Labels]:
 
     Blank lines are skipped; the first non-blank line is a header if any field in it is
     not a number. Every row needs the same number of columns (at least two) and finite
-    numbers; a label may be written ``1`` or ``1.0`` but must be whole.
+    numbers; a label is a class index 0, 1, ... (below ``MAX_CLASSES``), written ``1`` or ``1.0``.
     """
+    # An int would be taken as a file descriptor: load_csv(0) would read standard input.
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_csv: path must be a str or a path-like object, got {type(path).__name__}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:  # -sig: tolerate the BOM some editors write
             reader = csv.reader(file)
@@ -207,7 +221,7 @@ def train_test_split(
         raise TypeError("train_test_split: X and y must be lists")
     if len(X) != len(y):
         raise ValueError(f"train_test_split: X has {len(X)} examples but y has {len(y)}")
-    if not _is_number(test_fraction) or not 0.0 < test_fraction < 1.0:
+    if not 0.0 < _real("train_test_split", "test_fraction", test_fraction) < 1.0:  # `not` also refuses nan
         raise ValueError(f"train_test_split: test_fraction must be a number in (0, 1), got {test_fraction!r}")
     rng = _rng("train_test_split", seed)
     n_test = math.ceil(test_fraction * len(X))
@@ -264,26 +278,65 @@ def _rng(owner: str, seed: int) -> random.Random:
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+    """A finite real number (not a bool); an int too large for a float is not one."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
-def _check_count(owner: str, name: str, n: object) -> None:
+def _real(owner: str, name: str, x: object) -> float:
+    """``x`` as a float: TypeError unless a real number (a bool is not), ValueError if too large for a float."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(x).__name__}")
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(f"{owner}: {name} is too large for a float") from None
+
+
+def _check_count(owner: str, name: str, n: object, maximum: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{owner}: {name} must be an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"{owner}: {name} must be at least 1, got {n}")
+    if n > maximum:
+        raise ValueError(f"{owner}: {name} must be at most {maximum:,}, got {n}")
+
+
+def _check_coordinates(owner: str, name: str, n_points: int, n_features: int) -> None:
+    total = n_points * n_features
+    if total > MAX_COORDINATES:
+        raise ValueError(
+            f"{owner}: {name}={n_points} points of {n_features} features are {total:,} coordinates; "
+            f"the limit is {MAX_COORDINATES:,}"
+        )
 
 
 def _check_nonnegative(owner: str, name: str, x: object) -> None:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(x).__name__}")
-    if not (math.isfinite(float(x)) and float(x) >= 0.0):
+    value = _real(owner, name, x)
+    if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {x!r}")
 
 
-def _check_centers(centers: object) -> Points:
-    if isinstance(centers, (str, bytes)) or not isinstance(centers, (list, tuple)) or len(centers) == 0:
+def _check_center_box(center_box: object) -> tuple[float, float]:
+    if isinstance(center_box, (str, bytes)) or not isinstance(center_box, (tuple, list)):
+        raise TypeError(f"make_blobs: center_box must be a pair (low, high), got {type(center_box).__name__}")
+    if len(center_box) != 2:
+        raise ValueError(f"make_blobs: center_box must be a pair (low, high), got {len(center_box)} values")
+    low, high = (_real("make_blobs", f"center_box[{i}]", bound) for i, bound in enumerate(center_box))
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"make_blobs: center_box must be (low, high) with low < high, got {center_box!r}")
+    return low, high
+
+
+def _check_centers(centers: list[Any] | tuple[Any, ...]) -> Points:
+    if len(centers) == 0:
         raise ValueError(f"make_blobs: centers must be an int >= 1 or a non-empty list of points, got {centers!r}")
+    if len(centers) > MAX_CLASSES:
+        raise ValueError(f"make_blobs: centers must hold at most {MAX_CLASSES:,} points, got {len(centers):,}")
     points: Points = []
     for i, center in enumerate(centers):
         if not isinstance(center, (list, tuple)) or not center or not all(_is_number(c) for c in center):
@@ -319,4 +372,12 @@ def _parse_label(where: str, field: str) -> int:
         raise ValueError(f"{where}, last column: label {field!r} is not a number") from None
     if not value.is_integer():
         raise ValueError(f"{where}, last column: label {field!r} is not a whole number")
+    # Labels are class indices: a negative one has no class, and a huge one (1e300) would make the
+    # model an output per class up to it.
+    if value < 0:
+        raise ValueError(f"{where}, last column: label {field!r} is negative; labels are class indices 0, 1, ...")
+    if value >= MAX_CLASSES:
+        raise ValueError(
+            f"{where}, last column: label {field!r} is too large; labels are class indices below {MAX_CLASSES:,}"
+        )
     return int(value)

@@ -114,7 +114,10 @@ class Value:
         if self.data == 0.0 and k < 1.0 and _grad_enabled:
             raise ZeroDivisionError(f"pow: the derivative of x**{exponent} is infinite at x = 0.0")
         # The one rule that is a closure: it needs the exponent k, which is not an input.
-        return _unary(self, out, f"**{exponent}", lambda x, out: k * x ** (k - 1))
+        try:
+            return _unary(self, out, f"**{exponent}", lambda x, out: k * x ** (k - 1))
+        except OverflowError:  # e.g. the derivative of x**-1, -x**-2, at x = 1e-160 (so also a / 1e-160)
+            raise OverflowError(f"pow: the derivative of x**{exponent} overflows a float at x = {self.data}") from None
 
     _exp_rule = staticmethod(lambda x, out: out)
 
@@ -274,7 +277,9 @@ def _local_grads_as_values(node: Value) -> tuple[Any, ...]:
 def _pow_value(base: Value, exponent: Value) -> Value:
     """x ** y with y a Value; d/dx = y * x**(y-1), d/dy = x**y * log(x)"""
     out = _float_pow("pow", base.data, exponent.data)
-    if base.data == 0.0 and exponent.data < 1.0 and _grad_enabled:
+    # At x = 0 the base derivative y * x**(y-1) is infinite for 0 < y < 1 (y < 0 already failed
+    # above); at y = 0 it is 0, as for x**0 with a number exponent and as in PyTorch.
+    if base.data == 0.0 and 0.0 < exponent.data < 1.0 and _grad_enabled:
         raise ZeroDivisionError(f"pow: the derivative of x**y is infinite at x = 0.0, y = {exponent.data}")
     return _binary(base, exponent, out, "**", _pow_value_rule)
 
@@ -285,6 +290,8 @@ def _pow_value_rule(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
         d_exponent = out * (x.log() if isinstance(x, Value) else math.log(x))
     else:
         d_exponent = 0.0 if _data(x) == 0.0 else math.nan
+    if _data(x) == 0.0 and _data(y) == 0.0:  # 0 ** 0: x**y is 1 for every nearby x, so d/dx = 0
+        return 0.0, d_exponent
     return y * x ** (y - 1.0), d_exponent
 
 

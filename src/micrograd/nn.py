@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from micrograd.engine import Scalar, Value, linear
@@ -18,6 +18,14 @@ from micrograd.engine import Scalar, Value, linear
 __all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+# Upper bounds on sizes, checked before any Value is made: a typo such as 10**12 must be refused at
+# once instead of allocating until the memory runs out. Every Value is a Python object of a few
+# hundred bytes, so 10,000,000 parameters are already a few GB -- far beyond what a scalar engine
+# can train, and far above any model it is meant for.
+MAX_INPUTS = 100_000  # nin of a Neuron, Layer or MLP
+MAX_LAYER_SIZE = 100_000  # nout of a Layer, each entry of an MLP's nouts
+MAX_PARAMETERS = 10_000_000  # weights and biases of a Layer or a whole MLP
 
 Inputs = Sequence[Scalar] | Scalar
 
@@ -57,7 +65,10 @@ class Module:
         for name, number in state_dict.items():
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 raise TypeError(f"load_state_dict: {name} must be a number, got {type(number).__name__}")
-            values[name] = float(number)
+            try:
+                values[name] = float(number)
+            except OverflowError:  # an int such as 10**400
+                raise ValueError(f"load_state_dict: {name} is too large for a float") from None
         for name, p in params.items():  # only after every entry checked: all or nothing
             p.data = values[name]
 
@@ -66,11 +77,10 @@ class Neuron(Module):
     """activation(w . x + b) with weights drawn from uniform(-1, 1) and bias 0."""
 
     def __init__(self, nin: int, nonlin: bool = True, activation: str | None = None) -> None:
-        _check_size("Neuron: nin", nin)
+        _check_size("Neuron: nin", nin, MAX_INPUTS)
         if activation is None:
             activation = "relu" if nonlin else "linear"
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"Neuron: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        _check_activation("Neuron", "activation", activation)
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.activation = activation
@@ -101,7 +111,9 @@ class Layer(Module):
     """``nout`` neurons that each see all ``nin`` inputs."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
-        _check_size("Layer: nout", nout)
+        _check_size("Layer: nin", nin, MAX_INPUTS)
+        _check_nout(nout)
+        _check_parameter_count("Layer", [nin, nout])
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
     def outputs(self, x: Inputs) -> list[Value]:
@@ -129,9 +141,16 @@ class MLP(Module):
         activation: str = "relu",
         output_activation: str = "linear",
     ) -> None:
-        _check_size("MLP: nin", nin)
+        _check_size("MLP: nin", nin, MAX_INPUTS)
         if isinstance(nouts, (int, str)) or not isinstance(nouts, Sequence) or len(nouts) == 0:
             raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        for nout in nouts:
+            _check_nout(nout)
+        _check_parameter_count("MLP", [nin, *nouts])
+        # Both, even when there is no hidden layer to use `activation`: it is saved in checkpoints,
+        # and a checkpoint naming an unknown activation cannot be loaded.
+        _check_activation("MLP", "activation", activation)
+        _check_activation("MLP", "output_activation", output_activation)
         self.nin = nin
         self.nouts = list(nouts)
         self.activation = activation
@@ -178,11 +197,35 @@ def load(path: str | os.PathLike[str]) -> MLP:
 def _as_list(x: Inputs) -> list[Scalar]:
     if isinstance(x, (Value, int, float)):
         return [x]
+    if isinstance(x, (str, bytes)) or not isinstance(x, Iterable):
+        raise TypeError(f"Neuron: inputs must be a list of numbers or Values, got {type(x).__name__}")
     return list(x)
 
 
-def _check_size(what: str, n: Any) -> None:
+def _check_size(what: str, n: Any, maximum: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{what} must be an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"{what} must be at least 1, got {n}")
+    if n > maximum:
+        raise ValueError(f"{what} must be at most {maximum:,}, got {n}")
+
+
+def _check_nout(nout: Any) -> None:
+    # The same words from Layer and from MLP, which checks all its layer sizes before building any.
+    _check_size("Layer: nout", nout, MAX_LAYER_SIZE)
+
+
+def _check_parameter_count(owner: str, sizes: list[int]) -> None:
+    """Refuse sizes (checked ints) whose layers would hold more than MAX_PARAMETERS weights and biases."""
+    # Each layer has (inputs + 1 bias) * outputs parameters.
+    count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True))
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"{owner}: {sizes[0]} -> {sizes[1:]} would have {count:,} parameters; the limit is {MAX_PARAMETERS:,}"
+        )
+
+
+def _check_activation(owner: str, name: str, activation: Any) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown {name} {activation!r}; choose one of {', '.join(ACTIVATIONS)}")

@@ -169,8 +169,8 @@ class SGD(Optimizer):
     def step(self) -> None:
         """One SGD update of every parameter."""
         first_step = self.step_count == 0
-        for i, p in enumerate(self.params):
-            g = _grad_of(p)
+        gradients = _gradients("SGD", self.params)  # all checked before any parameter changes
+        for i, (p, g) in enumerate(zip(self.params, gradients, strict=True)):
             if self.weight_decay != 0.0:
                 g = g + self.weight_decay * p.data
             if self.momentum != 0.0:
@@ -233,14 +233,14 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """One Adam update of every parameter."""
+        gradients = _gradients(type(self).__name__, self.params)  # all checked before anything changes
         self.step_count += 1
         beta1, beta2 = self.betas
         # m and v start at 0, so early averages are too small; dividing by these undoes that bias.
         bias_correction1 = 1.0 - beta1**self.step_count
         bias_correction2_sqrt = math.sqrt(1.0 - beta2**self.step_count)
         step_size = self.lr / bias_correction1
-        for i, p in enumerate(self.params):
-            g = _grad_of(p)
+        for i, (p, g) in enumerate(zip(self.params, gradients, strict=True)):
             if self.weight_decay != 0.0:
                 if self.decoupled_weight_decay:
                     p.data = p.data * (1.0 - self.lr * self.weight_decay)
@@ -427,9 +427,7 @@ def _check_number(
     below: float | None = None,
 ) -> float:
     """A finite real number within the given bounds, as a float; else TypeError/ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
-    number = float(value)
+    number = _as_float(owner, name, value)
     if not math.isfinite(number):
         raise ValueError(f"{owner}: {name} must be finite, got {number}")
     if minimum is not None and number < minimum:
@@ -462,15 +460,26 @@ def _check_buffer(where: str, name: str, values: Any, length: int) -> list[float
     if not isinstance(values, list) or len(values) != length:
         shown = f"a list of {len(values)}" if isinstance(values, list) else type(values).__name__
         raise ValueError(f"{where}: buffer {name!r} must be a list of {length} numbers, got {shown}")
-    checked = []
-    for i, x in enumerate(values):
-        if isinstance(x, bool) or not isinstance(x, numbers.Real):
-            raise TypeError(f"{where}: buffer {name!r}[{i}] must be a number, got {type(x).__name__}")
-        checked.append(float(x))
-    return checked
+    return [_as_float(where, f"buffer {name!r}[{i}]", x) for i, x in enumerate(values)]
 
 
-def _grad_of(p: Value) -> float:
-    # After backward(create_graph=True) a gradient is itself a Value; the update needs its number.
-    g = p.grad
-    return float(g.data) if isinstance(g, Value) else float(g)
+def _as_float(owner: str, name: str, value: Any) -> float:
+    """A real number (not a bool) as a float; TypeError or ValueError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:  # an int such as 10**400
+        raise ValueError(f"{owner}: {name} is too large for a float") from None
+
+
+def _gradients(owner: str, params: list[Value]) -> list[float]:
+    """Every parameter's gradient as a float, all checked before a step changes anything."""
+    gradients = []
+    for i, p in enumerate(params):
+        g = p.grad
+        # After backward(create_graph=True) a gradient is itself a Value; the update needs its number.
+        if isinstance(g, Value):
+            g = g.data
+        gradients.append(g if type(g) is float else _as_float(f"{owner}.step", f"params[{i}].grad", g))
+    return gradients

@@ -22,7 +22,7 @@ from typing import Any, cast
 from micrograd import checkpoint, data, losses, optim
 from micrograd.compiled import CompiledLoss, compile_loss
 from micrograd.engine import Value, _stable_sigmoid
-from micrograd.nn import ACTIVATIONS, MLP
+from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
@@ -95,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be at least 1, got {','.join(map(str, self.hidden))}")
+        if any(h > MAX_LAYER_SIZE for h in self.hidden):
+            raise ValueError(f"hidden sizes must be at most {MAX_LAYER_SIZE:,}, got {','.join(map(str, self.hidden))}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.l2) and self.l2 >= 0):

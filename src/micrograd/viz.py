@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from micrograd.engine import Value, linear, no_grad, topological_order
-from micrograd.gradcheck import numerical_grad
+from micrograd.gradcheck import check_eps, numerical_grad
 
 __all__ = [
     "Graph",
@@ -278,7 +278,9 @@ def draw_dot(
 
 
 def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
-    if not isinstance(max_nodes, int) or max_nodes < 1:
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int):
+        raise TypeError(f"{caller}: max_nodes must be a positive int, got {max_nodes!r} ({type(max_nodes).__name__})")
+    if max_nodes < 1:
         raise ValueError(f"{caller}: max_nodes must be a positive int, got {max_nodes!r}")
     order = topological_order(root)
     if len(order) > max_nodes:
@@ -600,6 +602,7 @@ def explain(
     """
     if not isinstance(root, Value):
         raise TypeError(f"explain: root must be a Value, got {type(root).__name__}")
+    check_eps("explain", eps)  # up front: otherwise every leaf of the check table says "cannot nudge here"
     trace = trace_backward(root, max_nodes=max_nodes)
     lines = _forward_lines(trace) + [""] + _backward_lines(trace)
     if check:
