@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from micrograd.engine import Scalar, Value, linear
@@ -197,9 +197,12 @@ def load(path: str | os.PathLike[str]) -> MLP:
 def _as_list(x: Inputs) -> list[Scalar]:
     if isinstance(x, (Value, int, float)):
         return [x]
-    if isinstance(x, (str, bytes)) or not isinstance(x, Iterable):
-        raise TypeError(f"Neuron: inputs must be a list of numbers or Values, got {type(x).__name__}")
-    return list(x)
+    if not isinstance(x, (str, bytes)):
+        try:
+            return list(x)
+        except TypeError:  # not iterable; asked only on failure: this runs for every neuron call
+            pass
+    raise TypeError(f"Neuron: inputs must be a list of numbers or Values, got {type(x).__name__}")
 
 
 def _check_size(what: str, n: Any, maximum: int) -> None:
