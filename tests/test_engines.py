@@ -10,7 +10,7 @@ from micrograd import training
 from micrograd.checkpoint import load_checkpoint
 from micrograd.cli import main
 from micrograd.engine import Value
-from micrograd.nn import MLP
+from micrograd.nn import MLP, outputs_on_floats
 from micrograd.training import TrainConfig, accuracy, resolve_engine, resume_run, start_run
 
 pytest.importorskip("numpy")
@@ -100,12 +100,11 @@ def test_accuracy_scores_are_the_models_scores_bit_for_bit(activation: str, outp
 
     random.seed(outputs)
     model = MLP(3, [5, 4, outputs], activation=activation)
-    layers = training._float_layers(model)
     points = [[random.uniform(-3, 3) for _ in range(3)] for _ in range(50)]
-    for x in points:
+    for x, on_floats in zip(points, outputs_on_floats(model, points), strict=True):
         expected = model(x)
         expected_list = [expected] if isinstance(expected, Value) else expected
-        assert training._float_forward(layers, x) == [v.data for v in expected_list]
+        assert on_floats == [v.data for v in expected_list]
     labels = [random.randrange(max(2, outputs)) for _ in points]
     by_values = sum(training._predicted(model(x)) == label for x, label in zip(points, labels, strict=True))
     assert accuracy(model, points, labels) == by_values / len(points)
@@ -132,3 +131,17 @@ def test_divergence_stops_the_run_at_the_first_bad_step(engine: str, tmp_path: P
             run.save()  # step 1 is still finite, so its checkpoint is written
     assert run.step == 1 and len(run.history) == 1
     assert load_checkpoint(tmp_path / "checkpoint.json")["step"] == 1
+
+
+def test_decision_grid_scores_are_the_models_outputs() -> None:
+    import random
+
+    from micrograd.plots import decision_grid
+
+    random.seed(2)
+    for model in (MLP(2, [6, 1]), MLP(2, [6, 3])):
+        xs, ys, scores = decision_grid(model, [[0.0, 0.0], [1.0, 1.0]], resolution=7)
+        for row, y in zip(scores, ys, strict=True):
+            for score, x in zip(row, xs, strict=True):
+                out = model([x, y])
+                assert score == (out.data if isinstance(out, Value) else float(training._predicted(out)))

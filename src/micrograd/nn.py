@@ -8,14 +8,15 @@ for the original gives the same numbers.
 
 from __future__ import annotations
 
+import math
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from micrograd.engine import Scalar, Value, linear
+from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
 
-__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load"]
+__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load", "outputs_on_floats"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
@@ -192,6 +193,42 @@ def load(path: str | os.PathLike[str]) -> MLP:
     from micrograd.checkpoint import load_model  # imported here: checkpoint builds on nn
 
     return load_model(path)
+
+
+# The activations on plain floats, written as the engine's ops compute them.
+_FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
+    "relu": lambda z: 0.0 if z < 0.0 else z,
+    "tanh": math.tanh,
+    "sigmoid": _stable_sigmoid,
+    "linear": lambda z: z,
+}
+
+
+def outputs_on_floats(model: MLP, points: Sequence[Sequence[float]]) -> list[list[float]]:
+    """``[v.data for v in model(x)]`` for every point, computed on plain floats: no Values, no graph.
+
+    For evaluation (accuracy, decision boundaries). The same operations in the same order as
+    ``Neuron`` and ``linear``, so the numbers are bit for bit those of ``model(x)``, about 3x faster.
+    """
+    layers = [
+        [([w.data for w in n.w], n.b.data, _FLOAT_ACTIVATIONS[n.activation]) for n in layer.neurons]
+        for layer in model.layers
+    ]
+    results = []
+    for point in points:
+        h = [float(v) for v in point]
+        if len(h) != model.nin:
+            raise ValueError(f"outputs_on_floats: the model takes {model.nin} inputs, got {len(h)}")
+        for layer in layers:
+            outputs = []
+            for weights, bias, activate in layer:
+                total = bias
+                for w, v in zip(weights, h, strict=True):
+                    total += w * v
+                outputs.append(activate(total))
+            h = outputs
+        results.append(h)
+    return results
 
 
 def _as_list(x: Inputs) -> list[Scalar]:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from micrograd._files import atomic_write
-from micrograd.engine import Value, no_grad
-from micrograd.nn import MLP
+from micrograd.engine import Value
+from micrograd.nn import MLP, outputs_on_floats
 
 __all__ = ["decision_grid", "decision_boundary_figure", "curves_figure", "save_figure"]
 
@@ -46,14 +46,10 @@ def decision_grid(
     y_lo, y_hi = min(p[1] for p in X) - margin, max(p[1] for p in X) + margin
     xs = [x_lo + (x_hi - x_lo) * i / (resolution - 1) for i in range(resolution)]
     ys = [y_lo + (y_hi - y_lo) * j / (resolution - 1) for j in range(resolution)]
-    scores = []
-    with no_grad():  # evaluation only: no graph to build
-        for y in ys:
-            row = []
-            for x in xs:
-                out = model([x, y])
-                row.append(out.data if isinstance(out, Value) else float(predict_class(out)))
-            scores.append(row)
+    # Evaluation only: the model on plain floats (the same numbers as model(x), no Values made).
+    outputs = outputs_on_floats(model, [[x, y] for y in ys for x in xs])
+    flat = [out[0] if len(out) == 1 else float(max(range(len(out)), key=out.__getitem__)) for out in outputs]
+    scores = [flat[row * resolution : (row + 1) * resolution] for row in range(resolution)]
     return xs, ys, scores
 
 

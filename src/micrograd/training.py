@@ -21,8 +21,8 @@ from typing import Any, cast
 
 from micrograd import checkpoint, data, losses, optim
 from micrograd.compiled import CompiledLoss, compile_loss
-from micrograd.engine import Value, _stable_sigmoid
-from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP
+from micrograd.engine import Value
+from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
@@ -220,44 +220,10 @@ def accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> floa
     """Fraction of points whose predicted class is the label (score > 0 means class 1)."""
     if not X:
         return float("nan")
-    layers = _float_layers(model)
-    hits = sum(_predicted_class(_float_forward(layers, x)) == label for x, label in zip(X, y, strict=True))
+    # No gradients needed: the MLP on plain floats (the same numbers as model(x), about 3x faster).
+    outputs = outputs_on_floats(model, X)
+    hits = sum(_predicted_class(scores) == label for scores, label in zip(outputs, y, strict=True))
     return hits / len(X)
-
-
-# Measuring accuracy needs no gradients, so it runs the MLP on plain floats: the same
-# operations in the same order as Neuron and linear (so the same scores, bit for bit),
-# without making a Value per neuron -- about 3x faster than model(x) under no_grad.
-_FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
-    "relu": lambda z: 0.0 if z < 0.0 else z,
-    "tanh": math.tanh,
-    "sigmoid": _stable_sigmoid,
-    "linear": lambda z: z,
-}
-
-
-FloatNeuron = tuple[list[float], float, Callable[[float], float]]  # weights, bias, activation
-
-
-def _float_layers(model: MLP) -> list[list[FloatNeuron]]:
-    """Each neuron's weights, bias and activation as plain floats and a float function."""
-    return [
-        [([w.data for w in n.w], n.b.data, _FLOAT_ACTIVATIONS[n.activation]) for n in layer.neurons]
-        for layer in model.layers
-    ]
-
-
-def _float_forward(layers: list[list[FloatNeuron]], x: Sequence[float]) -> list[float]:
-    h = [float(v) for v in x]
-    for layer in layers:
-        outputs = []
-        for weights, bias, activate in layer:
-            total = bias
-            for w, v in zip(weights, h, strict=True):
-                total += w * v
-            outputs.append(activate(total))
-        h = outputs
-    return h
 
 
 def _predicted_class(scores: list[float]) -> int:
