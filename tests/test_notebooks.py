@@ -102,3 +102,20 @@ def test_notebook_runs_and_shows_its_pictures(path: Path) -> None:
         assert "image/svg+xml" in pictures, f"{path.name} drew no expression graph {reason}"
     if "plt." in code:
         assert "image/png" in pictures, f"{path.name} showed no matplotlib figure"
+
+
+def test_a_figure_made_without_pyplot_shows_as_a_picture() -> None:
+    """micrograd.plots never imports pyplot; its Figures must still display inline in a fresh kernel."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    source = (
+        "from micrograd.plots import curves_figure\n"
+        "curves_figure([{'step': 0.0, 'loss': 1.0, 'accuracy': 0.5}, {'step': 1.0, 'loss': 0.5, 'accuracy': 0.9}])"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    client = nbclient.NotebookClient(notebook, km=_kernel_manager(), timeout=CELL_TIMEOUT_SECONDS)
+    client.execute(env=_kernel_environment())
+    shown = notebook.cells[0].outputs
+    pictures = [output["data"]["image/png"] for output in shown if "image/png" in output.get("data", {})]
+    assert len(pictures) == 1, shown

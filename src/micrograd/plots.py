@@ -19,12 +19,28 @@ from micrograd.nn import MLP, outputs_on_floats
 __all__ = ["decision_grid", "decision_boundary_figure", "curves_figure", "save_figure"]
 
 
+_NOTEBOOK_FIGURE: Any = None
+
+
 def _require_matplotlib() -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'micrograd[plot]'") from None
-    return Figure
+    """matplotlib's Figure, extended so that Jupyter shows it as a picture even before pyplot is imported.
+
+    Jupyter's inline display of Figures is switched on when pyplot loads its backend; a Figure made
+    with the object API alone would otherwise show as ``<Figure size 550x500 with 1 Axes>``.
+    """
+    global _NOTEBOOK_FIGURE
+    if _NOTEBOOK_FIGURE is None:
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError("plots need matplotlib: pip install 'micrograd[plot]'") from None
+
+        class NotebookFigure(Figure):
+            def _repr_png_(self) -> bytes:
+                return _png_bytes(self)
+
+        _NOTEBOOK_FIGURE = NotebookFigure
+    return _NOTEBOOK_FIGURE
 
 
 def predict_class(outputs: Value | list[Value]) -> int:
@@ -109,9 +125,13 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "training") 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
     """Save a Figure as PNG, atomically (a crash never leaves half a picture)."""
+    return atomic_write(path, _png_bytes(fig))
+
+
+def _png_bytes(fig: Any) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    FigureCanvasAgg(fig)
+    FigureCanvasAgg(fig)  # the Agg canvas: no display needed
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    return atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
