@@ -127,7 +127,8 @@ BAD_COMMANDS = [
     (["plot", "/no/such/ckpt.json"], "/no/such/ckpt.json"),
     (["demo", "--steps", "-3"], "--steps: must be at least 1"),
     (["frobnicate"], "invalid choice"),
-    (["train", "--loss", "bce", "--engine", "batched"], "engine 'batched' supports the losses hinge, mse, not 'bce'"),
+    (["train", "--dataset", "spiral", "--engine", "batched", "--samples", "30"],
+     "engine 'batched' supports the losses hinge, bce, mse, not 'ce'"),
     (["demo", "--engine", "gpu"], "invalid choice: 'gpu'"),
     (["train", "--lr", "1e300", "--steps", "20"], "training diverged at step 2: the loss is nan; lower --lr"),
 ]

@@ -31,8 +31,9 @@ def _history(config: TrainConfig, engine: str, tmp_path: Path) -> tuple[list[dic
         TrainConfig(steps=25, seed=3),  # the demo: full batch, hinge, SGD, linear schedule, L2
         TrainConfig(steps=25, seed=4, loss="mse", activation="tanh", optimizer="adam", lr=0.01, batch_size=16),
         TrainConfig(steps=25, seed=5, dataset="circles", l2=0.0, activation="sigmoid", val_fraction=0.25),
+        TrainConfig(steps=25, seed=6, loss="bce", optimizer="adamw", lr=0.02, batch_size=20),
     ],
-    ids=["demo", "mse-tanh-adam-minibatch", "circles-sigmoid-no-l2-val"],
+    ids=["demo", "mse-tanh-adam-minibatch", "circles-sigmoid-no-l2-val", "bce-adamw-minibatch"],
 )
 def test_fast_engines_train_exactly_as_eager(engine: str, config: TrainConfig, tmp_path: Path) -> None:
     eager_history, eager_params = _history(config, "eager", tmp_path)
@@ -64,7 +65,7 @@ def test_resume_with_another_engine_continues_the_same_run(tmp_path: Path) -> No
         ("auto", "hinge", True, "batched"),
         ("auto", "hinge", False, "compiled"),
         ("auto", "mse", True, "batched"),
-        ("auto", "bce", True, "eager"),  # bce's stable form branches on the logit: not compilable
+        ("auto", "bce", True, "batched"),
         ("auto", "ce", True, "eager"),
         ("eager", "ce", True, "eager"),
         ("compiled", "hinge", False, "compiled"),
@@ -79,8 +80,8 @@ def test_resolve_engine(engine: str, loss: str, numpy_installed: bool, expected:
 @pytest.mark.parametrize(
     "engine,loss,numpy_installed,message",
     [
-        ("batched", "ce", True, "engine 'batched' supports the losses hinge, mse, not 'ce'"),
-        ("compiled", "bce", True, "engine 'compiled' supports the losses hinge, mse, not 'bce'"),
+        ("batched", "ce", True, "engine 'batched' supports the losses hinge, bce, mse, not 'ce'"),
+        ("compiled", "ce", False, "engine 'compiled' supports the losses hinge, bce, mse, not 'ce'"),
         ("batched", "hinge", False, "engine 'batched' needs numpy"),
         ("gpu", "hinge", True, "unknown engine 'gpu'"),
     ],

@@ -84,6 +84,15 @@ def test_binary_cross_entropy_with_logits_matches_torch(pairs: list[tuple[float,
     assert_matches_torch(binary_cross_entropy_with_logits(values, targets), values, expected, tensor)
 
 
+@pytest.mark.parametrize("logit", [0.0, -0.0, 1e-300, 800.0, -800.0, 40.0, -40.0])
+@pytest.mark.parametrize("target", [0, 1])
+def test_binary_cross_entropy_at_the_kink_and_far_out(logit: float, target: int) -> None:
+    """At 0 the branch-free form must still give sigmoid(0) - t; far out, no overflow."""
+    values, tensor = leaves([logit])
+    expected = F.binary_cross_entropy_with_logits(tensor, torch.tensor([float(target)], dtype=torch.float64))
+    assert_matches_torch(binary_cross_entropy_with_logits(values, [target]), values, expected, tensor)
+
+
 @st.composite
 def classification(draw: st.DrawFn) -> tuple[list[list[float]], list[int]]:
     n_classes = draw(st.integers(1, 4))

@@ -125,15 +125,15 @@ def _log_sum_exp(xs: list[Value]) -> Value:
 
 
 def _logistic_loss(x: Value, t: Scalar) -> Value:
-    """-t*log(sigmoid(x)) - (1-t)*log(1 - sigmoid(x)), rearranged so exp never sees a positive number.
+    """-t*log(sigmoid(x)) - (1-t)*log(1 - sigmoid(x)), rearranged so exp never sees a positive number:
 
-    Both branches equal max(x, 0) - x*t + log(1 + exp(-|x|)). The branch is chosen on the
-    data, like the shift in _log_sum_exp, rather than with relu: relu's derivative at 0 is 0,
-    which would make |x| flat at 0 and the gradient there wrong by 1/2.
+    max(x, 0) - x*t + log(1 + exp(-|x|)), with -|x| written as x - 2*max(x, 0). No branch on the
+    data, so the graph is the same for every x (the compiled engines can replay it). And no |x| of
+    its own: relu's derivative at 0 is 0, which would make |x| flat there and the gradient at x = 0
+    wrong by 1/2; with x - 2*relu(x) it is sigmoid(0) - t, as it should be.
     """
-    if x.data >= 0.0:
-        return x - x * t + (1 + (-x).exp()).log()
-    return -x * t + (1 + x.exp()).log()
+    positive_part = x.relu()
+    return positive_part - x * t + (1 + (x - 2 * positive_part).exp()).log()
 
 
 def _mean(terms: list[Value]) -> Value:

@@ -37,8 +37,8 @@ SCHEDULES = ("linear", "cosine", "constant")
 # generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
 ENGINES = ("eager", "compiled", "batched")
 # The compiled engines replay one recorded graph, so the loss must not branch on the data:
-# bce's stable form does (it picks a formula by the sign of the logit), ce's target picks a class.
-COMPILABLE_LOSSES = ("hinge", "mse")
+# cross-entropy does (its target picks which logit to read, its max-shift which one to subtract).
+COMPILABLE_LOSSES = ("hinge", "bce", "mse")
 CHECKPOINT_NAME = "checkpoint.json"
 
 
@@ -284,6 +284,8 @@ def _per_example_loss(loss: str, model: MLP) -> Callable[[list[Value], Value], V
     """
     if loss == "hinge":
         return lambda x, t: (1 + -(2 * t - 1) * model(x)).relu()  # type: ignore[operator]
+    if loss == "bce":
+        return lambda x, t: losses.binary_cross_entropy_with_logits([model(x)], [t])  # type: ignore[list-item]
     return lambda x, t: (model(x) - (2 * t - 1.0)) ** 2  # type: ignore[operator]  # mse on labels -1/+1
 
 
