@@ -169,3 +169,13 @@ def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "micrograd", "tour"], capture_output=True, text=True,
                             env=dict(os.environ), check=True)
     assert "x1 -1.5000" in result.stdout
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`micrograd demo | head -1`: the reader leaves early; no traceback, no error line."""
+    cmd = [sys.executable, "-m", "micrograd", "demo", "--steps", "1", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the demo prints anything: its first print hits a closed pipe
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == "", err

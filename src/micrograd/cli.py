@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -370,6 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("micrograd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`micrograd demo | head -1`): as for any Unix tool, not an error to
+        # report. Point stdout at /dev/null so that Python's final flush cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the signal
     except (UserError, ValueError, TypeError, KeyError, OSError, ImportError, json.JSONDecodeError) as err:
         message = str(err) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
         if isinstance(err, FileNotFoundError) and err.filename:
