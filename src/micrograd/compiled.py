@@ -490,8 +490,17 @@ def _scalar_expression(graph: _Graph, k: int, kids: list[tuple[str, int]]) -> tu
 
 def _scalar_local_grads(graph: _Graph, names: list[str], k: int) -> list[str | None]:
     """d node / d child for each child, as product-level expressions; None stands for exactly 1.0."""
-    op, kids, out = graph.ops[k], [names[c] for c in graph.children[k]], names[k]
+    kids = [names[c] for c in graph.children[k]]
     kids = [x if not x.startswith("-") else f"({x})" for x in kids]  # a negative literal inside a product
+    return _local_grad_expressions(graph.ops[k], names[k], kids, arrays=False)
+
+
+def _local_grad_expressions(op: str, out: str, kids: list[str], arrays: bool) -> list[str | None]:
+    """The engine's derivative rules as source text, one per child; None stands for exactly 1.
+
+    Shared by both engines: ``arrays`` says whether the names hold floats (Python engine) or
+    numpy arrays over the batch, which changes only relu, ``**`` and ``x ** k``.
+    """
     if op == "+":
         return [None, None]
     if op == "*":
@@ -506,15 +515,18 @@ def _scalar_local_grads(graph: _Graph, names: list[str], k: int) -> list[str | N
     if op == "tanh":
         return [f"(1.0 - {out} * {out})"]
     if op == "sigmoid":
-        return [f"{out} * (1.0 - {out})"]
+        return [f"({out} * (1.0 - {out}))"]
     if op == "ReLU":
-        return [f"(0.0 if {out} <= 0.0 else 1.0)"]
+        return [f"np.where({out} <= 0.0, 0.0, 1.0)" if arrays else f"(0.0 if {out} <= 0.0 else 1.0)"]
     if op == "**":
-        return [f"pow_rule({kids[0]}, {kids[1]}, {out})[0]", f"pow_rule({kids[0]}, {kids[1]}, {out})[1]"]
+        rule = "np_pow_rule" if arrays else "pow_rule"
+        return [f"{rule}({kids[0]}, {kids[1]}, {out})[0]", f"{rule}({kids[0]}, {kids[1]}, {out})[1]"]
     k_exp = _exponent(op)
     assert k_exp is not None
     if k_exp == 0.0:
         return ["0.0"]
+    if arrays:
+        return [f"({_literal(k_exp)} * np_pow({kids[0]}, {_literal(k_exp - 1.0)}))"]
     return [f"{_literal(k_exp)} * {kids[0]} ** {_literal(k_exp - 1.0)}"]
 
 
@@ -856,31 +868,7 @@ class _NumpyWriter:
 
     def _local_grads(self, k: int, out: str, kids: list[str]) -> list[str | None]:
         """d out / d child as numpy expressions; None means exactly 1."""
-        op = self.graph.ops[k]
-        if op == "+":
-            return [None, None]
-        if op == "*":
-            return [kids[1], kids[0]]
-        if op == "linear":
-            n = (len(kids) - 1) // 2
-            return [*kids[n : 2 * n], *kids[:n], None]
-        if op == "exp":
-            return [out]
-        if op == "log":
-            return [f"(1.0 / {kids[0]})"]
-        if op == "tanh":
-            return [f"(1.0 - {out} * {out})"]
-        if op == "sigmoid":
-            return [f"({out} * (1.0 - {out}))"]
-        if op == "ReLU":
-            return [f"np.where({out} <= 0.0, 0.0, 1.0)"]
-        if op == "**":
-            return [f"np_pow_rule({kids[0]}, {kids[1]}, {out})[0]", f"np_pow_rule({kids[0]}, {kids[1]}, {out})[1]"]
-        k_exp = _exponent(op)
-        assert k_exp is not None
-        if k_exp == 0.0:
-            return ["0.0"]
-        return [f"({_literal(k_exp)} * np_pow({kids[0]}, {_literal(k_exp - 1.0)}))"]
+        return _local_grad_expressions(self.graph.ops[k], out, kids, arrays=True)
 
     def source(self) -> str:
         g = self.graph
