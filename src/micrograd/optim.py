@@ -73,21 +73,15 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()``: hyperparameters, step count and buffers (all checked first)."""
-        name = type(self).__name__
-        where = f"{name}.load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
-        _check_keys(where, state_dict, {"optimizer", "hyperparameters", "step", "num_parameters", "buffers"})
-        if state_dict["optimizer"] != name:
-            raise ValueError(f"{where}: the state is of a {state_dict['optimizer']!r} optimizer, not {name!r}")
+        where = f"{type(self).__name__}.load_state_dict"
+        keys = {"optimizer", "hyperparameters", "step", "num_parameters", "buffers"}
+        _check_state_header(where, state_dict, keys, "optimizer", type(self).__name__)
         if state_dict["num_parameters"] != len(self.params):
             raise ValueError(
                 f"{where}: the state is for {state_dict['num_parameters']!r} parameters, "
                 f"but this optimizer has {len(self.params)}"
             )
-        step = state_dict["step"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"{where}: step must be an int >= 0, got {step!r}")
+        step = _check_non_negative_int(where, "step", state_dict["step"])
         settings = state_dict["hyperparameters"]
         if not isinstance(settings, Mapping):
             raise TypeError(f"{where}: hyperparameters must be a dict, got {type(settings).__name__}")
@@ -316,20 +310,14 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()`` and set the optimizer's learning rate to match."""
-        name = type(self).__name__
-        where = f"{name}.load_state_dict"
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
-        _check_keys(where, state_dict, {"scheduler", "settings", "base_lr", "last_epoch"})
-        if state_dict["scheduler"] != name:
-            raise ValueError(f"{where}: the state is of a {state_dict['scheduler']!r} schedule, not {name!r}")
+        where = f"{type(self).__name__}.load_state_dict"
+        keys = {"scheduler", "settings", "base_lr", "last_epoch"}
+        _check_state_header(where, state_dict, keys, "scheduler", type(self).__name__)
         if state_dict["settings"] != self.settings():
             raise ValueError(
                 f"{where}: the state has settings {state_dict['settings']!r}, this schedule {self.settings()!r}"
             )
-        epoch = state_dict["last_epoch"]
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"{where}: last_epoch must be an int >= 0, got {epoch!r}")
+        epoch = _check_non_negative_int(where, "last_epoch", state_dict["last_epoch"])
         self.base_lr = _check_number(where, "base_lr", state_dict["base_lr"], minimum=0.0)
         self.last_epoch = epoch
         self._apply()
@@ -415,6 +403,22 @@ def _check_params(owner: str, params: Iterable[Value]) -> list[Value]:
             raise ValueError(f"{owner}: params[{i}] appears more than once")
         seen.add(id(p))
     return checked
+
+
+def _check_state_header(where: str, state_dict: Any, keys: set[str], kind: str, name: str) -> None:
+    """A state_dict is a dict with exactly these keys, made by this kind of object (state_dict[kind] == name)."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
+    _check_keys(where, state_dict, keys)
+    if state_dict[kind] != name:
+        word = "schedule" if kind == "scheduler" else kind
+        raise ValueError(f"{where}: the state is of a {state_dict[kind]!r} {word}, not {name!r}")
+
+
+def _check_non_negative_int(where: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where}: {name} must be an int >= 0, got {value!r}")
+    return value
 
 
 def _check_number(
