@@ -423,21 +423,12 @@ def ensure_original() -> Path:
     return ORIGINAL
 
 
-def two_moons(n: int, seed: int) -> tuple[list[list[float]], list[int]]:
-    """Two interleaved half circles with noise (sklearn's make_moons, without sklearn)."""
-    rng = random.Random(seed)
-    X, y = [], []
-    for i in range(n):
-        label = i % 2
-        t = math.pi * rng.random()
-        x0, x1 = (math.cos(t), math.sin(t)) if label == 0 else (1 - math.cos(t), 0.5 - math.sin(t))
-        X.append([x0 + rng.gauss(0, 0.1), x1 + rng.gauss(0, 0.1)])
-        y.append(1 if label else -1)
-    return X, y
-
-
 def make_data() -> Path:
-    X, y = two_moons(100, seed=3)
+    # Imported here, in the parent process only: the workers may have the original micrograd on their path.
+    from micrograd.data import make_moons
+
+    X, labels = make_moons(n_samples=100, noise=0.1, seed=3)
+    y = [2 * label - 1 for label in labels]  # the demo's hinge loss wants -1/+1
     random.seed(1337)  # the demo's initialisation: per neuron, nin uniform(-1, 1) weights then a zero bias
     init = []
     for nin, nout in ((2, 16), (16, 16), (16, 1)):

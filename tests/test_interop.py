@@ -81,14 +81,13 @@ layer_sizes = st.lists(st.integers(1, 4), min_size=1, max_size=3)
 # ----------------------------------------------------------------------
 
 
+# An MLP to build: nin, layer sizes, hidden and output activations, and the seed of its weights.
+MLP_SPECS = (st.integers(1, 3), layer_sizes, st.sampled_from(ACTIVATIONS), st.sampled_from(ACTIVATIONS),
+             st.integers(0, 2**16))
+
+
 @settings(max_examples=25, deadline=None)
-@given(
-    st.integers(1, 3),
-    layer_sizes,
-    st.sampled_from(ACTIVATIONS),
-    st.sampled_from(ACTIVATIONS),
-    st.integers(0, 2**16),
-)
+@given(*MLP_SPECS)
 def test_to_torch_computes_the_same_outputs_and_gradients(
     nin: int, sizes: list[int], hidden: str, output: str, seed: int
 ) -> None:
@@ -98,13 +97,7 @@ def test_to_torch_computes_the_same_outputs_and_gradients(
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    st.integers(1, 3),
-    layer_sizes,
-    st.sampled_from(ACTIVATIONS),
-    st.sampled_from(ACTIVATIONS),
-    st.integers(0, 2**16),
-)
+@given(*MLP_SPECS)
 def test_from_torch_computes_the_same_outputs_and_gradients(
     nin: int, sizes: list[int], hidden: str, output: str, seed: int
 ) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import ROOT
+from micrograd.data import make_moons
 
 # The training loop of the original demo notebook, verbatim but for the data source
 # (sklearn is replaced by points passed in on stdin) and a shorter run.
@@ -51,18 +51,6 @@ print(json.dumps(out))
 """
 
 
-def _two_moons(n: int, seed: int) -> tuple[list[list[float]], list[int]]:
-    rng = random.Random(seed)
-    X, y = [], []
-    for i in range(n):
-        label = i % 2
-        t = math.pi * rng.random()
-        x0, x1 = (math.cos(t), math.sin(t)) if label == 0 else (1 - math.cos(t), 0.5 - math.sin(t))
-        X.append([x0 + rng.gauss(0, 0.1), x1 + rng.gauss(0, 0.1)])
-        y.append(1 if label else -1)
-    return X, y
-
-
 def _run(pythonpath: Path, steps: int, data: dict) -> dict:
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     result = subprocess.run(
@@ -78,7 +66,8 @@ def _run(pythonpath: Path, steps: int, data: dict) -> dict:
 
 
 def test_moons_demo_gives_the_same_losses_as_the_original(original_micrograd: Path) -> None:
-    X, y = _two_moons(100, seed=3)
+    X, labels = make_moons(n_samples=100, noise=0.1, seed=3)
+    y = [2 * label - 1 for label in labels]  # the demo's hinge loss wants -1/+1
     data = {"X": X, "y": y}
     steps = 8
     ours = _run(ROOT / "src", steps, data)
