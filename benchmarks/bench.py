@@ -3,6 +3,7 @@
     python benchmarks/bench.py              # the full run (a few minutes)
     python benchmarks/bench.py --quick      # a smoke run: fewer rounds and steps, smaller graphs
     python benchmarks/bench.py --rounds 7 --markdown results.md
+    python benchmarks/bench.py --only microgpt --rounds 3   # one workload (w1, w2, w3, memory, microgpt)
 
 Both packages import as ``micrograd``, so the original is installed into its own
 folder (``.cache/original-micrograd-0.1.0``) and each engine runs in a fresh
@@ -23,19 +24,30 @@ Workloads
       recursion limit; the gradient must be exact.
   mem tracemalloc peak per node while building and differentiating W2; RSS
       over many W1 steps (flat = no leak).
+  microgpt  Karpathy's microgpt.py (not ours: read from --microgpt PATH at run
+      time, never copied here) as two whole processes: as it is, and with its
+      class Value cut out and `from micrograd import Value` in its place (written
+      to a temporary folder outside the repository). Same SEED, NUM_STEPS and
+      data; every step's loss must agree to 1e-9 and the sampled names exactly,
+      else the row fails and the script exits 1. Timed from outside: wall and
+      CPU time of the whole process, what a user of the script sees.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
 import platform
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -409,6 +421,218 @@ def worker_main(argv: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------
+# microgpt.py: somebody else's whole program, run as it is and with our Value
+# ----------------------------------------------------------------------
+
+MICROGPT_THEIRS = "microgpt.py, its own Value, default GC"
+MICROGPT_OURS = "microgpt.py, Value swapped for ours, default GC"
+MICROGPT_TARGET = ">= 1.5x (aim 2x)"
+MICROGPT_SEED = 42
+DEFAULT_MICROGPT = ROOT.parent / "shared" / "reference" / "microgpt.py"
+DEFAULT_MICROGPT_INPUT = ROOT.parent / "shared" / "data" / "names.txt"
+SWAP_MARK = "[bench] Value imported from "  # the swapped script prints this + the file that defines Value
+STEP_LINE = re.compile(r"^step\s+(\d+)\s*/\s*\d+\s*\|\s*loss\s+(\S+)\s*$")
+SAMPLE_LINE = re.compile(r"^sample\s+\d+:")
+
+
+def swap_value_class(source: str) -> str:
+    """The script's text with its top-level ``class Value`` cut out and ``from micrograd import Value`` in its place.
+
+    The block runs from ``class Value`` (or its first decorator) to the end of its
+    body, as Python's parser sees it, so the next top-level statement and every
+    other line stay exactly as they were. The inserted lines also print which
+    file defines the imported Value, so the harness can check it is this project's.
+    """
+    tree = ast.parse(source)
+    found = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Value"]
+    if len(found) != 1:
+        raise ValueError(f"expected one top-level 'class Value' in the script, found {len(found)}")
+    node = found[0]
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    last = node.end_lineno or node.lineno
+    lines = source.split("\n")
+    cr = "\r" if lines[0].endswith("\r") else ""  # keep a CRLF script CRLF
+    swap = [
+        "from micrograd import Value  # put here by benchmarks/bench.py, in place of the script's own Value" + cr,
+        f"print({SWAP_MARK!r} + __import__('sys').modules[Value.__module__].__file__)" + cr,
+    ]
+    return "\n".join(lines[: first - 1] + swap + lines[last:])
+
+
+def parse_microgpt_output(stdout: str) -> tuple[list[tuple[int, float]], list[str]]:
+    """The ``(step, loss)`` of every ``step N / M | loss X`` line, and the ``sample N: name`` lines verbatim."""
+    losses, samples = [], []
+    for line in stdout.splitlines():
+        match = STEP_LINE.match(line)
+        if match:
+            losses.append((int(match.group(1)), float(match.group(2))))
+        elif SAMPLE_LINE.match(line):
+            samples.append(line)
+    return losses, samples
+
+
+def microgpt_parity(theirs: str, ours: str, steps: int, rel_tol: float = 1e-9) -> tuple[list[str], float]:
+    """Compare two runs' outputs: every step's loss to rel_tol, and the sampled names exactly.
+
+    Returns the problems found (none: the runs agree) and the largest relative
+    difference between two losses of the same step.
+    """
+    (losses_a, samples_a), (losses_b, samples_b) = parse_microgpt_output(theirs), parse_microgpt_output(ours)
+    problems = []
+    for who, losses in (("theirs", losses_a), ("ours", losses_b)):
+        if [step for step, _ in losses] != list(range(1, steps + 1)):
+            problems.append(f"{who} printed loss lines for steps {[s for s, _ in losses][:8]}..., expected 1..{steps}")
+    worst = 0.0
+    for (step, a), (_, b) in zip(losses_a, losses_b, strict=False):  # unequal lengths: reported above
+        diff = abs(a - b) / max(abs(a), abs(b)) if a != b else 0.0
+        worst = max(worst, diff) if not math.isnan(diff) else math.inf
+        if not math.isclose(a, b, rel_tol=rel_tol, abs_tol=0.0):
+            problems.append(f"step {step}: loss {a!r} (theirs) vs {b!r} (ours), relative difference {diff:.1e}")
+    if not samples_a or not samples_b:
+        problems.append(f"sampled names missing: theirs printed {len(samples_a)}, ours {len(samples_b)}")
+    elif samples_a != samples_b:
+        i = next(
+            (i for i, (a, b) in enumerate(zip(samples_a, samples_b, strict=False)) if a != b),
+            min(len(samples_a), len(samples_b)),
+        )
+        a = samples_a[i] if i < len(samples_a) else "(none)"
+        b = samples_b[i] if i < len(samples_b) else "(none)"
+        problems.append(f"sampled names differ: {a!r} (theirs) vs {b!r} (ours)")
+    return problems, worst
+
+
+def run_microgpt(script: Path, swapped: bool, steps: int, data: Path, seed: int) -> dict[str, Any]:
+    """Run one whole microgpt process (default GC, nothing patched); time it from outside.
+
+    ``swapped`` says the script is the one with our Value: it must then report
+    a Value defined under this project's src/micrograd.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("N_EMBD", "N_HEAD", "N_LAYER", "BLOCK_SIZE")}
+    env.update(
+        PYTHONPATH=str(OURS),  # the same environment for both; only the swapped script imports micrograd
+        INPUT=str(data),
+        NUM_STEPS=str(steps),
+        SEED=str(seed),
+        PYTHONUNBUFFERED="1",  # step lines arrive as printed, so their arrival times the training loop
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    import resource
+
+    lines, step_clock = [], []
+    with tempfile.TemporaryFile() as err:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, str(script)],
+            env=env,
+            cwd=str(script.parent),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("step "):
+                step_clock.append(time.perf_counter())
+            lines.append(line)
+        code = process.wait()
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    out: dict[str, Any] = {
+        "stdout": "".join(lines),
+        "wall": wall,
+        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "times": [wall / steps],
+        "loop": (step_clock[-1] - step_clock[0]) / (len(step_clock) - 1) if len(step_clock) > 1 else None,
+        "error": None,
+        "micrograd": None,
+    }
+    who = "ours" if swapped else "theirs"
+    if code != 0:
+        tail = stderr.strip().splitlines()[-1] if stderr.strip() else "(no stderr)"
+        out["error"] = f"{who} ({script.name}) exited with status {code}: {tail}"
+        return out
+    marks = [line[len(SWAP_MARK) :].strip() for line in lines if line.startswith(SWAP_MARK)]
+    if swapped:
+        expected = (OURS / "micrograd").resolve()
+        if len(marks) != 1 or not Path(marks[0]).resolve().is_relative_to(expected):
+            out["error"] = f"ours imported Value from {marks or 'nowhere'}, expected a file under {expected}"
+        else:
+            out["micrograd"] = str(Path(marks[0]).resolve().parent)
+    elif marks:
+        out["error"] = "theirs imported a Value from micrograd: it should run the script's own class"
+    return out
+
+
+def microgpt_setup(script: Path, data: Path) -> tuple[str | None, Path | None]:
+    """A reason to skip the row (the script or its data is missing), or the swapped script in a fresh temporary folder.
+
+    The folder is outside the repository: nothing of the script is ever written into it.
+    """
+    for what, path in (("script", script), ("data", data)):
+        if not path.is_file():
+            return f"skipped: microgpt {what} {path} not found (--microgpt PATH / --microgpt-input PATH)", None
+    folder = Path(tempfile.mkdtemp(prefix="micrograd-bench-microgpt-"))
+    swapped = folder / "microgpt_with_our_value.py"
+    swapped.write_text(swap_value_class(script.read_text()))
+    return None, swapped
+
+
+def microgpt_lines(info: dict[str, Any]) -> list[str]:
+    """The microgpt table (or its one-line skip reason, or its failure, loudly) and a note on how it was measured."""
+
+    def ms(x: float) -> str:
+        return f"{x * 1e3:.0f} ms"
+
+    head = [
+        "| workload | microgpt's own Value | ours | ratio, median | ratio, min-max over rounds | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    if info.get("skip"):
+        return head + [f"| {MICROGPT_OURS} | {info['skip']} | | | | {MICROGPT_TARGET} |"]
+    if info.get("failure"):
+        return head + [
+            f"| {MICROGPT_OURS} | **FAILED, no speed reported**: {info['failure']} | | | | {MICROGPT_TARGET} |"
+        ]
+    theirs, ours, steps = info["theirs"], info["ours"], info["steps"]
+
+    def spread(key: str) -> tuple[float, float, float, float, float]:
+        a = [run[key] for run in theirs]
+        b = [run[key] for run in ours]
+        ratios = [x / y for x, y in zip(a, b, strict=True)]
+        return statistics.median(a), statistics.median(b), statistics.median(ratios), min(ratios), max(ratios)
+
+    wall = spread("wall")
+    cpu = spread("cpu")
+    lines = head + [
+        f"| {MICROGPT_OURS} | {ms(wall[0] / steps)} per step | {ms(wall[1] / steps)} per step | {wall[2]:.2f}x | "
+        f"{wall[3]:.2f}x - {wall[4]:.2f}x | {MICROGPT_TARGET} |",
+        "",
+        f"microgpt: NUM_STEPS={steps}, SEED={info['seed']}, INPUT={info['input']}; per step = whole-process wall "
+        f"time / NUM_STEPS (interpreter start, the script's setup, {steps} training steps and its 20 sampled names); "
+        "ratio = theirs / ours, per round (above 1: ours is faster).",
+        f"Whole process: wall {wall[0]:.1f} s (theirs) vs {wall[1]:.1f} s (ours); "
+        f"CPU {cpu[0]:.1f} s vs {cpu[1]:.1f} s, ratio {cpu[2]:.2f}x ({cpu[3]:.2f}x - {cpu[4]:.2f}x).",
+    ]
+    if all(run["loop"] is not None for run in theirs + ours):
+        loop = spread("loop")
+        lines.append(
+            f"Training loop alone (arrival of the first to the last step line): {ms(loop[0])} vs {ms(loop[1])} "
+            f"per step, ratio {loop[2]:.2f}x ({loop[3]:.2f}x - {loop[4]:.2f}x)."
+        )
+    lines.append(
+        f"Parity, every round: all {steps} losses equal to 1e-9 relative (largest relative difference "
+        f"{info['worst']:.1e}), the {info['samples']} sampled names identical. Ours imported Value from "
+        f"{ours[0]['micrograd']}."
+    )
+    return lines
+
+
+# ----------------------------------------------------------------------
 # The parent: set up, alternate the engines, report
 # ----------------------------------------------------------------------
 
@@ -465,11 +689,48 @@ def has_module(name: str) -> bool:
     return result.returncode == 0
 
 
+WORKLOADS = ("w1", "w2", "w3", "memory", "microgpt")
+
+
+def workload_names(text: str) -> set[str]:
+    """``--only w1,microgpt``: a comma-separated choice among WORKLOADS."""
+    names = {name.strip().lower() for name in text.split(",") if name.strip()}
+    unknown = names - set(WORKLOADS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload {sorted(unknown) or text!r}; choose from {', '.join(WORKLOADS)}"
+        )
+    return names
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: 2 rounds, few steps, small graphs")
     parser.add_argument("--markdown", type=Path, help="also write the results table to this file")
+    parser.add_argument(
+        "--only",
+        type=workload_names,
+        action="append",
+        metavar="NAMES",
+        help=f"run only these workloads, comma-separated or repeated: {', '.join(WORKLOADS)} (default: all)",
+    )
+    parser.add_argument(
+        "--microgpt",
+        type=Path,
+        default=DEFAULT_MICROGPT,
+        metavar="PATH",
+        help="Karpathy's microgpt.py, read at run time (default: ../shared/reference/microgpt.py from the repo root)",
+    )
+    parser.add_argument(
+        "--microgpt-input", type=Path, default=DEFAULT_MICROGPT_INPUT, metavar="PATH", help="its data, one name a line"
+    )
+    parser.add_argument(
+        "--microgpt-steps",
+        type=int,
+        metavar="N",
+        help="NUM_STEPS of each microgpt process (default 30; 5 with --quick)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -480,6 +741,10 @@ def main() -> int:
     rounds = 2 if quick and args.rounds == 5 else args.rounds
     if rounds < 1:
         parser.error("--rounds must be at least 1")
+    selected: set[str] = set().union(*args.only) if args.only else set(WORKLOADS)
+    microgpt_steps = args.microgpt_steps or (5 if quick else 30)
+    if microgpt_steps < 1:
+        parser.error("--microgpt-steps must be at least 1")
     steps = {
         "original_gc": 1 if quick else 3,
         "original_nogc": 1 if quick else 5,
@@ -493,38 +758,48 @@ def main() -> int:
     w3_depth = 100_000 if quick else 1_000_000
     memory_steps = 50 if quick else 1000
 
-    original = ensure_original()
-    data = make_data()
-    torch_ok = has_module("torch")
-    numpy_ok = has_module("numpy")
+    original, data = ORIGINAL, SCRATCH / "data.json"
+    if selected - {"microgpt"}:  # the microgpt row needs neither the original package nor the moons
+        original = ensure_original()
+        data = make_data()
+    torch_ok = "w1" in selected and has_module("torch")
+    numpy_ok = "w1" in selected and has_module("numpy")
     started = time.perf_counter()
 
-    # (row label, worker, pythonpath, options, the baseline it is compared with)
-    rows: list[tuple[str, str, Path, dict[str, Any], str]] = [
-        ("W1 original, default GC", "w1_eager", original, {"steps": steps["original_gc"], "gc_enabled": True}, ""),
-        (
-            "W1 eager, default GC",
-            "w1_eager",
-            OURS,
-            {"steps": steps["eager"], "gc_enabled": True},
-            "W1 original, default GC",
-        ),
-        ("W1 original, GC disabled", "w1_eager", original, {"steps": steps["original_nogc"], "gc_enabled": False}, ""),
-        (
-            "W1 eager, GC disabled",
-            "w1_eager",
-            OURS,
-            {"steps": steps["eager"], "gc_enabled": False},
-            "W1 original, GC disabled",
-        ),
-        (
-            "W1 compiled, pure Python",
-            "w1_compiled",
-            OURS,
-            {"steps": steps["python"], "engine": "python"},
-            "W1 original, default GC",
-        ),
-    ]
+    # (row label, worker, pythonpath or script, options, the baseline it is compared with)
+    rows: list[tuple[str, str, Path, dict[str, Any], str]] = []
+    if "w1" in selected:
+        rows += [
+            ("W1 original, default GC", "w1_eager", original, {"steps": steps["original_gc"], "gc_enabled": True}, ""),
+            (
+                "W1 eager, default GC",
+                "w1_eager",
+                OURS,
+                {"steps": steps["eager"], "gc_enabled": True},
+                "W1 original, default GC",
+            ),
+            (
+                "W1 original, GC disabled",
+                "w1_eager",
+                original,
+                {"steps": steps["original_nogc"], "gc_enabled": False},
+                "",
+            ),
+            (
+                "W1 eager, GC disabled",
+                "w1_eager",
+                OURS,
+                {"steps": steps["eager"], "gc_enabled": False},
+                "W1 original, GC disabled",
+            ),
+            (
+                "W1 compiled, pure Python",
+                "w1_compiled",
+                OURS,
+                {"steps": steps["python"], "engine": "python"},
+                "W1 original, default GC",
+            ),
+        ]
     if numpy_ok:
         rows.append(
             (
@@ -554,38 +829,77 @@ def main() -> int:
                 "W1 original, default GC",
             )
         )
-    rows.append(("W2 original", "w2", original, {"repeats": 1 if quick else 2, "n_nodes": w2_nodes}, ""))
-    rows.append(("W2 eager", "w2", OURS, {"repeats": 2 if quick else 3, "n_nodes": w2_nodes}, "W2 original"))
+    if "w2" in selected:
+        rows.append(("W2 original", "w2", original, {"repeats": 1 if quick else 2, "n_nodes": w2_nodes}, ""))
+        rows.append(("W2 eager", "w2", OURS, {"repeats": 2 if quick else 3, "n_nodes": w2_nodes}, "W2 original"))
+
+    microgpt: dict[str, Any] | None = None
+    swapped_folder: Path | None = None
+    if "microgpt" in selected:
+        script, microgpt_input = args.microgpt.resolve(), args.microgpt_input.resolve()
+        microgpt = {"steps": microgpt_steps, "seed": MICROGPT_SEED, "input": microgpt_input, "theirs": [], "ours": []}
+        try:
+            microgpt["skip"], swapped = microgpt_setup(script, microgpt_input)
+        except (ValueError, SyntaxError) as e:
+            microgpt["skip"], swapped = None, None
+            microgpt["failure"] = f"cannot swap the Value class of {script}: {e}"
+        if swapped is not None:
+            swapped_folder = swapped.parent
+            options = {"steps": microgpt_steps, "data": microgpt_input, "seed": MICROGPT_SEED}
+            rows.append((MICROGPT_THEIRS, "microgpt", script, {**options, "swapped": False}, ""))
+            rows.append((MICROGPT_OURS, "microgpt", swapped, {**options, "swapped": True}, MICROGPT_THEIRS))
 
     medians: dict[str, list[float]] = {label: [] for label, *_ in rows}
     extras: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in rows}
-    for r in range(rounds):
-        order = rows if r % 2 == 0 else rows[::-1]  # flip the order each round: drift hits both sides alike
-        for label, worker, path, options, _ in order:
-            out = run(worker, path, data, **options)
-            medians[label].append(statistics.median(out["times"]))
-            extras[label].append(out)
-        print(f"round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    try:
+        for r in range(rounds):
+            order = rows if r % 2 == 0 else rows[::-1]  # flip the order each round: drift hits both sides alike
+            for label, worker, path, options, _ in order:
+                if worker == "microgpt":
+                    assert microgpt is not None
+                    if microgpt.get("failure"):
+                        continue  # reported once, instead of a speed; the other rows go on
+                    out = run_microgpt(path, **options)
+                    if out["error"]:
+                        microgpt["failure"] = out["error"]
+                        continue
+                else:
+                    out = run(worker, path, data, **options)
+                medians[label].append(statistics.median(out["times"]))
+                extras[label].append(out)
+            if microgpt is not None and not microgpt.get("failure") and extras.get(MICROGPT_OURS):
+                check_microgpt_round(microgpt, extras[MICROGPT_THEIRS][-1], extras[MICROGPT_OURS][-1])
+            print(f"round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    finally:
+        if swapped_folder is not None:
+            shutil.rmtree(swapped_folder, ignore_errors=True)
 
     # the engines must agree before their speeds are compared
-    first_losses = {label: extras[label][0]["losses"][0] for label, *_ in rows if label.startswith("W1")}
-    reference = first_losses["W1 original, default GC"]
-    for label, loss in first_losses.items():
-        if not math.isclose(loss, reference, rel_tol=1e-9):
-            raise RuntimeError(f"{label}: first loss {loss!r} differs from the original's {reference!r}")
-    if extras["W2 original"][0]["nodes"] != extras["W2 eager"][0]["nodes"]:
+    if "w1" in selected:
+        first_losses = {label: extras[label][0]["losses"][0] for label, *_ in rows if label.startswith("W1")}
+        reference = first_losses["W1 original, default GC"]
+        for label, loss in first_losses.items():
+            if not math.isclose(loss, reference, rel_tol=1e-9):
+                raise RuntimeError(f"{label}: first loss {loss!r} differs from the original's {reference!r}")
+    if "w2" in selected and extras["W2 original"][0]["nodes"] != extras["W2 eager"][0]["nodes"]:
         raise RuntimeError("W2: the two engines built graphs of different sizes")
 
-    w3_ours = run("w3", OURS, data, depth=w3_depth)
-    w3_original = {d: run("w3", original, data, depth=d) for d in (500, 1000, 2000)}
-    memory = {
-        name: run("memory", OURS, data, n_nodes=w2_nodes, steps=memory_steps, engine=name)
-        for name in ("eager", "python")
-    }
-    memory_original = run("memory", original, data, n_nodes=w2_nodes, steps=2 if quick else 20, engine="eager")
+    w3_ours, w3_original = None, None
+    if "w3" in selected:
+        w3_ours = run("w3", OURS, data, depth=w3_depth)
+        w3_original = {d: run("w3", original, data, depth=d) for d in (500, 1000, 2000)}
+    memory, memory_original = None, None
+    if "memory" in selected:
+        memory = {
+            name: run("memory", OURS, data, n_nodes=w2_nodes, steps=memory_steps, engine=name)
+            for name in ("eager", "python")
+        }
+        memory_original = run("memory", original, data, n_nodes=w2_nodes, steps=2 if quick else 20, engine="eager")
+    if microgpt is not None and not microgpt.get("skip") and not microgpt.get("failure"):
+        microgpt["theirs"], microgpt["ours"] = extras[MICROGPT_THEIRS], extras[MICROGPT_OURS]
 
     table = report(
-        rows,
+        [row for row in rows if row[1] != "microgpt"],
         medians,
         extras,
         rounds,
@@ -593,13 +907,28 @@ def main() -> int:
         w3_original,
         memory,
         memory_original,
+        microgpt,
         quick,
         time.perf_counter() - started,
     )
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
+    if microgpt is not None and microgpt.get("failure"):
+        print(f"MICROGPT FAILED: {microgpt['failure']}", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_microgpt_round(microgpt: dict[str, Any], theirs: dict[str, Any], ours: dict[str, Any]) -> None:
+    """One round's two runs must print the same losses (to 1e-9) and the same names; else the row fails."""
+    problems, worst = microgpt_parity(theirs["stdout"], ours["stdout"], microgpt["steps"])
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        microgpt["failure"] = "PARITY MISMATCH, " + "; ".join(problems[:3]) + more
+        return
+    microgpt["worst"] = max(microgpt.get("worst", 0.0), worst)
+    microgpt["samples"] = len(parse_microgpt_output(ours["stdout"])[1])
 
 
 def report(
@@ -607,10 +936,11 @@ def report(
     medians: dict[str, list[float]],
     extras: dict[str, list[dict[str, Any]]],
     rounds: int,
-    w3_ours: dict[str, Any],
-    w3_original: dict[int, dict[str, Any]],
-    memory: dict[str, dict[str, Any]],
-    memory_original: dict[str, Any],
+    w3_ours: dict[str, Any] | None,
+    w3_original: dict[int, dict[str, Any]] | None,
+    memory: dict[str, dict[str, Any]] | None,
+    memory_original: dict[str, Any] | None,
+    microgpt: dict[str, Any] | None,
     quick: bool,
     seconds: float,
 ) -> str:
@@ -625,10 +955,13 @@ def report(
         f"Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; {time.strftime('%Y-%m-%d %H:%M')}; {rounds} rounds"
         f"{' (--quick)' if quick else ''}, {seconds:.0f} s.",
-        "",
-        "| workload | median per step | vs | ratio, median | ratio, min-max over rounds |",
-        "|---|---:|---|---:|---:|",
     ]
+    if rows:
+        lines += [
+            "",
+            "| workload | median per step | vs | ratio, median | ratio, min-max over rounds |",
+            "|---|---:|---|---:|---:|",
+        ]
     for label, worker, _, options, baseline in rows:
         median = statistics.median(medians[label])
         unit = "ms" if not label.startswith("W2") else "ms (build + backward)"
@@ -641,13 +974,14 @@ def report(
             f"{ratio(min(ratios))} - {ratio(max(ratios))} |"
         )
         del worker, options
-    w2_nodes = extras["W2 eager"][0]["nodes"]
+    sizes = []
+    if "W1 eager, default GC" in extras:
+        sizes.append(f"W1 {extras['W1 eager, default GC'][0]['nodes']:,} nodes per step (eager)")
+    if "W2 eager" in extras:
+        sizes.append(f"W2 {extras['W2 eager'][0]['nodes']:,} nodes, all reachable from the output")
+    if sizes:
+        lines += ["", f"Graph sizes: {'; '.join(sizes)}."]
     compiled_rows = [label for label, worker, *_ in rows if worker == "w1_compiled"]
-    lines.append("")
-    w1_nodes = extras["W1 eager, default GC"][0]["nodes"]
-    lines.append(
-        f"Graph sizes: W1 {w1_nodes:,} nodes per step (eager); W2 {w2_nodes:,} nodes, all reachable from the output."
-    )
     for label in compiled_rows:
         compile_times = [e["compile"] for e in extras[label]]
         eager_steps = [e["eager_step"] for e in extras[label]]
@@ -657,37 +991,41 @@ def report(
             f"vs one eager step in the same process {ms(statistics.median(eager_steps))} ms "
             f"(ratio {statistics.median(c / e for c, e in zip(compile_times, eager_steps, strict=False)):.2f})."
         )
-    lines.append("")
-    w3_line = (
-        f"W3 chain: {w3_ours['depth']:,} additions forward + backward at recursion limit {w3_ours['recursion_limit']}: "
-        f"{'exact gradient ' + repr(w3_ours['grad']) if w3_ours['ok'] else 'FAILED'} "
-        f"in {w3_ours.get('seconds', 0):.1f} s. "
-    )
-    original_ok = [d for d, r in w3_original.items() if r["ok"]]
-    original_bad = [d for d, r in w3_original.items() if not r["ok"]]
-    w3_line += f"Original: depth {max(original_ok) if original_ok else 'none'} works"
-    w3_line += f", {min(original_bad):,} raises RecursionError." if original_bad else "."
-    lines.append(w3_line)
-    lines.append("")
-    lines.append("| memory | eager (ours) | original |")
-    lines.append("|---|---:|---:|")
-    lines.append(
-        f"| tracemalloc peak per node, W2 build + backward | {memory['eager']['peak_per_node']:.0f} B | "
-        f"{memory_original['peak_per_node']:.0f} B |"
-    )
-    for name, title in (("eager", "eager"), ("python", "compiled (python)")):
-        rss = memory[name]["rss"]
-        growth = (rss[-1][1] - rss[0][1]) / 2**20
-        lines.append(
-            f"| RSS over W1 steps, {title}: step {rss[0][0]} -> {rss[-1][0]} | "
-            f"{rss[0][1] / 2**20:.1f} -> {rss[-1][1] / 2**20:.1f} MB "
-            f"({growth:+.1f} MB) | |"
+    if w3_ours is not None and w3_original is not None:
+        w3_line = (
+            f"W3 chain: {w3_ours['depth']:,} additions forward + backward at recursion limit "
+            f"{w3_ours['recursion_limit']}: "
+            f"{'exact gradient ' + repr(w3_ours['grad']) if w3_ours['ok'] else 'FAILED'} "
+            f"in {w3_ours.get('seconds', 0):.1f} s. "
         )
-    rss = memory_original["rss"]
-    lines.append(
-        f"| RSS over W1 steps, original (default GC): step {rss[0][0]} -> {rss[-1][0]} | | "
-        f"{rss[0][1] / 2**20:.1f} -> {rss[-1][1] / 2**20:.1f} MB |"
-    )
+        original_ok = [d for d, r in w3_original.items() if r["ok"]]
+        original_bad = [d for d, r in w3_original.items() if not r["ok"]]
+        w3_line += f"Original: depth {max(original_ok) if original_ok else 'none'} works"
+        w3_line += f", {min(original_bad):,} raises RecursionError." if original_bad else "."
+        lines += ["", w3_line]
+    if memory is not None and memory_original is not None:
+        lines.append("")
+        lines.append("| memory | eager (ours) | original |")
+        lines.append("|---|---:|---:|")
+        lines.append(
+            f"| tracemalloc peak per node, W2 build + backward | {memory['eager']['peak_per_node']:.0f} B | "
+            f"{memory_original['peak_per_node']:.0f} B |"
+        )
+        for name, title in (("eager", "eager"), ("python", "compiled (python)")):
+            rss = memory[name]["rss"]
+            growth = (rss[-1][1] - rss[0][1]) / 2**20
+            lines.append(
+                f"| RSS over W1 steps, {title}: step {rss[0][0]} -> {rss[-1][0]} | "
+                f"{rss[0][1] / 2**20:.1f} -> {rss[-1][1] / 2**20:.1f} MB "
+                f"({growth:+.1f} MB) | |"
+            )
+        rss = memory_original["rss"]
+        lines.append(
+            f"| RSS over W1 steps, original (default GC): step {rss[0][0]} -> {rss[-1][0]} | | "
+            f"{rss[0][1] / 2**20:.1f} -> {rss[-1][1] / 2**20:.1f} MB |"
+        )
+    if microgpt is not None:
+        lines += ["", *microgpt_lines(microgpt)]
     return "\n".join(lines) + "\n"
 
 
