@@ -1,9 +1,9 @@
 """Gradients as return values: ``grad(outputs, inputs, create_graph=False)``, as ``torch.autograd.grad``.
 
 ``backward()`` writes into ``.grad``; ``grad`` returns the gradients instead and
-touches no ``.grad`` at all. With ``create_graph=True`` the gradients are Values
-connected to the graph (each op's derivative rule evaluated on Values), so
-they can be differentiated again, to any order::
+leaves every ``.grad`` as it found it. With ``create_graph=True`` the gradients
+are Values connected to the graph (each op's derivative rule from the table,
+evaluated on Values), so they can be differentiated again, to any order::
 
     x = Value(2.0)
     (dy_dx,) = grad(x**3, x, create_graph=True)   # 3x**2 = 12, a Value
@@ -16,8 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, overload
 
-from micrograd import engine
-from micrograd.engine import Value, _local_grads_as_values, topological_order
+from micrograd.engine import Value, _collector_paused, chain_rule, enable_grad, topological_order
 
 __all__ = ["grad"]
 
@@ -57,42 +56,37 @@ def grad(outputs: Values, inputs: Values, create_graph: bool = False) -> tuple[A
         )
     if not create_graph:
         return _reverse_pass(outs, ins, create_graph=False)
-    with _grad_mode_enabled():
+    with enable_grad():
         return _reverse_pass(outs, ins, create_graph=True)
 
 
 def _reverse_pass(outs: list[Value], ins: list[Value], create_graph: bool) -> tuple[Any, ...]:
-    """The chain rule from the outputs back, into a dictionary instead of into ``.grad``."""
-    seed: Any = Value(1.0) if create_graph else 1.0
-    grads: dict[Value, Any] = {}  # node -> d(sum of outputs)/d(node); Values hash by identity
-    for out in outs:
-        grads[out] = grads[out] + seed if out in grads else seed
-    # Reverse topological order: a node's gradient is complete before it is passed on.
-    for node in reversed(topological_order(*outs)):
-        upstream = grads.get(node)
-        if upstream is None or not node._prev:
-            continue
-        # First order: the numbers stored at forward time. Higher order: the same
-        # rule evaluated on Values, so each local derivative is a graph too.
-        local_grads = _local_grads_as_values(node) if create_graph else node._local_grads
-        # strict=False: a node made by hand, Value(data, children), has no rule and
-        # passes nothing on, exactly as in backward().
-        for child, local in zip(node._prev, local_grads, strict=False):
-            contribution = local * upstream
-            grads[child] = grads[child] + contribution if child in grads else contribution
-    zero: Any = Value(0.0) if create_graph else 0.0
-    return tuple(grads.get(x, zero) for x in ins)
+    """The same chain-rule walk as backward(), on .grad fields set aside for the call and put back after."""
+    with _collector_paused():
+        order = topological_order(*outs, *ins)
+        saved = [node.grad for node in order]
+        try:
+            for node in order:
+                node.grad = 0.0
+            seed: Any = 1.0
+            for out in outs:  # an output listed twice counts twice
+                out.grad = out.grad + seed
+            if create_graph:
+                for out in outs:
+                    out.grad = Value(out.grad)
+            chain_rule(order, create_graph=create_graph)
+            # An input the outputs do not depend on still holds 0.0: with create_graph, a Value(0.0).
+            return tuple(Value(x.grad) if create_graph and not isinstance(x.grad, Value) else x.grad for x in ins)
+        finally:
+            for node, before in zip(order, saved, strict=True):
+                node.grad = before
 
 
 @contextmanager
 def _grad_mode_enabled() -> Iterator[None]:
     """Build graphs inside this block even under ``no_grad()`` (what ``torch.enable_grad`` does)."""
-    previous = engine._grad_enabled
-    engine._grad_enabled = True
-    try:
+    with enable_grad():
         yield
-    finally:  # restore on errors too, so one failed call cannot leave the mode changed
-        engine._grad_enabled = previous
 
 
 def _as_values(name: str, xs: Values) -> list[Value]:

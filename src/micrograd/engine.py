@@ -1,20 +1,25 @@
 """The engine: a scalar ``Value`` that remembers how it was computed.
 
-Every primitive op below does two things in one place: it computes its forward
-value, and it names its *local derivative rule* -- a small function
-``rule(inputs..., out) -> d out / d input`` written with plain arithmetic.  At
-forward time the rule is evaluated once on floats and the numbers are stored
-in the new node (``_local_grads``), next to its children (``_prev``).  A node
-therefore holds data, not closures: no node refers back to itself, so a graph
-is freed by reference counting the moment it is dropped.
+A node holds its value ``data``, its gradient ``grad``, its children and the
+local derivative of itself with respect to each child -- numbers, computed at
+forward time from the op's row in the table (``micrograd.ops``). Forward and
+backward stand side by side: ``a * b`` stores ``(b, a)``, the two local
+derivatives, next to ``(a, b)``.
 
-``backward()`` is then just the chain rule over a topological order:
-``child.grad += local_grad * node.grad`` for every edge.  The same rules,
-evaluated on Values instead of floats, give higher-order gradients
-(``backward(create_graph=True)``).
+``backward()`` is then the chain rule over a topological order:
+``child.grad += local * node.grad`` for every edge, from the output back to the
+leaves. Nothing else is needed, because the local derivatives are already there.
 
-Composite ops (``-``, ``/``, ``neg`` ...) are built from primitives and have no
-derivative code of their own.
+To stay light, a node keeps its children and local derivatives in its own slots
+(``_a``/``_b`` and ``_da``/``_db`` for the one- and two-input ops that make up
+almost every graph; tuples for ops with more inputs), so a node is a single
+object for Python's garbage collector, and a dropped graph is freed at once by
+reference counting (a node refers only to its children, never back).
+``_prev``, ``_local_grads`` and ``_op`` read these slots for you.
+
+Extending Value the way the lecture does works too: set ``out._backward`` to a
+function of no arguments and ``backward()`` calls it for that node, exactly as
+in the original micrograd.
 """
 
 from __future__ import annotations
@@ -22,25 +27,32 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import math
 import numbers
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, Union
 
-__all__ = ["Value", "linear", "topological_order", "no_grad", "is_grad_enabled"]
+from micrograd import ops
+from micrograd.ops import ADD, DOT, LINEAR, MUL, POW, POW_VALUE, Op, float_pow
+
+__all__ = ["Value", "linear", "topological_order", "no_grad", "enable_grad", "is_grad_enabled"]
 
 Scalar = Union["Value", float, int]
-# rule(inputs..., out): the local derivative of out with respect to each input.
-Rule = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Switched off by micrograd.no_grad(): ops then build no graph (results are leaves).
-_grad_enabled = True
+
+class _Marker:
+    """What ``_b`` holds when ``_a`` is a tuple of children rather than one child."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
 
 
-def is_grad_enabled() -> bool:
-    """True unless inside ``micrograd.no_grad()``."""
-    return _grad_enabled
+_MANY = _Marker("<many children>")  # _a: tuple of children, _da: tuple of local derivatives
+_CUSTOM = _Marker("<custom _backward>")  # _a: tuple of children; the node's _backward is a user function
 
 
 class Value:
@@ -51,7 +63,20 @@ class Value:
     of children in a fixed order; ``_op`` names the op that made the node.
     """
 
-    __slots__ = ("data", "grad", "label", "_prev", "_op", "_rule", "_local_grads", "__weakref__")
+    # One object per node: children and local derivatives live in slots, not in tuples
+    # of their own. __dict__ lets code put its own attributes on a node (a colour, an
+    # optimizer's moment); it costs one pointer until it is used.
+    __slots__ = ("data", "grad", "_a", "_b", "_da", "_db", "_fn", "_arg", "__dict__", "__weakref__")
+
+    label: str = ""  # kept in __dict__ when set: most nodes have none
+    # The slots, for readers and type checkers: first child and second child (or a tuple of
+    # children, see _MANY), their local derivatives, the op of the table, the op's constants.
+    _a: Any
+    _b: Any
+    _da: Any
+    _db: Any
+    _fn: Op | None
+    _arg: tuple[Any, ...]
 
     def __init__(
         self,
@@ -59,104 +84,186 @@ class Value:
         _children: Iterable[Value] = (),
         _op: str = "",
         label: str = "",
-        _rule: Rule | None = None,
-        _local_grads: tuple[Any, ...] = (),
+        _local_grads: Iterable[Any] = (),
     ) -> None:
-        if type(data) is not float:
-            data = _to_float(data)
-        self.data: float = data
+        self.data: float = data if type(data) is float else _to_float(data)
         self.grad: Any = 0.0  # a float; a Value after backward(create_graph=True)
-        self.label = label
-        self._prev: tuple[Value, ...] = _children if type(_children) is tuple else tuple(_children)
-        self._op = _op
-        self._rule = _rule
-        self._local_grads = _local_grads
+        self._fn = None
+        if label:
+            self.label = label
+        children = tuple(_children)
+        if children:  # a node made by hand: no op from the table, so only the local derivatives given count
+            self._a = children
+            self._b = _MANY
+            self._da = tuple(_local_grads)
+        else:
+            self._a = None
+        if _op:
+            self.__dict__["_op_text"] = _op
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
     # ------------------------------------------------------------------
-    # Primitives: the forward value and the local derivative, side by side.
-    # Each rule gets the inputs and the output, as floats (or as Values for
-    # higher-order gradients), and returns d out / d input for each input.
+    # The graph, as the original names it
     # ------------------------------------------------------------------
 
-    # A rule is made once, as a static attribute beside its op, not as a lambda
-    # inside the op: a lambda would be a new function object for every node,
-    # more garbage for Python's collector to scan while a big graph is alive.
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The children, in order (the original keeps a set; a tuple keeps the order fixed)."""
+        return _children(self)
 
-    _add_rule = staticmethod(lambda a, b, out: (1.0, 1.0))
+    @_prev.setter
+    def _prev(self, children: Iterable[Value]) -> None:
+        custom = getattr(self, "_a", None) is not None and self._b is _CUSTOM
+        self._a = tuple(children)
+        if not custom:
+            self._b, self._da = _MANY, ()
+
+    @property
+    def _local_grads(self) -> tuple[Any, ...]:
+        """d self / d child for each child, as stored at forward time."""
+        a = self._a
+        if a is None or self._b is _CUSTOM:
+            return ()
+        b = self._b
+        if b is None:
+            return (self._da,)
+        if b is _MANY:
+            return tuple(self._da)
+        return (self._da, self._db)
+
+    @property
+    def _op(self) -> str:
+        """The op's label: '+', '*', '**2', 'exp', 'ReLU' ... ('' for a leaf)."""
+        fn: Op | None = getattr(self, "_fn", None)  # a subclass's own __init__ may never set it
+        if fn is None:
+            return str(self.__dict__.get("_op_text", ""))
+        return fn.display(self._attrs)
+
+    @_op.setter
+    def _op(self, text: str) -> None:
+        self.__dict__["_op_text"] = text
+
+    @property
+    def _attrs(self) -> tuple[Any, ...]:
+        """The node's constants that are not inputs (the exponent k of x ** k), in its op's order."""
+        return self._arg if self._fn is not None and self._fn.attrs else ()
+
+    # ------------------------------------------------------------------
+    # Primitives. Each row of the table in micrograd.ops gives an op's value and
+    # local derivative; these methods apply it. + and * are most of every graph,
+    # so they build their node right here, storing the same local derivatives as
+    # their rows ((1, 1) and (b, a); a test holds every op to its row).
+    # ------------------------------------------------------------------
 
     def __add__(self, other: Scalar) -> Value:
         """a + b; d/da = 1, d/db = 1"""
-        other = other if isinstance(other, Value) else Value(other)
-        return _binary(self, other, self.data + other.data, "+", Value._add_rule)
-
-    _mul_rule = staticmethod(lambda a, b, out: (b, a))
+        if type(other) is not Value and not isinstance(other, Value):
+            other = Value(other)
+        if _disabled_blocks and not _mode.enabled:
+            return Value(self.data + other.data)
+        out = _new_node(Value)
+        out.data = self.data + other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._da = 1.0
+        out._db = 1.0
+        out._fn = ADD
+        return out
 
     def __mul__(self, other: Scalar) -> Value:
         """a * b; d/da = b, d/db = a"""
-        other = other if isinstance(other, Value) else Value(other)
-        return _binary(self, other, self.data * other.data, "*", Value._mul_rule)
-
-    _zero_rule = staticmethod(lambda x, out: 0.0)  # x ** 0
+        if type(other) is not Value and not isinstance(other, Value):
+            other = Value(other)
+        a = self.data
+        b = other.data
+        if _disabled_blocks and not _mode.enabled:
+            return Value(a * b)
+        out = _new_node(Value)
+        out.data = a * b
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._da = b
+        out._db = a
+        out._fn = MUL
+        return out
 
     def __pow__(self, exponent: Scalar) -> Value:
-        """x ** k for a number k; d/dx = k * x**(k-1).  x ** y for a Value y: see _pow_value."""
+        """x ** k for a number k (k is stored on the node); x ** y for a Value y"""
         if isinstance(exponent, Value):
-            return _pow_value(self, exponent)
+            return _apply(POW_VALUE, (self, exponent), ())
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
         k = _to_float(exponent, "pow: exponent")
-        out = _float_pow("pow", self.data, k)
-        if k == 0.0:  # d/dx x**0 = 0 everywhere, even at x = 0 where k * x**-1 is undefined
-            return _unary(self, out, f"**{exponent}", Value._zero_rule)
-        if self.data == 0.0 and k < 1.0 and _grad_enabled:
+        x = self.data
+        data = float_pow("pow", x, k)
+        if _disabled_blocks and not _mode.enabled:
+            return Value(data)
+        if x == 0.0 and k < 1.0 and k != 0.0:
             raise ZeroDivisionError(f"pow: the derivative of x**{exponent} is infinite at x = 0.0")
-        # The one rule that is a closure: it needs the exponent k, which is not an input.
         try:
-            return _unary(self, out, f"**{exponent}", lambda x, out: k * x ** (k - 1))
+            local = POW.derivative(x, data, k=k)
         except OverflowError:  # e.g. the derivative of x**-1, -x**-2, at x = 1e-160 (so also a / 1e-160)
-            raise OverflowError(f"pow: the derivative of x**{exponent} overflows a float at x = {self.data}") from None
-
-    _exp_rule = staticmethod(lambda x, out: out)
+            raise OverflowError(f"pow: the derivative of x**{exponent} overflows a float at x = {x}") from None
+        out = _new_node(Value)
+        out.data = data
+        out.grad = 0.0
+        out._a = self
+        out._b = None
+        out._da = local
+        out._fn = POW
+        out._arg = (k,)
+        return out
 
     def exp(self) -> Value:
-        """exp(x); d/dx = exp(x)"""
-        try:
-            out = math.exp(self.data)
-        except OverflowError:
-            raise OverflowError(f"exp: result overflows a float, got {self.data}") from None
-        return _unary(self, out, "exp", Value._exp_rule)
-
-    _log_rule = staticmethod(lambda x, out: 1.0 / x)
+        """e ** x; d/dx = e ** x"""
+        return _unary(ops.EXP, self)
 
     def log(self) -> Value:
-        """log(x); d/dx = 1 / x"""
-        if self.data <= 0.0:  # NaN is not refused: it flows through, as in PyTorch
-            raise ValueError(f"log: argument must be > 0, got {self.data}")
-        return _unary(self, math.log(self.data), "log", Value._log_rule)
-
-    _tanh_rule = staticmethod(lambda x, out: 1.0 - out * out)
+        """log x; d/dx = 1 / x"""
+        return _unary(ops.LOG, self)
 
     def tanh(self) -> Value:
-        """tanh(x); d/dx = 1 - tanh(x)**2"""
-        # math.tanh saturates to +-1 instead of overflowing, so tanh(1000) is exact.
-        return _unary(self, math.tanh(self.data), "tanh", Value._tanh_rule)
-
-    _sigmoid_rule = staticmethod(lambda x, out: out * (1.0 - out))
+        """tanh x; d/dx = 1 - tanh(x)**2 (math.tanh saturates, so tanh(1000) is exact)"""
+        return _unary(ops.TANH, self)
 
     def sigmoid(self) -> Value:
-        """sigmoid(x) = 1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))"""
-        return _unary(self, _stable_sigmoid(self.data), "sigmoid", Value._sigmoid_rule)
-
-    _relu_rule = staticmethod(lambda x, out: 0.0 if out <= 0.0 else 1.0)
+        """1 / (1 + e**-x); d/dx = s (1 - s)"""
+        return _unary(ops.SIGMOID, self)
 
     def relu(self) -> Value:
-        """relu(x) = max(0, x); d/dx = 1 if x > 0 else 0"""
-        # Written so that NaN flows through (relu(nan) is nan, as in PyTorch), not clamped to 0.
-        out = 0.0 if self.data < 0.0 else self.data
-        return _unary(self, out, "ReLU", Value._relu_rule)
+        """max(0, x); d/dx = 1 if x > 0 else 0 (relu(nan) is nan, as in PyTorch)"""
+        return _unary(ops.RELU, self)
+
+    def sin(self) -> Value:
+        return _unary(ops.SIN, self)
+
+    def cos(self) -> Value:
+        return _unary(ops.COS, self)
+
+    def sqrt(self) -> Value:
+        return _unary(ops.SQRT, self)
+
+    def softplus(self) -> Value:
+        return _unary(ops.SOFTPLUS, self)
+
+    def silu(self) -> Value:
+        return _unary(ops.SILU, self)
+
+    def gelu(self) -> Value:
+        """GELU, the tanh form (torch's approximate='tanh')"""
+        return _unary(ops.GELU, self)
+
+    def __abs__(self) -> Value:
+        return _unary(ops.ABS, self)
+
+    @staticmethod
+    def _apply_op(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Value:
+        """Apply any op of the table to Values (and numbers): how ``op(x, y)`` builds a node."""
+        return _apply(op, inputs, tuple(attrs[name] for name in op.attrs) if op.attrs else ())
 
     # ------------------------------------------------------------------
     # Composites: built from the primitives above, no derivative code.
@@ -231,142 +338,239 @@ class Value:
         with _collector_paused():
             order = topological_order(self)
             for node in order:
-                if node._prev:  # intermediate: gradient of this pass only
+                if node._a is not None:  # intermediate: gradient of this pass only
                     node.grad = 0.0
-            seed = 1.0 if self._prev else self.grad + 1.0
+            seed = 1.0 if self._a is not None else self.grad + 1.0
             self.grad = Value(seed) if create_graph and not isinstance(seed, Value) else seed
-            for node in reversed(order):
-                grad = node.grad
-                local_grads = _local_grads_as_values(node) if create_graph else node._local_grads
-                # strict=False: a node made by hand, Value(x, (a, b)), has children but no local
-                # derivatives and passes nothing on -- as in the original, whose _backward does nothing.
-                for child, local in zip(node._prev, local_grads, strict=False):
-                    child.grad += local * grad
+            if create_graph:
+                with _grad_mode(True):
+                    chain_rule(order, create_graph=True)
+            else:
+                chain_rule(order)
 
-    def _backward(self) -> None:
-        """One chain-rule step: pass this node's grad to its children (the lecture's manual backprop)."""
-        for child, local in zip(self._prev, self._local_grads, strict=False):  # see backward()
-            child.grad += local * self.grad
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """One chain-rule step: pass this node's grad to its children (the lecture's manual backprop).
+
+        Assigning a function of no arguments replaces the step for this node,
+        as in the lecture: ``out._backward = _backward``.
+        """
+        if self._a is not None and self._b is _CUSTOM:
+            custom: Callable[[], None] = self.__dict__["_custom_backward"]
+            return custom
+        return functools.partial(chain_rule, [self])
+
+    @_backward.setter
+    def _backward(self, step: Callable[[], None]) -> None:
+        if not callable(step):
+            raise TypeError(f"_backward must be a function of no arguments, got {type(step).__name__}")
+        self._a = _children(self) if getattr(self, "_a", None) is not None else ()
+        self._b = _CUSTOM
+        self.__dict__["_custom_backward"] = step
+
+    # ------------------------------------------------------------------
+    # Copying and pickling without recursion (a 100,000-node chain must copy)
+    # ------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        extra = {k: v for k, v in self.__dict__.items() if k != "_custom_backward"} or None
+        if self._a is None:
+            return (_rebuild_leaf, (type(self), self.data, self.grad, extra))
+        if self._b is _CUSTOM:
+            raise TypeError("cannot copy or pickle a node whose _backward is a function set by hand")
+        return (_rebuild_graph, (_flatten(self),))
+
+
+def _new_node(cls: type[Value]) -> Value:
+    node: Value = object.__new__(cls)
+    return node
 
 
 # ----------------------------------------------------------------------
-# Node construction
+# Node construction from the table
 # ----------------------------------------------------------------------
 
 
-def _unary(x: Value, data: float, op: str, rule: Rule) -> Value:
-    if not _grad_enabled:
+def _unary(op: Op, x: Value) -> Value:
+    """A one-input op: its value and local derivative from its row, on floats."""
+    d = x.data
+    data = op.forward(d)
+    if type(data) is not float:
+        data = float(data)
+    if _disabled_blocks and not _mode.enabled:
         return Value(data)
-    return Value(data, (x,), op, "", rule, (rule(x.data, data),))
+    try:
+        local = op.derivative(d, data)
+    except ZeroDivisionError:
+        raise ZeroDivisionError(f"{op.name}: the derivative is infinite at x = {d}") from None
+    out = _new_node(Value)
+    out.data = data
+    out.grad = 0.0
+    out._a = x
+    out._b = None
+    out._da = local
+    out._fn = op
+    return out
 
 
-def _binary(a: Value, b: Value, data: float, op: str, rule: Rule) -> Value:
-    if not _grad_enabled:
+def _apply(op: Op, inputs: Sequence[Any], attrs: tuple[Any, ...]) -> Value:
+    """Any op of the table on any number of inputs (numbers become leaves)."""
+    if op.arity is not None and len(inputs) != op.arity:
+        raise TypeError(f"{op.name}: takes {op.arity} input(s), got {len(inputs)}")
+    xs = tuple(x if isinstance(x, Value) else Value(x) for x in inputs)
+    data_in = [x.data for x in xs]
+    named = dict(zip(op.attrs, attrs, strict=True))
+    data = op.forward(*data_in, **named)
+    data = data if type(data) is float else _to_float(data, f"{op.name}: result")
+    if _disabled_blocks and not _mode.enabled:
         return Value(data)
-    return Value(data, (a, b), op, "", rule, rule(a.data, b.data, data))
-
-
-def _local_grads_as_values(node: Value) -> tuple[Any, ...]:
-    """The node's rule evaluated on Values, so that each local derivative is itself a graph."""
-    if node._rule is None:
-        return ()
-    local = node._rule(*node._prev, node)
-    return (local,) if len(node._prev) == 1 else tuple(local)
-
-
-def _pow_value(base: Value, exponent: Value) -> Value:
-    """x ** y with y a Value; d/dx = y * x**(y-1), d/dy = x**y * log(x)"""
-    out = _float_pow("pow", base.data, exponent.data)
-    # At x = 0 the base derivative y * x**(y-1) is infinite for 0 < y < 1 (y < 0 already failed
-    # above); at y = 0 it is 0, as for x**0 with a number exponent and as in PyTorch.
-    if base.data == 0.0 and 0.0 < exponent.data < 1.0 and _grad_enabled:
-        raise ZeroDivisionError(f"pow: the derivative of x**y is infinite at x = 0.0, y = {exponent.data}")
-    return _binary(base, exponent, out, "**", _pow_value_rule)
-
-
-def _pow_value_rule(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
-    """d/dx = y * x**(y-1); d/dy = x**y * log(x) (0 at x = 0 as in PyTorch, nan for x < 0)"""
-    if x > 0.0:
-        d_exponent = out * (x.log() if isinstance(x, Value) else math.log(x))
+    try:
+        local = op.local_grads(tuple(data_in), data, attrs)
+    except ZeroDivisionError:
+        raise ZeroDivisionError(f"{op.name}: the derivative is infinite at {data_in}") from None
+    if len(local) != len(xs):
+        raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
+    out = _new_node(Value)
+    out.data = data
+    out.grad = 0.0
+    out._fn = op
+    if attrs:
+        out._arg = attrs
+    if len(xs) == 1:
+        out._a, out._b, out._da = xs[0], None, local[0]
+    elif len(xs) == 2:
+        out._a, out._b, out._da, out._db = xs[0], xs[1], local[0], local[1]
     else:
-        d_exponent = 0.0 if _data(x) == 0.0 else math.nan
-    if _data(x) == 0.0 and _data(y) == 0.0:  # 0 ** 0: x**y is 1 for every nearby x, so d/dx = 0
-        return 0.0, d_exponent
-    return y * x ** (y - 1.0), d_exponent
+        out._a, out._b, out._da = xs, _MANY, local
+    return out
 
 
-def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value) -> Value:
+def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | None) -> Value:
     """bias + sum(w_i * x_i) as one node; d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1.
 
     A neuron's weighted sum. It adds in the same order as ``sum(w*x for ..., bias)``,
     so the value is bit-for-bit the same, but it is one node instead of 2n.
+    With ``bias=None`` the sum starts from 0.0, bit for bit ``sum(w * x for ...)``.
     """
     if len(weights) != len(inputs):
         raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
     xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
     try:
         w_data = [w.data for w in weights]
-        total = bias.data
+        total = 0.0 if bias is None else bias.data
     except AttributeError:  # diagnosed only when it fails: this is a neuron's hot path
         _check_linear_parameters(weights, bias)
         raise
     x_data = [x.data for x in xs]
     for w, x in zip(w_data, x_data, strict=True):
         total += w * x
-    if not _grad_enabled:
+    if _disabled_blocks and not _mode.enabled:
         return Value(total)
-    return Value(total, (*weights, *xs, bias), "linear", "", _linear_rule, (*x_data, *w_data, 1.0))
+    out = _new_node(Value)
+    out.data = total
+    out.grad = 0.0
+    out._b = _MANY
+    if bias is None:  # the local derivatives of the table's rows, stored as they are read
+        out._a, out._da, out._fn = (*weights, *xs), (*x_data, *w_data), DOT
+    else:
+        out._a, out._da, out._fn = (*weights, *xs, bias), (*x_data, *w_data, 1.0), LINEAR
+    return out
 
 
 def _check_linear_parameters(weights: Sequence[Any], bias: Any) -> None:
     for i, weight in enumerate(weights):
         if not isinstance(weight, Value):
             raise TypeError(f"linear: weights[{i}] must be a Value, got {type(weight).__name__}")
-    if not isinstance(bias, Value):
-        raise TypeError(f"linear: bias must be a Value, got {type(bias).__name__}")
-
-
-def _linear_rule(*args: Any) -> tuple[Any, ...]:
-    """args = (w_1..w_n, x_1..x_n, bias, out): d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1"""
-    n = (len(args) - 2) // 2
-    return (*args[n : 2 * n], *args[:n], 1.0)
+    if bias is not None and not isinstance(bias, Value):
+        raise TypeError(f"linear: bias must be a Value or None, got {type(bias).__name__}")
 
 
 # ----------------------------------------------------------------------
-# Topological order, without recursion (a million-node chain must work)
+# The graph: children, topological order, and the one chain-rule walk
 # ----------------------------------------------------------------------
+
+
+def _children(node: Value) -> tuple[Value, ...]:
+    a = node._a
+    if a is None:
+        return ()
+    b = node._b
+    if b is None:
+        return (a,)
+    if b is _MANY or b is _CUSTOM:
+        return tuple(a)
+    return (a, b)
 
 
 def topological_order(*roots: Value) -> list[Value]:
     """Every node the roots depend on, children before parents, the roots last.
 
     An explicit stack instead of recursion, so depth is limited by memory,
-    not by Python's recursion limit. The order depends only on the children's
-    order, so it is the same on every run.
+    not by Python's recursion limit. Children are visited in order, exactly as
+    a recursive depth-first search would, so the order is the same on every run.
     """
     with _collector_paused():
-        return _depth_first_order(roots)
-
-
-def _depth_first_order(roots: tuple[Value, ...]) -> list[Value]:
-    order: list[Value] = []
-    visited: set[Value] = set()
-    for root in roots:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, iter(root._prev))]
+        order: list[Value] = []
+        visited: set[Value] = set()
+        expanding: list[Value] = []  # nodes whose children are on the stack above their _DONE
+        stack: list[Any] = list(reversed(roots))
         while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child._prev)))
-                    break
-            else:  # all children done: the node itself comes next
-                stack.pop()
+            node = stack.pop()
+            if node is _DONE:
+                order.append(expanding.pop())
+                continue
+            if node in visited:
+                continue
+            visited.add(node)
+            a = node._a
+            if a is None:  # a leaf
                 order.append(node)
-    return order
+                continue
+            expanding.append(node)
+            stack.append(_DONE)
+            b = node._b
+            if b is None:
+                stack.append(a)
+            elif b is _MANY or b is _CUSTOM:
+                stack.extend(reversed(a))
+            else:
+                stack.append(b)
+                stack.append(a)
+        return order
+
+
+_DONE = _Marker("<children done>")
+
+
+def chain_rule(order: list[Value], create_graph: bool = False) -> None:
+    """``child.grad += local * node.grad`` for every edge, nodes taken from the end of ``order``.
+
+    The one walk behind ``backward()``, ``_backward()``, ``micrograd.grad`` and
+    the narrated trace. With ``create_graph`` the local derivatives are the table's
+    rules evaluated on Values, so the gradients are graphs too.
+    """
+    for node in reversed(order):
+        a = node._a
+        if a is None:
+            continue
+        g = node.grad
+        b = node._b
+        if create_graph and node._fn is not None:
+            locals_ = node._fn.local_grads(_children(node), node, node._attrs)
+            for child, local in zip(_children(node), locals_, strict=True):
+                term = local * g
+                grad = child.grad
+                child.grad = term if type(grad) is float and grad == 0.0 else grad + term
+        elif b is None:
+            a.grad += node._da * g
+        elif b is _MANY:
+            for child, local in zip(a, node._da, strict=False):  # a node made by hand may give fewer
+                child.grad += local * g
+        elif b is _CUSTOM:
+            node.__dict__["_custom_backward"]()
+        else:
+            a.grad += node._da * g
+            b.grad += node._db * g
 
 
 @contextlib.contextmanager
@@ -388,29 +592,131 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class no_grad:
-    """Context manager and decorator: ops inside build no graph (results are leaves).
+# ----------------------------------------------------------------------
+# Copying and pickling: a graph as a flat list, so no recursion at any depth
+# ----------------------------------------------------------------------
 
-    As ``torch.no_grad``: for evaluation and for parameter updates. The switch is
-    process-wide (not per thread).
-    """
+
+def _flatten(root: Value) -> list[Any]:
+    """The graph below root in topological order: leaves as themselves, op nodes as records of indices."""
+    order = topological_order(root)
+    index = {node: i for i, node in enumerate(order)}
+    records: list[Any] = []
+    for node in order:
+        if node._a is None:
+            records.append(node)  # a leaf pickles by itself (no children, so no recursion)
+            continue
+        kids = tuple(index[c] for c in _children(node))
+        fn = node._fn
+        extra = {k: v for k, v in node.__dict__.items()} or None
+        records.append((type(node), node.data, node.grad, kids, node._local_grads, fn, node._attrs, extra))
+    return records
+
+
+def _rebuild_leaf(cls: type[Value], data: float, grad: Any, extra: dict[str, Any] | None) -> Value:
+    node = _new_node(cls)
+    node.data, node.grad, node._a, node._fn = data, grad, None, None
+    if extra:
+        node.__dict__.update(extra)
+    return node
+
+
+def _rebuild_graph(records: list[Any]) -> Value:
+    nodes: list[Value] = []
+    for record in records:
+        if isinstance(record, Value):
+            nodes.append(record)
+            continue
+        cls, data, grad, kids, local, fn, attrs, extra = record
+        node = _new_node(cls)
+        node.data, node.grad, node._fn = data, grad, fn
+        children = tuple(nodes[k] for k in kids)
+        if fn is not None and len(children) == 1:
+            node._a, node._b, node._da = children[0], None, local[0]
+        elif fn is not None and len(children) == 2:
+            node._a, node._b, node._da, node._db = children[0], children[1], local[0], local[1]
+        else:
+            node._a, node._b, node._da = children, _MANY, tuple(local)
+        if attrs:
+            node._arg = attrs
+        if extra:
+            node.__dict__.update(extra)
+        nodes.append(node)
+    return nodes[-1]
+
+
+# ----------------------------------------------------------------------
+# Grad mode, per thread (as in PyTorch)
+# ----------------------------------------------------------------------
+
+
+class _GradMode(threading.local):
+    """This thread's grad mode and the modes saved by the blocks it is inside."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.saved: list[bool] = []
+
+
+_mode = _GradMode()
+# How many no_grad blocks are open in all threads together. While it is 0, every
+# thread builds graphs, and an op need not look at its thread's mode at all.
+_disabled_blocks = 0
+_count_lock = threading.Lock()
+
+
+def is_grad_enabled() -> bool:
+    """True unless this thread is inside ``micrograd.no_grad()``."""
+    return _mode.enabled
+
+
+class _GradModeBlock:
+    """Sets this thread's grad mode for a ``with`` block (or a decorated function), then restores it."""
+
+    _enabled = True
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        global _disabled_blocks
+        _mode.saved.append(_mode.enabled)  # a stack: the same object can be entered twice, nested
+        _mode.enabled = self._enabled
+        with _count_lock:
+            _disabled_blocks += 1
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
+        global _disabled_blocks
+        _mode.enabled = _mode.saved.pop()
+        with _count_lock:
+            _disabled_blocks -= 1
 
     def __call__(self, fn: F) -> F:
+        mode = type(self)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
+            with mode():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeBlock):
+    """Context manager and decorator: ops inside build no graph (results are leaves).
+
+    As ``torch.no_grad``: for evaluation and for parameter updates. The mode is
+    per thread, so another thread's training is not affected.
+    """
+
+    _enabled = False
+
+
+class enable_grad(_GradModeBlock):
+    """Context manager and decorator: build graphs inside, even within ``no_grad`` (as ``torch.enable_grad``)."""
+
+    _enabled = True
+
+
+def _grad_mode(enabled: bool) -> _GradModeBlock:
+    return enable_grad() if enabled else no_grad()
 
 
 # ----------------------------------------------------------------------
@@ -451,20 +757,4 @@ def _check_divisor(divisor: Scalar) -> None:
         raise ZeroDivisionError(f"division: divisor is {value}")
 
 
-def _float_pow(op: str, x: float, k: float) -> float:
-    if x < 0.0 and not k.is_integer():
-        raise ValueError(f"{op}: a negative base {x} cannot be raised to the fractional power {k}")
-    if x == 0.0 and k < 0.0:
-        raise ZeroDivisionError(f"{op}: 0.0 cannot be raised to the negative power {k}")
-    try:
-        return float(x**k)
-    except OverflowError:
-        raise OverflowError(f"{op}: {x} ** {k} overflows a float") from None
-
-
-def _stable_sigmoid(x: float) -> float:
-    # exp of a large positive number overflows, so only ever exponentiate -|x|.
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+_stable_sigmoid = ops._float_sigmoid  # the float sigmoid of the table, for code that evaluates models on floats
