@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from micrograd import Value, nn
+from micrograd import Value
 from micrograd.checkpoint import FORMAT, VERSION, CheckpointError, build_model, load_checkpoint, load_model, save
 from micrograd.data import make_moons
 from micrograd.losses import hinge_loss
@@ -33,7 +33,7 @@ def test_round_trip_keeps_architecture_and_exact_parameters(tmp_path: Path) -> N
     model = make_model(activation="tanh", output_activation="sigmoid")
     path = tmp_path / "model.json"
     save(path, model)
-    for loaded in (load_model(path), nn.load(str(path)), build_model(load_checkpoint(path))):
+    for loaded in (load_model(path), load_model(str(path)), build_model(load_checkpoint(path))):
         assert (loaded.nin, loaded.nouts, loaded.activation, loaded.output_activation) == (
             2,
             [5, 3, 1],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from micrograd import training
+from micrograd.app import training  # the module itself: the tests patch its internals
 from micrograd.checkpoint import load_checkpoint
 from micrograd.cli import main
 from micrograd.engine import Value

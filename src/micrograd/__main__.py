@@ -1,5 +1,5 @@
-"""`python -m micrograd` runs the command line (see micrograd.cli)."""
+"""`python -m micrograd` runs the command line (see micrograd.app.cli)."""
 
-from micrograd.cli import main
+from micrograd.app.cli import main
 
 raise SystemExit(main())

@@ -9,14 +9,13 @@ for the original gives the same numbers.
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
 
-__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "load", "outputs_on_floats"]
+__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "outputs_on_floats"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
@@ -186,13 +185,6 @@ def _named_values(obj: Any, prefix: str) -> Iterator[tuple[str, Value]]:
             yield name, item
         elif isinstance(item, (Module, list, tuple)):
             yield from _named_values(item, name + ".")
-
-
-def load(path: str | os.PathLike[str]) -> MLP:
-    """Rebuild a trained MLP from a checkpoint file written by ``micrograd.checkpoint.save``."""
-    from micrograd.checkpoint import load_model  # imported here: checkpoint builds on nn
-
-    return load_model(path)
 
 
 # The activations on plain floats, written as the engine's ops compute them.

@@ -1,0 +1,275 @@
+"""Save and load training checkpoints as JSON files (never pickle: loading a file must not run code).
+
+A checkpoint records everything needed to rebuild a model and resume training:
+
+    {
+      "format": "micrograd-checkpoint", "version": 1,
+      "model": {"type": "MLP", "nin": 2, "nouts": [16, 16, 1],
+                "activation": "relu", "output_activation": "linear"},
+      "parameters": {"layers.0.neurons.0.w.0": 0.23, ...},   # model.state_dict()
+      "optimizer": {...} or null,                              # optimizer.state_dict()
+      "scheduler": {...} or null,                              # scheduler.state_dict()
+      "step": 0,
+      "extra": {...}                                           # anything JSON-able: data seed, loss history
+    }
+
+Floats are written with Python's shortest round-trip repr, so a loaded model
+has exactly the saved numbers. NaN and infinity are not valid JSON and a model
+holding them is broken anyway, so ``save`` refuses them with a ValueError.
+
+Writes are atomic: the checkpoint goes to a temporary file in the same folder,
+is flushed to disk, then renamed over the old file in one step. A run killed
+mid-save leaves the previous checkpoint whole (and at worst a stray
+``.NAME.*.tmp`` file behind). Resuming:
+
+    checkpoint = load_checkpoint(path)
+    model = build_model(checkpoint)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from micrograd._files import atomic_write
+from micrograd.nn import ACTIVATIONS, MLP
+
+__all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
+
+FORMAT = "micrograd-checkpoint"
+VERSION = 1
+
+PathLike = str | os.PathLike[str]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: truncated, not JSON, or not in the expected shape."""
+
+
+class _HasStateDict(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+
+def save(
+    path: PathLike,
+    model: MLP,
+    optimizer: _HasStateDict | None = None,
+    step: int = 0,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    scheduler: _HasStateDict | None = None,
+) -> None:
+    """Write model, optional optimizer/scheduler state, step and extra to ``path`` as JSON, atomically."""
+    if not isinstance(model, MLP):
+        raise TypeError(f"save: model must be a micrograd.nn.MLP, got {type(model).__name__}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"save: step must be an int >= 0, got {step!r}")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"save: extra must be a dict or None, got {type(extra).__name__}")
+    parameters = model.state_dict()
+    for name, number in parameters.items():
+        if not math.isfinite(number):
+            raise ValueError(f"save: parameter {name} is {number}; refusing to save a model with nan/inf parameters")
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": _architecture(model),
+        "parameters": parameters,
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "step": step,
+        "extra": {} if extra is None else dict(extra),
+    }
+    try:
+        # allow_nan=False: Python would otherwise write NaN/Infinity, which is not JSON.
+        text = json.dumps(checkpoint, allow_nan=False, indent=1)
+    except ValueError:
+        raise ValueError("save: the optimizer, scheduler or extra holds nan or inf, which JSON cannot store") from None
+    except TypeError as error:
+        raise TypeError(f"save: the optimizer, scheduler or extra is not JSON-serialisable: {error}") from None
+    atomic_write(os.fspath(path), text + "\n")  # temporary file beside path, fsync, rename
+
+
+def load_checkpoint(path: PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint file; return its contents as a dict (keys as written by ``save``)."""
+    checkpoint, _ = _read(path)
+    return checkpoint
+
+
+def build_model(checkpoint: Mapping[str, Any]) -> MLP:
+    """A new MLP with the architecture and parameters of a dict returned by ``load_checkpoint``."""
+    spec = checkpoint["model"]
+    # Building an MLP draws initial weights from the global random module; put its state back,
+    # so loading a model does not change what a seeded program does next.
+    saved_state = random.getstate()
+    try:
+        model = MLP(
+            spec["nin"], spec["nouts"], activation=spec["activation"], output_activation=spec["output_activation"]
+        )
+    finally:
+        random.setstate(saved_state)
+    model.load_state_dict(checkpoint["parameters"])
+    return model
+
+
+def load_model(path: PathLike) -> MLP:
+    """Rebuild the trained MLP saved at ``path``."""
+    _, model = _read(path)
+    return model
+
+
+# ----------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------
+
+
+def _architecture(model: MLP) -> dict[str, Any]:
+    return {
+        "type": "MLP",
+        "nin": model.nin,
+        "nouts": list(model.nouts),
+        "activation": model.activation,
+        "output_activation": model.output_activation,
+    }
+
+
+# ----------------------------------------------------------------------
+# Reading and checking
+# ----------------------------------------------------------------------
+
+
+def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
+    """Parse and check the file; return its contents and the model built from them."""
+    name = os.fspath(path)
+
+    def fail(problem: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {name!r}: {problem}")
+
+    try:
+        with open(name, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {name!r}: no such file") from None
+    except UnicodeDecodeError:
+        raise fail("is not UTF-8 text, so not a checkpoint") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except _NonFiniteError as error:
+        raise fail(f"holds {error.args[0]}, but a checkpoint may only hold finite numbers") from None
+    except json.JSONDecodeError as error:
+        # save() always ends the file with the closing brace of the top-level object.
+        truncated = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
+        raise fail(f"is not valid JSON{truncated}: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except ValueError as error:  # e.g. an integer with more digits than Python will parse
+        raise fail(f"is not a usable JSON file: {error}") from None
+    except RecursionError:
+        raise fail("is nested too deeply to be a checkpoint") from None
+
+    if not isinstance(data, dict):
+        raise fail(f"expected a JSON object at the top level, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise fail(f"'format' is {data.get('format')!r}, expected {FORMAT!r}; this is not a micrograd checkpoint")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise fail(f"'version' must be an int, got {version!r}")
+    if version > VERSION:
+        raise fail(f"version {version} was written by a newer micrograd; this one reads version {VERSION}")
+    if version < 1:
+        raise fail(f"'version' must be at least 1, got {version}")
+    for key in ("model", "parameters"):
+        if key not in data:
+            raise fail(f"missing key {key!r}")
+
+    spec = _check_architecture(data["model"], fail)
+    parameters = _check_parameters(data["parameters"], fail)
+    sizes = [spec["nin"], *spec["nouts"]]
+    # Each layer has (inputs + 1 bias) * outputs parameters.
+    expected_count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True))
+    if len(parameters) != expected_count:
+        # Checked before building, so a hand-edited layer size cannot allocate a huge model.
+        raise fail(
+            f"the model {spec['nin']} -> {spec['nouts']} has {expected_count} parameters, the file {len(parameters)}"
+        )
+
+    step = data.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise fail(f"'step' must be an int >= 0, got {step!r}")
+    for key in ("optimizer", "scheduler"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise fail(f"{key!r} must be an object or null, got {type(data[key]).__name__}")
+    extra = data.get("extra", {})
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise fail(f"'extra' must be an object, got {type(extra).__name__}")
+
+    checkpoint: dict[str, Any] = {
+        "format": FORMAT,
+        "version": version,
+        "model": spec,
+        "parameters": parameters,
+        "optimizer": data.get("optimizer"),
+        "scheduler": data.get("scheduler"),
+        "step": step,
+        "extra": extra,
+    }
+    try:
+        model = build_model(checkpoint)
+    except KeyError as error:  # parameter names that do not fit the architecture
+        raise fail(f"the parameters do not match the architecture: {error.args[0]}") from None
+    except ValueError as error:  # sizes over micrograd.nn's limits (MAX_INPUTS, MAX_LAYER_SIZE, ...)
+        raise fail(f"the model cannot be built: {error}") from None
+    return checkpoint, model
+
+
+class _NonFiniteError(Exception):
+    pass
+
+
+def _refuse_constant(constant: str) -> float:
+    raise _NonFiniteError(constant)  # json calls this for NaN, Infinity and -Infinity
+
+
+def _check_architecture(spec: Any, fail: Callable[[str], CheckpointError]) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise fail(f"'model' must be an object, got {type(spec).__name__}")
+    for key in ("type", "nin", "nouts", "activation", "output_activation"):
+        if key not in spec:
+            raise fail(f"missing key 'model.{key}'")
+    if spec["type"] != "MLP":
+        raise fail(f"'model.type' is {spec['type']!r}; only 'MLP' can be loaded")
+    nin, nouts = spec["nin"], spec["nouts"]
+    if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
+        raise fail(f"'model.nin' must be an int >= 1, got {nin!r}")
+    if not isinstance(nouts, list) or not nouts:
+        raise fail(f"'model.nouts' must be a non-empty list of layer sizes, got {nouts!r}")
+    for i, size in enumerate(nouts):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise fail(f"'model.nouts[{i}]' must be an int >= 1, got {size!r}")
+    for key in ("activation", "output_activation"):
+        if spec[key] not in ACTIVATIONS:
+            raise fail(f"'model.{key}' is {spec[key]!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return {key: spec[key] for key in ("type", "nin", "nouts", "activation", "output_activation")}
+
+
+def _check_parameters(parameters: Any, fail: Callable[[str], CheckpointError]) -> dict[str, float]:
+    if not isinstance(parameters, dict):
+        raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
+    checked = {}
+    for name, number in parameters.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise fail(f"parameter {name!r} must be a number, got {type(number).__name__} {number!r}")
+        try:
+            value = float(number)
+        except OverflowError:  # an integer too large for a float
+            raise fail(f"parameter {name!r} is too large for a float") from None
+        if not math.isfinite(value):  # e.g. 1e999, which JSON reads as inf
+            raise fail(f"parameter {name!r} is {value}, not a finite number")
+        checked[name] = value
+    return checked

@@ -1,0 +1,439 @@
+"""Training runs for the command line: the explicit loop, plus what a run needs around it.
+
+The loop itself is the one the docs teach -- forward, ``zero_grad``,
+``backward``, ``step`` -- in ``train_step``. Around it: a config that names
+everything a run depends on, checkpoints that let ``--resume`` continue to
+exactly the parameters an uninterrupted run would reach, and a history for
+the pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import random
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from micrograd import losses, optim
+from micrograd.app import checkpoint, data
+from micrograd.compiled import CompiledLoss, compile_loss
+from micrograd.engine import Value
+from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
+
+__all__ = [
+    "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
+    "start_run", "resume_run", "resolve_engine", "TrainingDiverged",
+]
+
+DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
+LOSSES = ("hinge", "bce", "mse", "ce")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("linear", "cosine", "constant")
+# eager: build Values every step (the engine a learner reads). compiled: micrograd.compiled's
+# generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
+ENGINES = ("eager", "compiled", "batched")
+# The compiled engines replay one recorded graph, so the loss must not branch on the data:
+# cross-entropy does (its target picks which logit to read, its max-shift which one to subtract).
+COMPILABLE_LOSSES = ("hinge", "bce", "mse")
+CHECKPOINT_NAME = "checkpoint.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Stored in the checkpoint, so a resumed run is the same run."""
+
+    dataset: str = "moons"  # one of DATASETS, or "csv:PATH"
+    n_samples: int = 100
+    noise: float = 0.1
+    hidden: list[int] = field(default_factory=lambda: [16, 16])
+    activation: str = "relu"
+    loss: str = "auto"  # hinge for two classes, ce for more
+    optimizer: str = "sgd"
+    lr: float = 1.0
+    schedule: str = "linear"  # linear decay to 0.1 x lr over the run, as the original demo
+    l2: float = 1e-4  # the original demo's alpha * sum(p*p)
+    steps: int = 100
+    batch_size: int = 0  # 0: the full training set every step
+    val_fraction: float = 0.0
+    seed: int = 1337
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any], path: Path) -> TrainConfig:
+        """The config a checkpoint stores, every setting checked: a hand-edited file gets a clear error."""
+        extra = saved.get("extra") or {}
+        if not isinstance(extra, dict) or not isinstance(extra.get("config"), dict):
+            raise ValueError(
+                f"{path}: checkpoint has no training config (was it written by `micrograd train` or `demo`?)"
+            )
+        problem = _config_problem(extra["config"])
+        if problem is None:
+            config = cls(**{key: _as_setting(value) for key, value in extra["config"].items()})
+            try:
+                config.check()
+            except ValueError as error:
+                problem = str(error)
+        if problem is not None:
+            raise ValueError(f"{path}: checkpoint has a bad training config: {problem}")
+        return config
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting that is out of range."""
+        dataset = self.dataset
+        if dataset not in DATASETS and not dataset.startswith("csv:"):
+            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)} or csv:PATH")
+        if self.loss not in LOSSES + ("auto",):
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be at least 1, got {','.join(map(str, self.hidden))}")
+        if any(h > MAX_LAYER_SIZE for h in self.hidden):
+            raise ValueError(f"hidden sizes must be at most {MAX_LAYER_SIZE:,}, got {','.join(map(str, self.hidden))}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be at least 2, got {self.n_samples}")
+        if self.batch_size < 0:
+            raise ValueError(f"batch size must be >= 0 (0 = full batch), got {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+
+
+def _config_problem(stored: dict[str, Any]) -> str | None:
+    """What is wrong with a stored config's names and types, or None."""
+    defaults = TrainConfig()
+    for name, value in stored.items():
+        if name not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            return f"unknown setting {name!r}"
+        default = getattr(defaults, name)
+        if isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            kind = "a list of whole numbers"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        else:
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return f"{name} must be {kind}, got {shown}"
+    return None
+
+
+def _as_setting(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+@dataclass
+class Dataset:
+    X_train: list[list[float]]
+    y_train: list[int]
+    X_val: list[list[float]]
+    y_val: list[int]
+    n_classes: int
+
+
+def load_dataset(config: TrainConfig) -> Dataset:
+    """The run's data, generated from its seed (or read from its CSV), split into train and validation."""
+    name = config.dataset
+    if name.startswith("csv:"):
+        X, y = data.load_csv(name[4:])
+    else:
+        options: dict[str, Any] = {"n_samples": config.n_samples, "seed": config.seed}
+        if name in ("moons", "circles", "spiral"):
+            options["noise"] = config.noise
+        X, y = getattr(data, f"make_{name}")(**options)
+    if config.val_fraction > 0:
+        X_train, X_val, y_train, y_val = data.train_test_split(
+            X, y, test_fraction=config.val_fraction, seed=config.seed
+        )
+    else:
+        X_train, y_train, X_val, y_val = X, y, [], []
+    n_classes = max(y) + 1
+    if n_classes < 2:
+        raise ValueError(f"dataset {name!r} has only one class")
+    return Dataset(X_train, y_train, X_val, y_val, n_classes)
+
+
+def resolved_loss(config: TrainConfig, n_classes: int) -> str:
+    """The loss to use: 'auto' picks hinge for two classes and cross-entropy for more."""
+    loss = config.loss
+    if loss == "auto":
+        loss = "hinge" if n_classes == 2 else "ce"
+    if loss != "ce" and n_classes != 2:
+        raise ValueError(f"loss {loss!r} needs two classes but the data has {n_classes}; use --loss ce")
+    return loss
+
+
+def build_model(config: TrainConfig, nin: int, n_classes: int) -> MLP:
+    """An MLP whose weights come from the run's seed (Python's global random, as the original)."""
+    random.seed(config.seed)
+    outputs = n_classes if resolved_loss(config, n_classes) == "ce" else 1
+    return MLP(nin, list(config.hidden) + [outputs], activation=config.activation)
+
+
+def build_optimizer(config: TrainConfig, model: MLP) -> tuple[optim.Optimizer, optim.LRScheduler | None]:
+    params = model.parameters()
+    optimizer: optim.Optimizer
+    if config.optimizer == "sgd":
+        optimizer = optim.SGD(params, lr=config.lr)
+    elif config.optimizer == "adam":
+        optimizer = optim.Adam(params, lr=config.lr)
+    else:
+        optimizer = optim.AdamW(params, lr=config.lr)
+    scheduler: optim.LRScheduler | None = None
+    if config.schedule == "linear":
+        scheduler = optim.LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=config.steps)
+    elif config.schedule == "cosine":
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=config.steps)
+    return optimizer, scheduler
+
+
+def data_loss(loss: str, outputs: Sequence[Value | list[Value]], y: Sequence[int]) -> Value:
+    """The mean loss of a batch; labels are class indices, converted to what each loss expects."""
+    if loss == "ce":
+        return losses.cross_entropy([o if isinstance(o, list) else [o] for o in outputs], list(y))
+    scores = [o if isinstance(o, Value) else o[0] for o in outputs]
+    if loss == "hinge":
+        return losses.hinge_loss(scores, [2 * label - 1 for label in y])
+    if loss == "bce":
+        return losses.binary_cross_entropy_with_logits(scores, list(y))
+    return losses.mse_loss(scores, [2.0 * label - 1.0 for label in y])
+
+
+def accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> float:
+    """Fraction of points whose predicted class is the label (score > 0 means class 1)."""
+    if not X:
+        return float("nan")
+    # No gradients needed: the MLP on plain floats (the same numbers as model(x), about 3x faster).
+    outputs = outputs_on_floats(model, X)
+    hits = sum(_predicted_class(scores) == label for scores, label in zip(outputs, y, strict=True))
+    return hits / len(X)
+
+
+def _predicted_class(scores: list[float]) -> int:
+    if len(scores) == 1:
+        return 1 if scores[0] > 0 else 0
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
+def _predicted(output: Value | list[Value]) -> int:
+    if isinstance(output, Value):
+        return 1 if output.data > 0 else 0
+    return max(range(len(output)), key=lambda i: output[i].data)
+
+
+def train_step(
+    model: MLP, optimizer: optim.Optimizer, X: Sequence[Sequence[float]], y: Sequence[int], loss: str, l2: float
+) -> tuple[float, float]:
+    """One step of gradient descent; returns (loss, training accuracy) measured before the update."""
+    outputs = [model(x) for x in X]  # forward
+    total = data_loss(loss, outputs, y)
+    if l2:
+        total = total + l2 * sum(p * p for p in model.parameters())
+    optimizer.zero_grad()
+    total.backward()  # gradients of every parameter
+    optimizer.step()  # update
+    hits = sum(_predicted(o) == label for o, label in zip(outputs, y, strict=True))
+    return total.data, hits / len(y)
+
+
+def _numpy_installed() -> bool:
+    return importlib.util.find_spec("numpy") is not None
+
+
+def resolve_engine(engine: str, loss: str) -> str:
+    """The engine a run uses: 'auto' is the fastest installed one that can run this loss.
+
+    An engine asked for by name that cannot run is an error, not a quiet fallback.
+    """
+    if engine == "auto":
+        if loss not in COMPILABLE_LOSSES:
+            return "eager"
+        return "batched" if _numpy_installed() else "compiled"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of auto, {', '.join(ENGINES)}")
+    if engine != "eager" and loss not in COMPILABLE_LOSSES:
+        raise ValueError(
+            f"engine {engine!r} supports the losses {', '.join(COMPILABLE_LOSSES)}, not {loss!r}; use --engine eager"
+        )
+    if engine == "batched" and not _numpy_installed():
+        raise ValueError("engine 'batched' needs numpy: pip install 'micrograd[fast]'")
+    return engine
+
+
+def _per_example_loss(loss: str, model: MLP) -> Callable[[list[Value], Value], Value]:
+    """One example's loss, for the compiled engines: the same ops as data_loss on a batch of one.
+
+    The target t is the class index (0 or 1) as a Value, so that the recorded graph reads it.
+    """
+    if loss == "hinge":
+        return lambda x, t: (1 + -(2 * t - 1) * model(x)).relu()  # type: ignore[operator]
+    if loss == "bce":
+        return lambda x, t: losses.binary_cross_entropy_with_logits([model(x)], [t])  # type: ignore[list-item]
+    return lambda x, t: (model(x) - (2 * t - 1.0)) ** 2  # type: ignore[operator]  # mse on labels -1/+1
+
+
+def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
+    """l2 * sum(p*p), written as train_step writes it, for the compiled engines."""
+
+    def penalty(params: list[Value]) -> Value:
+        return cast(Value, l2 * sum(p * p for p in params))
+
+    return penalty
+
+
+class TrainingDiverged(ValueError):
+    """A step made the loss or the parameters nan or inf (usually: the learning rate is too large)."""
+
+
+class Run:
+    """A training run in progress: model, optimizer, data, step count and history.
+
+    ``engine`` is how each step computes the loss and its gradient (see ENGINES); all
+    three give the same gradients to 1e-12, so a run can be resumed with another engine.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: Path, engine: str = "eager") -> None:
+        config.check()
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.data = load_dataset(config)
+        self.loss = resolved_loss(config, self.data.n_classes)
+        self.engine = resolve_engine(engine, self.loss)
+        nin = len(self.data.X_train[0])
+        self.model = build_model(config, nin, self.data.n_classes)
+        self.optimizer, self.scheduler = build_optimizer(config, self.model)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self._compiled: CompiledLoss | None = None
+        if self.engine != "eager":
+            self._compiled = compile_loss(
+                _per_example_loss(self.loss, self.model), self.model, n_inputs=nin,
+                engine="python" if self.engine == "compiled" else "numpy",
+                regularizer=_l2_penalty(config.l2) if config.l2 else None,
+            )
+
+    def _train_step(self, X: list[list[float]], y: list[int]) -> tuple[float, float]:
+        if self._compiled is None:
+            return train_step(self.model, self.optimizer, X, y, self.loss, self.config.l2)
+        train_accuracy = accuracy(self.model, X, y)  # before the update, as train_step measures it
+        self.optimizer.zero_grad()
+        loss_value = self._compiled.loss_and_backward(X, y)
+        self.optimizer.step()
+        return loss_value, train_accuracy
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+    def batch(self, step: int) -> tuple[list[list[float]], list[int]]:
+        """The examples of one step: the whole training set, or a sample drawn from (seed, step) alone,
+        so that a resumed run draws exactly the batches the uninterrupted run would have."""
+        X, y = self.data.X_train, self.data.y_train
+        size = self.config.batch_size
+        if size == 0 or size >= len(X):
+            return X, y
+        rng = random.Random(f"{self.config.seed}/batch/{step}")
+        chosen = rng.sample(range(len(X)), size)
+        return [X[i] for i in chosen], [y[i] for i in chosen]
+
+    def steps(self) -> Iterator[dict[str, float]]:
+        """Train until config.steps, yielding each step's record."""
+        while self.step < self.config.steps:
+            X, y = self.batch(self.step)
+            loss_value, train_acc = self._train_step(X, y)
+            self._check_finite(loss_value)
+            if self.scheduler is not None:
+                self.scheduler.step()
+            record = {"step": float(self.step), "loss": loss_value, "accuracy": train_acc}
+            if self.data.X_val:
+                record["val_accuracy"] = accuracy(self.model, self.data.X_val, self.data.y_val)
+            self.history.append(record)
+            self.step += 1
+            yield record
+
+    def _check_finite(self, loss_value: float) -> None:
+        """Stop at the first step that makes the loss or a parameter nan/inf: every later number would be too."""
+        if math.isfinite(loss_value) and all(math.isfinite(p.data) for p in self.model.parameters()):
+            return
+        what = f"the loss is {loss_value}" if not math.isfinite(loss_value) else "a parameter became nan or inf"
+        raise TrainingDiverged(
+            f"training diverged at step {self.step + 1}: {what}; lower --lr (it is {self.config.lr}). "
+            "Checkpoints saved before this step are kept unchanged."
+        )
+
+    def save(self) -> Path:
+        """Write the checkpoint atomically: the previous one stays readable until the new one is complete."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        extra = {"config": dataclasses.asdict(self.config), "history": self.history}
+        checkpoint.save(self.checkpoint_path, self.model, optimizer=self.optimizer, step=self.step, extra=extra,
+                        scheduler=self.scheduler)
+        return self.checkpoint_path
+
+
+def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
+    return Run(config, out_dir, engine)
+
+
+def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str = "eager") -> Run:
+    """Rebuild a run from its checkpoint: same data, model, optimizer state, schedule and step."""
+    saved = checkpoint.load_checkpoint(path)
+    config = TrainConfig.from_checkpoint(saved, path)
+    history = saved["extra"].get("history") or []
+    if not isinstance(history, list) or not all(
+        isinstance(record, dict) and all(isinstance(v, (int, float)) for v in record.values()) for record in history
+    ):
+        raise ValueError(f"{path}: checkpoint's history must be a list of step records (numbers by name)")
+    if steps is not None:
+        config.steps = steps
+    run = Run(config, out_dir, engine)
+    run.model.load_state_dict(saved["parameters"])
+    if saved.get("optimizer") is not None:
+        run.optimizer.load_state_dict(saved["optimizer"])
+    if run.scheduler is not None and saved.get("scheduler"):
+        scheduler_state = dict(saved["scheduler"])
+        scheduler_state["settings"] = run.scheduler.settings()  # --steps may have lengthened the schedule
+        run.scheduler.load_state_dict(scheduler_state)
+    run.step = int(saved["step"])
+    run.history = list(history)
+    if run.step > config.steps:
+        raise ValueError(f"{path}: checkpoint is at step {run.step}, past --steps {config.steps}")
+    return run
+
+
+class StopRequests:
+    """Turn Ctrl-C into a request checked between steps, so a step is never saved half-applied."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequests:
+        self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        return self
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+ProgressFactory = Callable[[int, int], Any]
