@@ -14,7 +14,7 @@ from micrograd import Value
 from micrograd.data import make_lecture
 from micrograd.losses import mse_loss
 from micrograd.nn import MLP
-from micrograd.optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, Optimizer
+from micrograd.optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, Optimizer, PaperAdam
 
 STEPS = 50
 XS, YS = make_lecture()
@@ -360,3 +360,33 @@ def test_scheduler_state_for_other_settings_is_refused() -> None:
         CosineAnnealingLR(SGD([Value(1.0)]), T_max=11).load_state_dict(state)
     with pytest.raises(ValueError, match="'CosineAnnealingLR' schedule, not 'LinearLR'"):
         LinearLR(SGD([Value(1.0)])).load_state_dict(state)
+
+
+def test_paper_adam_is_algorithm_1_bit_for_bit_and_adam_up_to_rounding() -> None:
+    rng = random.Random(3)
+    start = [rng.uniform(-1, 1) for _ in range(5)]
+    ours, torch_form = [Value(x) for x in start], [Value(x) for x in start]
+    paper = PaperAdam(ours, lr=0.01, betas=(0.85, 0.99), eps=1e-8)
+    paper_schedule = LinearLR(paper, start_factor=1.0, end_factor=0.0, total_iters=10)
+    adam = Adam(torch_form, lr=0.01, betas=(0.85, 0.99), eps=1e-8)
+    adam_schedule = LinearLR(adam, start_factor=1.0, end_factor=0.0, total_iters=10)
+    by_hand, m, v = list(start), [0.0] * 5, [0.0] * 5
+    for step in range(10):
+        grads = [rng.uniform(-1, 1) for _ in range(5)]
+        for p, q, g in zip(ours, torch_form, grads, strict=True):
+            p.grad, q.grad = g, g
+        paper.step()
+        paper_schedule.step()
+        adam.step()
+        adam_schedule.step()
+        # Algorithm 1 as microgpt.py writes it, with its linear decay.
+        lr_t = 0.01 * (1 - step / 10)
+        for i, g in enumerate(grads):
+            m[i] = 0.85 * m[i] + (1 - 0.85) * g
+            v[i] = 0.99 * v[i] + (1 - 0.99) * g**2
+            m_hat = m[i] / (1 - 0.85 ** (step + 1))
+            v_hat = v[i] / (1 - 0.99 ** (step + 1))
+            by_hand[i] -= lr_t * m_hat / (v_hat**0.5 + 1e-8)
+    assert [p.data for p in ours] == by_hand
+    assert [p.data for p in ours] == pytest.approx([q.data for q in torch_form], rel=1e-13)
+    assert paper.state_dict()["optimizer"] == "PaperAdam"

@@ -29,7 +29,7 @@ from typing import Any
 
 from micrograd.engine import Value
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "LinearLR", "Optimizer"]
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "LinearLR", "Optimizer", "PaperAdam"]
 
 
 class Optimizer:
@@ -260,6 +260,37 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class PaperAdam(Adam):
+    """Adam computed in the order of Kingma & Ba's Algorithm 1, as microgpt.py writes it.
+
+    The same update as ``Adam``; only the float rounding differs, because the bias
+    corrections are applied to the averages instead of being folded into the step size:
+
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        p = p - lr * m_hat / (v_hat ** 0.5 + eps)
+
+    Use it to reproduce, bit for bit, a program that writes Adam this way. Weight decay, if
+    any, is added to the gradient first (L2, as in ``Adam``).
+    """
+
+    def step(self) -> None:
+        """One Adam update of every parameter, in the paper's order of operations."""
+        gradients = _gradients(type(self).__name__, self.params)  # all checked before anything changes
+        self.step_count += 1
+        beta1, beta2 = self.betas
+        bias_correction1 = 1 - beta1**self.step_count
+        bias_correction2 = 1 - beta2**self.step_count
+        for i, (p, g) in enumerate(zip(self.params, gradients, strict=True)):
+            if self.weight_decay != 0.0:
+                g = g + self.weight_decay * p.data
+            self.exp_avg[i] = beta1 * self.exp_avg[i] + (1 - beta1) * g
+            self.exp_avg_sq[i] = beta2 * self.exp_avg_sq[i] + (1 - beta2) * g**2
+            m_hat = self.exp_avg[i] / bias_correction1
+            v_hat = self.exp_avg_sq[i] / bias_correction2
+            p.data -= self.lr * m_hat / (v_hat**0.5 + self.eps)
 
 
 # ----------------------------------------------------------------------
