@@ -17,14 +17,18 @@ when one of these functions is called, so ``import micrograd`` never needs it.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
+from micrograd.engine import Value
 from micrograd.nn import MLP, Layer
 
 if TYPE_CHECKING:  # for the annotations only; at run time torch is imported on first use
     import torch
 
-__all__ = ["to_torch", "from_torch"]
+    from micrograd.gpt import GPT
+
+__all__ = ["to_torch", "from_torch", "gpt_to_torch", "gpt_from_torch"]
 
 # micrograd activation name -> name of the torch.nn module class computing the same function.
 _TORCH_ACTIVATION_CLASSES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
@@ -153,3 +157,177 @@ def _require_torch() -> None:
         raise ImportError(
             "micrograd.interop needs PyTorch, an optional extra: pip install 'micrograd[torch]'"
         ) from error
+
+
+# ----------------------------------------------------------------------
+# The GPT of micrograd.gpt
+# ----------------------------------------------------------------------
+
+_TORCH_GPT_CLASS: Any = None
+
+
+def gpt_to_torch(model: GPT) -> torch.nn.Module:
+    """A float64 ``torch.nn.Module`` computing the same logits as a ``micrograd.gpt.GPT``.
+
+    Its ``forward(idx)`` takes a LongTensor of token ids of shape (B, T), T <= block_size, and
+    returns logits of shape (B, T, vocab_size): all positions at once, with a causal mask, where
+    micrograd goes one position at a time with a key/value cache. The modules are named as in
+    microgpt.py (``wte``, ``wpe``, ``lm_head``, ``layers[i].attn_wq`` ... ``mlp_fc2``), every
+    ``nn.Linear`` without bias; ``module.chars`` is the vocabulary. The weights are copied.
+    """
+    _require_torch()
+    import torch
+
+    from micrograd.gpt import GPT
+
+    if not isinstance(model, GPT):
+        raise TypeError(f"gpt_to_torch: expected a micrograd.gpt.GPT, got {type(model).__name__}")
+    c = model.config
+    module = _torch_gpt_class()(c.vocab_size, c.n_embd, c.n_head, c.n_layer, c.block_size, list(model.chars))
+    with torch.no_grad():
+        for name, rows in _gpt_matrices(model):
+            module.get_parameter(name).copy_(torch.tensor(rows, dtype=torch.float64))
+    return cast("torch.nn.Module", module)
+
+
+def gpt_from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) -> GPT:
+    """A ``micrograd.gpt.GPT`` with the weights of a module made by ``gpt_to_torch`` (or built the same way).
+
+    The sizes are read from the module (``n_head`` from its attribute of that name), the
+    vocabulary from ``chars`` or else ``module.chars``. Weights of any float dtype become floats.
+    """
+    _require_torch()
+    import torch
+
+    from micrograd.gpt import GPT, GPTConfig
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"gpt_from_torch: expected a torch.nn.Module, got {type(module).__name__}")
+    try:
+        wte = module.get_parameter("wte.weight")
+        wpe = module.get_parameter("wpe.weight")
+        n_layer = len(cast("torch.nn.ModuleList", module.get_submodule("layers")))
+        n_head: Any = module.n_head
+    except (AttributeError, TypeError) as error:
+        raise ValueError(f"gpt_from_torch: not a GPT module as gpt_to_torch makes them: {error}") from None
+    vocabulary = chars if chars is not None else getattr(module, "chars", None)
+    if vocabulary is None:
+        raise ValueError("gpt_from_torch: the module has no 'chars'; pass the vocabulary as chars=")
+    config = GPTConfig(
+        vocab_size=int(wte.shape[0]),
+        n_embd=int(wte.shape[1]),
+        n_head=int(n_head),
+        n_layer=n_layer,
+        block_size=int(wpe.shape[0]),
+    )
+    state = random.getstate()  # building draws weights; every one is overwritten
+    try:
+        model = GPT(config, vocabulary, rng=random.Random(0))
+    finally:
+        random.setstate(state)
+    model.rng = None
+    for name, rows in _gpt_matrices(model):
+        try:
+            weight = module.get_parameter(name).detach().to(torch.float64)
+        except AttributeError:
+            raise ValueError(f"gpt_from_torch: the module has no parameter {name!r}") from None
+        if list(weight.shape) != [len(rows), len(rows[0])]:
+            raise ValueError(
+                f"gpt_from_torch: {name} has shape {list(weight.shape)}, expected {[len(rows), len(rows[0])]}"
+            )
+        for row, numbers_ in zip(rows, weight.tolist(), strict=True):
+            for p, number in zip(row, numbers_, strict=True):
+                p.data = number
+    return model
+
+
+def _gpt_matrices(model: GPT) -> list[tuple[str, list[list[Value]]]]:
+    """(torch parameter name, micrograd weight rows) for every matrix of the model."""
+    matrices = [
+        ("wte.weight", model.wte.weight),
+        ("wpe.weight", model.wpe.weight),
+        ("lm_head.weight", model.lm_head.weight),
+    ]
+    for i, layer in enumerate(model.layers):
+        attn = layer.attn
+        for name, linear in (("attn_wq", attn.wq), ("attn_wk", attn.wk), ("attn_wv", attn.wv), ("attn_wo", attn.wo)):
+            matrices.append((f"layers.{i}.{name}.weight", linear.weight))
+        matrices.append((f"layers.{i}.mlp_fc1.weight", layer.fc1.weight))
+        matrices.append((f"layers.{i}.mlp_fc2.weight", layer.fc2.weight))
+    return matrices
+
+
+def _torch_gpt_class() -> Any:
+    """The torch module class, defined on first use (so that importing this module never imports torch)."""
+    global _TORCH_GPT_CLASS
+    if _TORCH_GPT_CLASS is not None:
+        return _TORCH_GPT_CLASS
+    import torch
+    from torch import nn
+
+    def linear(nin: int, nout: int) -> nn.Linear:
+        # skip_init: no random initialisation (every weight is overwritten; torch's generator is left alone)
+        made: nn.Linear = nn.utils.skip_init(nn.Linear, nin, nout, bias=False, dtype=torch.float64)  # type: ignore[no-untyped-call]
+        return made
+
+    def rmsnorm(x: torch.Tensor) -> torch.Tensor:
+        return x * (x.pow(2).mean(dim=-1, keepdim=True) + 1e-5) ** -0.5
+
+    class Layer(nn.Module):
+        def __init__(self, n_embd: int, n_head: int) -> None:
+            super().__init__()
+            self.n_head = n_head
+            self.attn_wq = linear(n_embd, n_embd)
+            self.attn_wk = linear(n_embd, n_embd)
+            self.attn_wv = linear(n_embd, n_embd)
+            self.attn_wo = linear(n_embd, n_embd)
+            self.mlp_fc1 = linear(n_embd, 4 * n_embd)
+            self.mlp_fc2 = linear(4 * n_embd, n_embd)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            batch, length, n_embd = x.shape
+            heads, head_dim = self.n_head, n_embd // self.n_head
+            h = rmsnorm(x)
+
+            def split(t: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, heads, T, head_dim)
+                return t.view(batch, length, heads, head_dim).transpose(1, 2)
+
+            q, k, v = split(self.attn_wq(h)), split(self.attn_wk(h)), split(self.attn_wv(h))
+            scores = q @ k.transpose(-2, -1) / head_dim**0.5
+            future = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
+            weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+            mixed = (weights @ v).transpose(1, 2).reshape(batch, length, n_embd)
+            x = x + self.attn_wo(mixed)
+            out: torch.Tensor = x + self.mlp_fc2(torch.relu(self.mlp_fc1(rmsnorm(x))))
+            return out
+
+    class TorchGPT(nn.Module):
+        """microgpt's GPT in torch, all positions at once."""
+
+        def __init__(
+            self, vocab_size: int, n_embd: int, n_head: int, n_layer: int, block_size: int, chars: list[str]
+        ) -> None:
+            super().__init__()
+            self.n_head = n_head
+            self.block_size = block_size
+            self.chars = chars
+            self.wte = nn.utils.skip_init(nn.Embedding, vocab_size, n_embd, dtype=torch.float64)  # type: ignore[no-untyped-call]
+            self.wpe = nn.utils.skip_init(nn.Embedding, block_size, n_embd, dtype=torch.float64)  # type: ignore[no-untyped-call]
+            self.lm_head = linear(n_embd, vocab_size)
+            self.layers = nn.ModuleList(Layer(n_embd, n_head) for _ in range(n_layer))
+
+        def forward(self, idx: torch.Tensor) -> torch.Tensor:
+            if idx.dim() != 2:
+                raise ValueError(f"TorchGPT: expected token ids of shape (B, T), got {tuple(idx.shape)}")
+            length = idx.shape[1]
+            if length > self.block_size:
+                raise ValueError(f"TorchGPT: {length} positions but the block size is {self.block_size}")
+            positions = torch.arange(length, device=idx.device)
+            x = rmsnorm(self.wte(idx) + self.wpe(positions))
+            for layer in self.layers:
+                x = layer(x)
+            logits: torch.Tensor = self.lm_head(x)
+            return logits
+
+    _TORCH_GPT_CLASS = TorchGPT
+    return TorchGPT

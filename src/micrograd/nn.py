@@ -11,11 +11,25 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
 
-__all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS", "outputs_on_floats"]
+__all__ = [
+    "Module",
+    "Neuron",
+    "Layer",
+    "MLP",
+    "ACTIVATIONS",
+    "outputs_on_floats",
+    "Embedding",
+    "Linear",
+    "RMSNorm",
+    "CausalSelfAttention",
+    "KVCache",
+    "matvec",
+    "rms_scale",
+]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 
@@ -261,3 +275,183 @@ def _check_parameter_count(owner: str, sizes: list[int]) -> None:
 def _check_activation(owner: str, name: str, activation: Any) -> None:
     if activation not in ACTIVATIONS:
         raise ValueError(f"{owner}: unknown {name} {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+# ----------------------------------------------------------------------
+# Transformer pieces: Embedding, Linear, RMSNorm, causal self-attention.
+#
+# Initialised as Karpathy's microgpt.py initialises them: every weight drawn
+# from gauss(0, std) with std 0.08, row by row, on the given random.Random (or
+# on Python's global ``random`` when none is given), in the order the modules
+# are built. They work on lists of Values, one position at a time.
+# ----------------------------------------------------------------------
+
+
+def _gauss_matrix(owner: str, rows: int, cols: int, std: float, rng: random.Random | None) -> list[list[Value]]:
+    """``rows`` lists of ``cols`` Values drawn from gauss(0, std), row by row (microgpt's ``matrix``)."""
+    _check_parameter_total(owner, rows * cols)
+    gauss = rng.gauss if rng is not None else random.gauss
+    return [[Value(gauss(0.0, std)) for _ in range(cols)] for _ in range(rows)]
+
+
+class Embedding(Module):
+    """A table of ``num`` vectors of size ``dim``; ``embedding(i)`` is row ``i`` (the same Values, not copies)."""
+
+    def __init__(self, num: int, dim: int, *, std: float = 0.08, rng: random.Random | None = None) -> None:
+        _check_size("Embedding: num", num, MAX_LAYER_SIZE)
+        _check_size("Embedding: dim", dim, MAX_LAYER_SIZE)
+        self.num = num
+        self.dim = dim
+        self.weight = _gauss_matrix("Embedding", num, dim, std, rng)
+
+    def __call__(self, index: int) -> list[Value]:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"Embedding: index must be an int, got {type(index).__name__}")
+        if not 0 <= index < self.num:
+            raise IndexError(f"Embedding: index {index} is out of range for {self.num} rows")
+        return self.weight[index]
+
+    def parameters(self) -> list[Value]:
+        return [p for row in self.weight for p in row]
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.num}, {self.dim})"
+
+
+class Linear(Module):
+    """``y = W x (+ b)`` with W of ``nout`` rows of ``nin`` weights (microgpt's ``matrix(nout, nin)``).
+
+    Each output is one fused ``linear`` node, adding ``w_0 x_0`` first and left to right, so the value
+    is bit for bit ``sum(w * x for w, x in zip(row, x))``. The bias, when asked for, starts at 0.
+    """
+
+    def __init__(
+        self, nin: int, nout: int, bias: bool = False, *, std: float = 0.08, rng: random.Random | None = None
+    ) -> None:
+        _check_size("Linear: nin", nin, MAX_INPUTS)
+        _check_size("Linear: nout", nout, MAX_LAYER_SIZE)
+        self.nin = nin
+        self.nout = nout
+        self.weight = _gauss_matrix("Linear", nout, nin, std, rng)
+        self.bias = [Value(0.0) for _ in range(nout)] if bias else None
+
+    def __call__(self, x: Sequence[Value]) -> list[Value]:
+        if len(x) != self.nin:
+            raise ValueError(f"Linear: expected {self.nin} inputs, got {len(x)}")
+        if self.bias is None:
+            return matvec(self.weight, x)
+        return [linear(row, x, b) for row, b in zip(self.weight, self.bias, strict=True)]
+
+    def parameters(self) -> list[Value]:
+        rows = [p for row in self.weight for p in row]
+        return rows if self.bias is None else rows + self.bias
+
+    def __repr__(self) -> str:
+        return f"Linear({self.nin}, {self.nout}, bias={self.bias is not None})"
+
+
+def matvec(rows: Sequence[Sequence[Value]], x: Sequence[Value]) -> list[Value]:
+    """``[sum(w * x for w, x in zip(row, x)) for row in rows]``, one fused ``linear`` node per row."""
+    return [_dot(row, x) for row in rows]
+
+
+def _dot(row: Sequence[Value], x: Sequence[Value]) -> Value:
+    return cast(Value, sum(w * xi for w, xi in zip(row, x, strict=True)))
+
+
+class RMSNorm(Module):
+    """``x_i * (mean(x**2) + eps) ** -0.5``: rescale a vector to unit root-mean-square, no learned weight."""
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0.0:
+            raise ValueError(f"RMSNorm: eps must be a number > 0, got {eps!r}")
+        self.eps = float(eps)
+
+    def __call__(self, x: Sequence[Value]) -> list[Value]:
+        if not x:
+            raise ValueError("RMSNorm: x is empty")
+        scale = rms_scale(x, self.eps)
+        return [xi * scale for xi in x]
+
+    def __repr__(self) -> str:
+        return f"RMSNorm(eps={self.eps})"
+
+
+def rms_scale(x: Sequence[Value], eps: float = 1e-5) -> Value:
+    """``(mean(x**2) + eps) ** -0.5``, the factor RMSNorm multiplies every entry by."""
+    return (cast(Value, sum(xi * xi for xi in x)) / len(x) + eps) ** -0.5
+
+
+class KVCache:
+    """The keys and values of the positions seen so far, one list per position (for one attention layer)."""
+
+    def __init__(self) -> None:
+        self.keys: list[list[Value]] = []
+        self.values: list[list[Value]] = []
+        # Filled only when ``record`` is set: attention weights as floats, [position][head][earlier position].
+        self.record = False
+        self.weights: list[list[list[float]]] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class CausalSelfAttention(Module):
+    """Multi-head causal self-attention, one position at a time, with a key/value cache.
+
+    ``attention(x, cache)`` projects ``x`` to a query, a key and a value, appends the key and value
+    to ``cache``, lets each head's query look at every cached key (so only at this and earlier
+    positions: causal by construction), and mixes the cached values with the softmax weights.
+    The heads' outputs, side by side, go through the output projection ``wo``.
+    """
+
+    def __init__(self, n_embd: int, n_head: int, *, std: float = 0.08, rng: random.Random | None = None) -> None:
+        _check_size("CausalSelfAttention: n_embd", n_embd, MAX_LAYER_SIZE)
+        _check_size("CausalSelfAttention: n_head", n_head, MAX_LAYER_SIZE)
+        if n_embd % n_head != 0:
+            raise ValueError(f"CausalSelfAttention: n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        self.n_embd = n_embd
+        self.n_head = n_head
+        self.head_dim = n_embd // n_head
+        self.wq = Linear(n_embd, n_embd, std=std, rng=rng)
+        self.wk = Linear(n_embd, n_embd, std=std, rng=rng)
+        self.wv = Linear(n_embd, n_embd, std=std, rng=rng)
+        self.wo = Linear(n_embd, n_embd, std=std, rng=rng)
+
+    def __call__(self, x: Sequence[Value], cache: KVCache) -> list[Value]:
+        q, k, v = self.wq(x), self.wk(x), self.wv(x)
+        cache.keys.append(k)
+        cache.values.append(v)
+        heads: list[Value] = []
+        recorded: list[list[float]] = []
+        hd = self.head_dim
+        scale = (hd**0.5) ** -1  # dividing by sqrt(head_dim), written as microgpt's Value division computes it
+        for h in range(self.n_head):
+            lo, hi = h * hd, (h + 1) * hd
+            q_h = q[lo:hi]
+            logits = [_dot(q_h, key[lo:hi]) * scale for key in cache.keys]
+            weights = _softmax(logits)
+            if cache.record:
+                recorded.append([w.data for w in weights])
+            for j in range(lo, hi):
+                heads.append(_dot(weights, [value[j] for value in cache.values]))
+        if cache.record:
+            cache.weights.append(recorded)
+        return self.wo(heads)
+
+    def parameters(self) -> list[Value]:
+        return [p for m in (self.wq, self.wk, self.wv, self.wo) for p in m.parameters()]
+
+    def __repr__(self) -> str:
+        return f"CausalSelfAttention(n_embd={self.n_embd}, n_head={self.n_head})"
+
+
+def _softmax(xs: list[Value]) -> list[Value]:
+    from micrograd.losses import softmax
+
+    return softmax(xs)
+
+
+def _check_parameter_total(owner: str, count: int) -> None:
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{owner}: {count:,} parameters; the limit is {MAX_PARAMETERS:,}")

@@ -1,0 +1,411 @@
+"""micrograd.gpt: equal to Karpathy's microgpt.py step for step, and the API around it.
+
+The parity tests run the reference script (``../shared/reference/microgpt.py``, not part of
+this project) in subprocesses, all three started at once, and compare every step's loss to
+1e-9 relative and the names sampled at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from micrograd import Value
+from micrograd.gpt import (
+    CheckpointError,
+    GPTConfig,
+    Tokenizer,
+    Training,
+    documents,
+    from_torch,
+    load,
+    load_checkpoint,
+    read_documents,
+    save,
+    train,
+)
+from micrograd.nn import CausalSelfAttention, Embedding, KVCache, Linear, RMSNorm
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT.parent / "shared" / "reference" / "microgpt.py"
+NAMES = ROOT.parent / "shared" / "data" / "names.txt"
+
+# Made-up words for the "another data file" configuration: capitals, a space inside a document,
+# a digit, a non-ASCII letter, white space around lines, blank lines, and words longer than the block.
+OTHER_WORDS = """
+  Anna
+bob
+carl johnson
+dora2
+  zoë
+eve
+frederica
+gustavus
+\t
+hal
+ingrid-maria
+jo
+katherine
+lu
+"""
+
+
+def _configurations() -> dict[str, dict[str, Any]]:
+    return {
+        "defaults": {"data": NAMES, "steps": 20, "sizes": {}},
+        "two-layers": {
+            "data": NAMES,
+            "steps": 12,
+            "sizes": {"N_LAYER": 2, "N_EMBD": 8, "N_HEAD": 2, "BLOCK_SIZE": 8},
+        },
+        "other-data": {
+            "data": None,  # written to a temporary folder
+            "steps": 25,
+            "sizes": {"N_EMBD": 12, "N_HEAD": 3, "BLOCK_SIZE": 6, "SEED": 7},
+        },
+    }
+
+
+_SIZE_ARGUMENTS = {"N_EMBD": "n_embd", "N_HEAD": "n_head", "N_LAYER": "n_layer", "BLOCK_SIZE": "block_size"}
+
+
+class ReferenceRun:
+    """microgpt.py running in a subprocess; ``result()`` waits and parses its output."""
+
+    def __init__(self, data: Path, steps: int, sizes: dict[str, int]) -> None:
+        env = {**os.environ, "INPUT": str(data), "NUM_STEPS": str(steps), "PYTHONUTF8": "1"}
+        env.update({key: str(value) for key, value in sizes.items()})
+        self.process = subprocess.Popen(
+            [sys.executable, str(REFERENCE)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def result(self) -> tuple[list[float], list[str]]:
+        out, err = self.process.communicate(timeout=600)
+        assert self.process.returncode == 0, f"microgpt.py failed: {err[-2000:]}"
+        losses = [float(m.group(1)) for m in re.finditer(r"^step +\d+ / +\d+ \| loss (\S+)$", out, re.MULTILINE)]
+        samples = [m.group(1) for m in re.finditer(r"^sample +\d+: (.*)$", out, re.MULTILINE)]
+        return losses, samples
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[ReferenceRun, Path]]]:
+    """All three reference runs, started together (the machine may have two cores; they overlap our work)."""
+    if not REFERENCE.exists():
+        pytest.skip(f"the reference microgpt.py is not at {REFERENCE} (it is not part of this project)")
+    if not NAMES.exists():
+        pytest.skip(f"the names data is not at {NAMES}")
+    other = tmp_path_factory.mktemp("gpt-data") / "words.txt"
+    other.write_text(OTHER_WORDS, encoding="utf-8")
+    runs = {}
+    for name, config in _configurations().items():
+        data = config["data"] or other
+        runs[name] = (ReferenceRun(data, config["steps"], config["sizes"]), data)
+    yield runs
+    for run, _ in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.communicate()
+
+
+@pytest.mark.parametrize("name", list(_configurations()))
+def test_every_loss_and_every_sample_equal_microgpt(
+    name: str, reference_runs: dict[str, tuple[ReferenceRun, Path]]
+) -> None:
+    config = _configurations()[name]
+    run, data = reference_runs[name]
+    sizes = {_SIZE_ARGUMENTS[key]: value for key, value in config["sizes"].items() if key in _SIZE_ARGUMENTS}
+    training = train(read_documents(data), steps=config["steps"], seed=config["sizes"].get("SEED", 42), **sizes)
+    ours = training.losses
+    names = training.model.generate(20, temperature=0.5)
+
+    theirs, their_names = run.result()
+    assert len(theirs) == config["steps"] == len(ours)
+    for step, (a, b) in enumerate(zip(ours, theirs, strict=True), 1):
+        # microgpt prints 12 decimals: about 1e-12 relative of a loss near 3.
+        assert abs(a - b) <= 1e-9 * abs(b), f"{name}: step {step}: ours {a!r}, microgpt.py {b!r}"
+    assert names == their_names
+
+
+# ----------------------------------------------------------------------
+# The pieces
+# ----------------------------------------------------------------------
+
+
+def small_training(steps: int = 3, **sizes: int) -> Training:
+    docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte", "amelia"]
+    options = {"n_embd": 8, "n_head": 2, "n_layer": 1, "block_size": 8, **sizes}
+    return train(docs, steps=steps, seed=1, **options)
+
+
+def test_initialisation_draws_in_microgpts_order() -> None:
+    docs = ["ab", "ba", "c"]
+    training = Training.start(docs, 1, seed=5, n_embd=4, n_head=2, n_layer=2, block_size=3)
+    rng = random.Random(5)
+    shuffled = list(docs)
+    rng.shuffle(shuffled)
+    assert training.docs == shuffled
+    vocab, e = 4, 4
+    expected = [rng.gauss(0, 0.08) for _ in range((vocab + 3 + vocab) * e + 2 * 12 * e * e)]
+    assert [p.data for p in training.model.parameters()] == expected
+    assert [p for _, p in training.model.named_parameters()] == training.model.parameters()
+
+
+def test_tokenizer() -> None:
+    tok = Tokenizer.from_documents(["ba", "ca"])
+    assert tok.chars == ["a", "b", "c"] and tok.bos == 3 and tok.vocab_size == 4
+    assert tok.document("cab") == [3, 2, 0, 1, 3]
+    assert tok.decode([3, 2, 0, 1, 3]) == "cab"
+    with pytest.raises(ValueError, match="'z' is not in the vocabulary"):
+        tok.encode("az")
+
+
+def test_documents_are_read_as_microgpt_reads_them(tmp_path: Path) -> None:
+    assert documents("  a \n\n b\r\nc \n") == ["a", "b", "c"]
+    path = tmp_path / "d.txt"
+    path.write_bytes(b"x\r\ny\rz\n\n")
+    assert read_documents(path) == ["x", "y", "z"]
+    (tmp_path / "blank.txt").write_text(" \n\n")
+    with pytest.raises(ValueError, match="empty"):
+        read_documents(tmp_path / "blank.txt")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_documents(tmp_path / "missing.txt")
+
+
+def test_pieces_compute_what_they_stand_for() -> None:
+    rng = random.Random(0)
+    emb = Embedding(3, 2, rng=rng)
+    assert emb(1) is emb.weight[1] and len(emb.parameters()) == 6
+    lin = Linear(3, 2, rng=rng)
+    x = [Value(0.5), Value(-1.0), Value(2.0)]
+    expected = [sum(w.data * xi.data for w, xi in zip(row, x, strict=True)) for row in lin.weight]
+    assert [v.data for v in lin(x)] == expected
+    assert Linear(3, 2, bias=True, rng=rng).bias is not None
+    norm = RMSNorm()
+    y = norm(x)
+    ms = sum(v.data * v.data for v in x) / 3
+    assert [v.data for v in y] == pytest.approx([v.data / math.sqrt(ms + 1e-5) for v in x], rel=1e-15)
+    with pytest.raises(ValueError, match="divisible"):
+        CausalSelfAttention(6, 4)
+
+
+def test_attention_is_causal_and_uses_the_cache() -> None:
+    attn = CausalSelfAttention(4, 2, rng=random.Random(1))
+    cache = KVCache()
+    xs = [[Value(random.Random(i).uniform(-1, 1)) for _ in range(4)] for i in range(3)]
+    first = [v.data for v in attn(xs[0], cache)]
+    attn(xs[1], cache)
+    assert len(cache) == 2
+    # The first position sees only itself: its softmax weight is 1, its output wo(v0).
+    v0 = [sum(w.data * x.data for w, x in zip(row, xs[0], strict=True)) for row in attn.wv.weight]
+    wo_v0 = [sum(w * v for w, v in zip([p.data for p in row], v0, strict=True)) for row in attn.wo.weight]
+    assert first == pytest.approx(wo_v0, rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "field"),
+    [
+        ({"n_embd": 6, "n_head": 4}, "n_embd"),
+        ({"n_embd": 0}, "n_embd"),
+        ({"n_head": -1}, "n_head"),
+        ({"n_layer": 0}, "n_layer"),
+        ({"block_size": 0}, "block_size"),
+        ({"vocab_size": 0}, "vocab_size"),
+    ],
+)
+def test_bad_config_raises_value_error_naming_the_field(sizes: dict[str, int], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        GPTConfig(**{"vocab_size": 5, **sizes})
+    if "vocab_size" not in sizes:
+        with pytest.raises(ValueError, match=field):
+            train(["abc"], steps=1, **sizes)
+
+
+def test_bad_steps_and_empty_docs() -> None:
+    with pytest.raises(ValueError, match="steps"):
+        train(["abc"], steps=0)
+    with pytest.raises(ValueError, match="empty"):
+        train([], steps=1)
+
+
+def test_logits_one_list_per_position() -> None:
+    model = small_training().model
+    tokens = [model.bos, *model.tokenizer.encode("mia")]
+    logits = model.logits(tokens)
+    assert len(logits) == 4 and all(len(row) == model.config.vocab_size for row in logits)
+    # The loss of a document is the mean of -log softmax at each target.
+    doc = [*tokens, model.bos]
+    rows = model.logits(doc[:-1])
+    nll = [math.log(sum(math.exp(v) for v in row)) - row[t] for row, t in zip(rows, doc[1:], strict=True)]
+    expected = sum(nll) / len(rows)
+    assert model.loss(doc).data == pytest.approx(expected, rel=1e-13)
+    with pytest.raises(ValueError, match="out of range"):
+        model.logits([99])
+
+
+def test_generate_with_a_seed_a_prefix_and_a_temperature() -> None:
+    model = small_training().model
+    assert model.generate(5, seed=3) == model.generate(5, seed=3)
+    names = model.generate(10, temperature=0.8, seed=4, prefix="mi")
+    assert len(names) == 10 and all(name.startswith("mi") for name in names)
+    assert all(len(name) <= model.config.block_size for name in names)
+    with pytest.raises(ValueError, match="'z' is not in the vocabulary"):
+        model.generate(1, prefix="z")
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(1, temperature=0.0)
+
+
+def test_sampling_builds_no_graph() -> None:
+    model = small_training().model
+    model.generate(3, seed=1)
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_gradients_agree_with_finite_differences() -> None:
+    model = small_training(steps=2, n_embd=4, n_head=2, block_size=5).model
+    tokens = model.tokenizer.document("ava")
+    model.zero_grad()
+    model.loss(tokens).backward()
+    params = model.parameters()
+    picks = [0, 7, len(params) // 3, len(params) // 2, len(params) - 1]
+    h = 1e-6
+    for i in picks:
+        p = params[i]
+        analytic = p.grad
+        saved = p.data
+        p.data = saved + h
+        up = model.loss(tokens).data
+        p.data = saved - h
+        down = model.loss(tokens).data
+        p.data = saved
+        assert analytic == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8), f"parameter {i}"
+
+
+# ----------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = small_training().model
+    path = tmp_path / "model.json"
+    save(model, path)
+    loaded = load(path)
+    assert loaded.config == model.config and loaded.chars == model.chars
+    assert loaded.state_dict() == model.state_dict()
+    tokens = [model.bos, 0, 1]
+    assert loaded.logits(tokens) == model.logits(tokens)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == "micrograd-checkpoint" and data["kind"] == "gpt" and data["version"] == 1
+
+
+def test_a_resumed_run_continues_exactly(tmp_path: Path) -> None:
+    docs = ["emma", "olivia", "ava", "isabella", "sophia"]
+    sizes = {"n_embd": 8, "n_head": 2, "block_size": 6}
+    whole = train(docs, steps=6, seed=2, **sizes)
+    first = Training.start(docs, 6, seed=2, **sizes)
+    for _ in first.run(3):
+        pass
+    path = tmp_path / "checkpoint.json"
+    first.save(path)
+    history = json.loads(path.read_text(encoding="utf-8"))["extra"]["history"]
+    assert history == [{"step": k, "loss": loss} for k, loss in enumerate(whole.losses[:3], 1)]
+    resumed = Training.resume(path, docs)
+    assert resumed.step == 3
+    for _ in resumed.run():
+        pass
+    assert resumed.history == whole.history
+    assert resumed.model.state_dict() == whole.model.state_dict()
+    assert resumed.model.generate(5) == whole.model.generate(5)
+    # A loaded checkpoint samples from the stream the run left behind.
+    resumed.save(path)
+    assert load(path).generate(5) == train(docs, steps=6, seed=2, **sizes).model.generate(5)
+    with pytest.raises(CheckpointError, match="other documents"):
+        Training.resume(path, docs[:-1])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "not valid JSON"),
+        ('{"format": "micrograd-checkpoint", "version": 1, "kind": "gpt"', "truncated"),
+        ("[1, 2]", "JSON object"),
+        ('{"format": "micrograd-checkpoint", "version": 1, "model": {}}', "kind"),
+        ('{"format": "other"}', "not a micrograd checkpoint"),
+        ('{"format": "micrograd-checkpoint", "version": 1, "kind": "gpt", "x": NaN}', "NaN"),
+    ],
+)
+def test_corrupt_checkpoints_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CheckpointError, match=message):
+        load(path)
+
+
+def test_edited_checkpoints_are_refused(tmp_path: Path) -> None:
+    model = small_training(steps=1).model
+    path = tmp_path / "model.json"
+    save(model, path)
+    good = json.loads(path.read_text(encoding="utf-8"))
+    edits = {
+        "n_embd": lambda d: d["model"].update(n_embd=7),
+        "vocabulary": lambda d: d.update(vocabulary=["b", "a"]),
+        "parameters": lambda d: d["parameters"].pop("wte.weight.0.0"),
+        "finite": lambda d: d["parameters"].update({"wte.weight.0.0": "x"}),
+        "step": lambda d: d.update(step=-1),
+    }
+    for what, edit in edits.items():
+        data = json.loads(json.dumps(good))
+        edit(data)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(CheckpointError, match="checkpoint"):
+            load_checkpoint(path)
+        assert what
+
+
+# ----------------------------------------------------------------------
+# PyTorch
+# ----------------------------------------------------------------------
+
+
+def test_to_torch_computes_the_same_logits() -> None:
+    torch = pytest.importorskip("torch")
+    model = small_training(steps=4, n_layer=2).model
+    module = model.to_torch()
+    batch = [
+        [model.bos, *model.tokenizer.encode("emma"), model.bos, 0, 1],
+        [model.bos, *model.tokenizer.encode("ava"), model.bos, 1, 2, 3],
+    ]
+    theirs = module(torch.tensor(batch, dtype=torch.long))
+    assert theirs.dtype == torch.float64 and tuple(theirs.shape) == (2, 8, model.config.vocab_size)
+    for tokens, rows in zip(batch, theirs.tolist(), strict=True):
+        for ours_row, their_row in zip(model.logits(tokens), rows, strict=True):
+            assert max(abs(a - b) for a, b in zip(ours_row, their_row, strict=True)) <= 1e-12
+
+
+def test_from_torch_round_trip() -> None:
+    torch = pytest.importorskip("torch")
+    model = small_training(steps=2).model
+    module = model.to_torch()
+    back = from_torch(module)
+    assert back.config == model.config and back.chars == model.chars
+    assert back.state_dict() == model.state_dict()
+    with torch.no_grad():
+        module.get_parameter("lm_head.weight")[0, 0] += 1.0
+    assert from_torch(module).lm_head.weight[0][0].data == model.lm_head.weight[0][0].data + 1.0
+    with pytest.raises(ValueError, match="not a GPT module"):
+        from_torch(torch.nn.Linear(2, 2))
+
+
+def test_import_does_not_need_torch() -> None:
+    code = "import sys, micrograd.gpt; assert 'torch' not in sys.modules; assert 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
