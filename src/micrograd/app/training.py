@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from micrograd import losses, optim
 from micrograd.app import checkpoint, data
-from micrograd.compiled import CompiledLoss, compile_loss
+from micrograd.compiler import CompiledLoss, compile_loss
 from micrograd.engine import Value
 from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
 
@@ -34,7 +34,7 @@ DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
 LOSSES = ("hinge", "bce", "mse", "ce")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("linear", "cosine", "constant")
-# eager: build Values every step (the engine a learner reads). compiled: micrograd.compiled's
+# eager: build Values every step (the engine a learner reads). compiled: micrograd.compiler's
 # generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
 ENGINES = ("eager", "compiled", "batched")
 # The compiled engines replay one recorded graph, so the loss must not branch on the data:
