@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from micrograd import ops
 from micrograd.engine import Value, topological_order
-from micrograd.expr import MAX_DEPTH, MAX_LENGTH, ExpressionError, evaluate, parse_expression, parse_settings
+from micrograd.expr import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    ExpressionError,
+    evaluate,
+    parse_expression,
+    parse_settings,
+)
+from micrograd.ops import Op
 
 SEED = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
 
@@ -235,3 +246,90 @@ def test_any_text_gives_a_value_or_an_expression_error(text: str) -> None:
     except ExpressionError:
         return
     assert isinstance(result, Value)
+
+
+# ----------------------------------------------------------------------
+# The functions are the op table's: every op, and any op added with defop
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def softsign() -> Iterator[Op]:
+    """An op the package does not have, added for one test and removed after it."""
+    op = ops.defop("softsign", lambda x: x / (1 + abs(x)), lambda x, out: 1 / (1 + abs(x)) ** 2)
+    try:
+        yield op
+    finally:
+        ops.OPS.pop("softsign", None)
+
+
+def unary_ops() -> list[str]:
+    return [name for name, op in ops.OPS.items() if name.isidentifier() and op.arity == 1 and not op.attrs]
+
+
+@pytest.mark.parametrize("name", unary_ops())
+def test_every_one_input_op_of_the_table_is_a_function(name: str) -> None:
+    op = ops.OPS[name]
+    x = 0.7  # inside every built-in op's domain, away from kinks
+    y = evaluate(f"{name}(x)", {"x": x})
+    assert y._fn is op and y.data == op.forward(x)
+    y.backward()
+    (leaf,) = y._prev
+    assert leaf.grad == op.local_grads((x,), y.data)[0]
+    assert evaluate(f"{name}(0.7)", {}).data == op.forward(x)  # a function of a constant is folded
+
+
+def test_the_functions_are_the_tables_ops_with_a_function_name() -> None:
+    assert set(FUNCTIONS) == {name for name in ops.OPS if name.isidentifier()}
+    assert {"+", "*", "**"} <= set(ops.OPS) and not {"+", "*", "**"} & set(FUNCTIONS)
+    assert FUNCTIONS["tanh"] is ops.TANH
+
+
+def test_an_op_added_with_defop_is_a_function_at_once(softsign: Op) -> None:
+    y = evaluate("softsign(x)*x", {"x": 0.5})
+    assert y.data == pytest.approx(0.5 / 1.5 * 0.5)
+    y.backward()
+    x = leaves_by_label(y)["x"]
+    assert x.grad == pytest.approx(0.5 / 1.5 + 0.5 / 1.5**2)  # s(x) + x s'(x), s' = 1 / (1 + |x|)**2
+    assert "softsign" in FUNCTIONS
+    with pytest.raises(ExpressionError, match="function name"):
+        parse_settings(["softsign=1"])
+
+
+def test_an_op_removed_from_the_table_is_no_longer_a_function() -> None:
+    ops.defop("halve", lambda x: x / 2, lambda x, out: 0.5)
+    assert evaluate("halve(x)", {"x": 3.0}).data == 1.5
+    del ops.OPS["halve"]
+    with pytest.raises(ExpressionError, match="calling 'halve' is not allowed"):
+        evaluate("halve(x)", {"x": 3.0})
+
+
+def test_constants_of_an_op_are_keywords_and_become_node_attrs() -> None:
+    y = evaluate("pow(x, k=3)", {"x": 2.0})
+    assert y.data == 8.0 and y._fn is ops.POW and y._attrs == (3.0,) and y._op == "**3"
+    assert evaluate("x**3", {"x": 2.0})._attrs == (3.0,)  # the operator makes the same node
+    assert evaluate("pow(x, k=-1)", {"x": 4.0}).data == 0.25
+
+
+def test_ops_with_many_inputs_are_functions_too() -> None:
+    y = evaluate("linear(w1, w2, x1, x2, b)", {"w1": 2.0, "w2": -1.0, "x1": 3.0, "x2": 4.0, "b": 0.5})
+    assert y._fn is ops.LINEAR and y.data == 2.0 * 3.0 - 4.0 + 0.5
+    assert evaluate("dot(w, 3)", {"w": 2.0}).data == 6.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pow(x)", "pow() needs k=NUMBER: pow(x, k=NUMBER)"),
+        ("pow(x, k=x)", "k must be a number"),
+        ("pow(x, j=2)", "pow() has no keyword 'j'"),
+        ("tanh(x, k=2)", "tanh() has no keyword 'k': tanh(x)"),
+        ("exp(x, x)", "exp() takes exactly one argument: exp(x)"),
+        ("linear()", "linear() takes at least one argument"),
+        ("tanh(*x)", "not '*' unpacked"),
+        ("sin", "sin is a function"),
+    ],
+)
+def test_calls_that_do_not_fit_the_op_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        evaluate(text, {"x": 2.0} if "x" in text else {})

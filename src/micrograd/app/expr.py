@@ -11,7 +11,11 @@ The language:
 
 - numbers (``2``, ``-3.5``, ``1e-3``) and names (``x1``, ``w``);
 - ``+ - * / **``, unary minus and plus, parentheses;
-- the engine's functions ``exp log tanh relu sigmoid``, each with one argument;
+- every op of the table :data:`micrograd.ops.OPS` that has a function's name,
+  called by that name: ``exp log tanh sigmoid relu sin cos sqrt abs softplus
+  silu gelu`` with one argument, ``linear``/``dot`` with any number, ``pow(x,
+  k=2)`` with its constants as keywords -- and any op added later with
+  :func:`micrograd.ops.defop`, with no change here;
 - optionally, assignments separated by ``;`` or new lines, which name the
   intermediate results, as in the lecture:
   ``n = x1*w1 + x2*w2 + b; o = tanh(n)``. The last statement is the result.
@@ -29,10 +33,12 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from micrograd import ops
 from micrograd.engine import Value, no_grad
+from micrograd.ops import Op
 
 __all__ = [
     "ExpressionError",
@@ -58,14 +64,37 @@ Number = int | float
 # While evaluating, a sub-expression is a Value, or a plain number if it holds no names.
 Operand = Value | int | float
 
-# The functions a user may call, and the Value method each one runs.
-FUNCTIONS: dict[str, Callable[[Value], Value]] = {
-    "exp": Value.exp,
-    "log": Value.log,
-    "tanh": Value.tanh,
-    "relu": Value.relu,
-    "sigmoid": Value.sigmoid,
-}
+
+class _TableFunctions(Mapping[str, Op]):
+    """The functions an expression may call: the ops of ``micrograd.ops.OPS`` whose names are names.
+
+    Read from the table at every use, so an op added with ``defop`` -- even after
+    this module was imported -- can be called at once. The operators ``+ * **``
+    are rows of the table too, but they are written as operators.
+    """
+
+    def __getitem__(self, name: str) -> Op:
+        op = ops.OPS.get(name) if isinstance(name, str) and _is_function_name(name) else None
+        if op is None:
+            raise KeyError(name)
+        return op
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in list(ops.OPS) if _is_function_name(name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"<expression functions: {', '.join(self)}>"
+
+
+def _is_function_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+# The functions a user may call: every op of the table with a function's name.
+FUNCTIONS: Mapping[str, Op] = _TableFunctions()
 
 # Labels longer than this are dropped: a label is for reading in a box, not a full formula.
 _MAX_AUTO_LABEL = 16
@@ -299,15 +328,58 @@ def _check_node(node: ast.expr, inputs: list[str], assigned: list[str]) -> None:
             raise ExpressionError(f"the operator {_operator_symbol(node.op)} is not allowed; only unary minus")
         _check_node(node.operand, inputs, assigned)
     elif isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-            allowed = ", ".join(FUNCTIONS)
-            raise ExpressionError(f"calling {_clip(called)!r} is not allowed; only {allowed}")
-        if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
-            raise ExpressionError(f"{node.func.id}() takes exactly one argument")
-        _check_node(node.args[0], inputs, assigned)
+        op = _called_op(node)
+        _check_call(op, node)
+        for argument in node.args:
+            _check_node(argument, inputs, assigned)
     else:
         raise ExpressionError(f"{_describe(node)} is not allowed")
+
+
+def _called_op(node: ast.Call) -> Op:
+    """The op of the table a call names; ExpressionError if it names none."""
+    op = FUNCTIONS.get(node.func.id) if isinstance(node.func, ast.Name) else None
+    if op is None:
+        called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        raise ExpressionError(f"calling {_clip(called)!r} is not allowed; only {', '.join(FUNCTIONS)}")
+    return op
+
+
+def _check_call(op: Op, node: ast.Call) -> None:
+    """The inputs as arguments, the op's constants (``k`` of ``pow``) as keywords with a number each."""
+    shape = _call_shape(op)
+    if any(isinstance(argument, ast.Starred) for argument in node.args):
+        raise ExpressionError(f"{op.name}() takes its arguments one by one, not '*' unpacked: {shape}")
+    if op.arity is None:
+        if not node.args:
+            raise ExpressionError(f"{op.name}() takes at least one argument: {shape}")
+    elif len(node.args) != op.arity:
+        count = "exactly one argument" if op.arity == 1 else f"exactly {op.arity} arguments"
+        raise ExpressionError(f"{op.name}() takes {count}: {shape}")
+    given = [item.arg for item in node.keywords]
+    for name in given:
+        if name is None or name not in op.attrs:
+            raise ExpressionError(f"{op.name}() has no keyword {'**' if name is None else name!r}: {shape}")
+    missing = [name for name in op.attrs if name not in given]
+    if missing:
+        raise ExpressionError(f"{op.name}() needs {', '.join(f'{name}=NUMBER' for name in missing)}: {shape}")
+    for item in node.keywords:
+        value = _constant_value(item.value)
+        if value is None:
+            raise ExpressionError(f"{op.name}(): {item.arg} must be a number, as in {shape}")
+        if not math.isfinite(value):
+            raise ExpressionError(f"{op.name}(): {item.arg} must be a finite number")
+
+
+def _call_shape(op: Op) -> str:
+    """How a call of ``op`` is written: 'tanh(x)', 'pow(x, k=NUMBER)', 'linear(x1, x2, ...)'."""
+    if op.arity is None:
+        inputs = ["x1", "x2", "..."]
+    elif op.arity == 1:
+        inputs = ["x"]
+    else:
+        inputs = [f"x{i}" for i in range(1, op.arity + 1)]
+    return f"{op.name}({', '.join([*inputs, *(f'{name}=NUMBER' for name in op.attrs)])})"
 
 
 def _check_exponent(node: ast.expr) -> None:
@@ -359,14 +431,19 @@ def _compute(node: ast.expr, scope: Mapping[str, Operand], text: str) -> Operand
         operand = _evaluate_node(node.operand, scope, text)
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        argument = _evaluate_node(node.args[0], scope, text)
-        function = FUNCTIONS[node.func.id]
-        if isinstance(argument, Value):
-            return function(argument)
-        # A function of a constant is a constant: compute it with a throwaway Value.
+        op = _called_op(node)  # looked up again: the table may have changed since parsing
+        _check_call(op, node)
+        arguments = [_evaluate_node(argument, scope, text) for argument in node.args]
+        attrs: dict[str, float] = {}
+        for item in node.keywords:
+            value = _constant_value(item.value)
+            assert item.arg is not None and value is not None  # guaranteed by _check_call
+            attrs[item.arg] = value
+        if any(isinstance(argument, Value) for argument in arguments):
+            return _apply(op, arguments, attrs)
+        # A function of constants is a constant: compute it on throwaway Values, building no graph.
         with no_grad():
-            return function(Value(argument)).data
+            return _apply(op, [Value(float(argument)) for argument in arguments], attrs).data
     if isinstance(node, ast.BinOp):
         left = _evaluate_node(node.left, scope, text)
         right = _evaluate_node(node.right, scope, text)
@@ -383,6 +460,17 @@ def _compute(node: ast.expr, scope: Mapping[str, Operand], text: str) -> Operand
         _check_exponent_value(right)
         return left**right
     raise ExpressionError(f"{_describe(node)} is not allowed")  # unreachable after checking
+
+
+def _apply(op: Op, arguments: Sequence[Operand], attrs: Mapping[str, float]) -> Value:
+    """The op's node (its row computes the value and the local derivatives); numbers become constants."""
+    try:
+        result = op(*arguments, **attrs)
+    except (TypeError, IndexError) as error:  # e.g. a forward of an op added with defop that cannot take these
+        raise ExpressionError(f"{op.name}(): {type(error).__name__}: {error}") from None
+    if not isinstance(result, Value):
+        raise ExpressionError(f"{op.name}() did not give a Value but {type(result).__name__}")
+    return result
 
 
 def _fold(op: ast.operator, left: Number, right: Number) -> Number:
