@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from micrograd import viz
+from micrograd.app.cli import explain_command, graph_command
 from micrograd.engine import Value, linear, topological_order
 from micrograd.expr import ExpressionError, evaluate
 from micrograd.viz import (
+    INSTALL_HINT,
     RendererNotFound,
     draw_dot,
     explain,
-    explain_command,
     find_renderer,
-    graph_command,
     replay,
     trace_backward,
 )
+from micrograd.viz import graph as viz_graph  # the module itself: the tests patch what it looks up
 
 B = 6.8813735870195432  # the lecture's bias, chosen so that n = 0.8814 and o = tanh(n) = 0.7071
 
@@ -32,7 +32,7 @@ B = 6.8813735870195432  # the lecture's bias, chosen so that n = 0.8814 and o = 
 # '+' passes 0.5 on unchanged; '*' swaps: x1.grad = w1 * 0.5, w1.grad = x1 * 0.5.
 SEED_GRADS = {"x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0, "b": 0.5, "x1*w1": 0.5, "x2*w2": 0.5, "n": 0.5, "o": 1.0}
 
-needs_renderer = pytest.mark.skipif(find_renderer() is None, reason=f"no dot renderer: {viz.INSTALL_HINT}")
+needs_renderer = pytest.mark.skipif(find_renderer() is None, reason=f"no dot renderer: {INSTALL_HINT}")
 
 
 def lecture_neuron() -> tuple[Value, dict[str, Value]]:
@@ -201,7 +201,7 @@ def test_save_writes_the_dot_text(tmp_path: Path) -> None:
 def test_without_a_renderer_the_dot_text_is_kept_and_the_fix_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    monkeypatch.setattr(viz_graph, "find_renderer", lambda: None)
     o, _ = lecture_neuron()
     graph = draw_dot(o)
     with pytest.raises(RendererNotFound, match=re.escape("pip install 'micrograd[viz]'")):
@@ -213,7 +213,7 @@ def test_without_a_renderer_the_dot_text_is_kept_and_the_fix_is_named(
 
 
 def test_without_a_renderer_the_notebook_gets_text_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    monkeypatch.setattr(viz_graph, "find_renderer", lambda: None)
     o, _ = lecture_neuron()
     bundle = draw_dot(o)._repr_mimebundle_()
     assert list(bundle) == ["text/plain"]
@@ -231,8 +231,8 @@ def test_the_renderer_is_found_in_the_interpreters_own_folder(monkeypatch: pytes
 
 def test_no_renderer_anywhere_gives_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(viz.sysconfig, "get_path", lambda *args: str(tmp_path))
-    monkeypatch.setattr(viz.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(viz_graph.sysconfig, "get_path", lambda *args: str(tmp_path))
+    monkeypatch.setattr(viz_graph.sys, "executable", str(tmp_path / "python"))
     assert find_renderer() is None
 
 
@@ -412,7 +412,7 @@ def test_graph_command_draws_after_backward(tmp_path: Path) -> None:
 
 
 def test_graph_command_dot_output_needs_no_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(viz, "find_renderer", lambda: None)
+    monkeypatch.setattr(viz_graph, "find_renderer", lambda: None)
     target = tmp_path / "g.dot"
     graph_command("x*y", ["x=2", "y=3"], output=target, file=StringIO())
     assert "grad 3.0000" in target.read_text(encoding="utf-8")  # x.grad = y

@@ -14,9 +14,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
-__all__ = ["main"]
+from micrograd.viz.graph import DEFAULT_MAX_NODES
+
+__all__ = ["main", "build_parser", "explain_command", "graph_command"]
+
+PathLike = str | os.PathLike[str]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"wrote {boundary}, {curves}, {run.checkpoint_path}")
     if args.html:
         from micrograd._files import atomic_write
-        from micrograd.html import training_html
+        from micrograd.viz.html import training_html
 
         page = atomic_write(out / "training.html", training_html(_training_history(run, snapshots)))  # type: ignore[arg-type]
         print(f"wrote {page}")
@@ -261,16 +265,67 @@ def _cmd_tour(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from micrograd import viz
-
-    return viz.explain_command(args.expression, args.settings, html=args.html, check=args.check)
+    return explain_command(args.expression, args.settings, html=args.html, check=args.check)
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from micrograd import viz
+    return graph_command(args.expression, args.settings, output=args.output, rankdir=args.rankdir,
+                         color_by_grad=args.color_by_grad, show_order=args.show_order, max_nodes=args.max_nodes)
 
-    return viz.graph_command(args.expression, args.settings, output=args.output, rankdir=args.rankdir,
-                             color_by_grad=args.color_by_grad, show_order=args.show_order, max_nodes=args.max_nodes)
+
+def explain_command(
+    expression: str,
+    settings: Sequence[str] = (),
+    *,
+    html: PathLike | None = None,
+    check: bool = True,
+    file: TextIO | None = None,
+) -> int:
+    """``micrograd explain EXPR --set x=2 ... [--html out.html]``; returns the exit code 0.
+
+    Raises ExpressionError (a ValueError) for a bad expression or ``--set``,
+    OSError if the page cannot be written.
+    """
+    from micrograd.app.expr import evaluate, parse_settings
+    from micrograd.viz import explain, to_html
+
+    out = file if file is not None else sys.stdout
+    root = evaluate(expression, parse_settings(settings))
+    explain(root, file=out, check=check)
+    if html is not None:
+        page = to_html(root, title=expression)
+        Path(html).write_text(page, encoding="utf-8")
+        out.write(f"\nwrote {html}: open it in a browser and step with the arrow keys\n")
+    return 0
+
+
+def graph_command(
+    expression: str,
+    settings: Sequence[str] = (),
+    *,
+    output: PathLike = "graph.svg",
+    rankdir: str = "LR",
+    color_by_grad: bool = False,
+    show_order: bool = False,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    file: TextIO | None = None,
+) -> int:
+    """``micrograd graph EXPR --set x=2 ... -o out.svg``: draw the graph after the backward pass.
+
+    The format comes from the output's suffix (.svg, .png, .pdf, or .dot for
+    the DOT text). Returns 0. Raises ExpressionError (ValueError) for bad
+    input and RendererNotFound / RenderError (OSErrors) when drawing fails;
+    without a renderer the DOT text is still written next to ``output``.
+    """
+    from micrograd.app.expr import evaluate, parse_settings
+    from micrograd.viz import draw_dot
+
+    root = evaluate(expression, parse_settings(settings))
+    root.backward()
+    graph = draw_dot(root, rankdir=rankdir, color_by_grad=color_by_grad, show_order=show_order, max_nodes=max_nodes)
+    written = graph.write(output)
+    (file if file is not None else sys.stdout).write(f"wrote {written}\n")
+    return 0
 
 
 # ----------------------------------------------------------------------
@@ -351,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph_parser.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR", help="layout direction")
     graph_parser.add_argument("--color-by-grad", action="store_true", help="fill each box by |grad|")
     graph_parser.add_argument("--show-order", action="store_true", help="number the boxes in topological order")
-    graph_parser.add_argument("--max-nodes", type=_positive_int, default=500, help="refuse larger graphs (default 500)")
+    graph_parser.add_argument("--max-nodes", type=_positive_int, default=DEFAULT_MAX_NODES,
+                              help=f"refuse larger graphs (default {DEFAULT_MAX_NODES})")
     graph_parser.set_defaults(handler=_cmd_graph)
 
     tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")

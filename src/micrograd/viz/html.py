@@ -1,0 +1,230 @@
+"""Interactive pages: one self-contained HTML file each, opened from disk, no network.
+
+- :func:`backward_html` -- steps through the backward pass of one expression:
+  the graph (laid out here in the browser, so no Graphviz is needed), the
+  node being updated highlighted, the chain-rule formula of the step with its
+  numbers, and gradients filling in as you go. Buttons and arrow keys
+  (left/right, Home/End, space to play).
+- :func:`training_html` -- a training run: the decision boundary at several
+  steps (a slider) and the loss and accuracy curves.
+
+Everything (data, CSS, JavaScript) is inlined; the numbers are computed in
+Python and only drawn by the page, so what it shows is exactly what the
+engine computed. The page templates, CSS and JavaScript are files in
+``micrograd/viz/static/``, read once when the first page is made.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, TypedDict
+
+from micrograd.engine import Value
+from micrograd.viz.narrate import trace_backward
+
+__all__ = [
+    "backward_html",
+    "training_html",
+    "grid_axes",
+    "grid_snapshot",
+    "TrainingHistory",
+    "Snapshot",
+    "Grid",
+    "CurvePoint",
+]
+
+
+# ----------------------------------------------------------------------
+# The backward pass, step by step
+# ----------------------------------------------------------------------
+
+
+def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -> str:
+    """A page that plays the backward pass of ``root``. No ``.grad`` in the graph is changed.
+
+    One step of the page is one use of the chain rule, ``child.grad += local *
+    node.grad``, in the order ``Value.backward`` does them (the same steps as
+    :func:`micrograd.viz.explain`). Graphs above ``max_nodes`` Values raise
+    ValueError: the picture would be unreadable.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"backward_html: root must be a Value, got {type(root).__name__}")
+    trace = trace_backward(root, max_nodes=max_nodes)
+    data = {
+        "root": trace.root,
+        "nodes": [
+            {
+                "index": node.index,
+                "name": node.name,
+                "op": node.op,
+                "data": node.data,
+                "children": list(node.children),
+                "formula": node.formula,
+                "constant": node.is_constant,
+                "grad": trace.grads[node.index],
+            }
+            for node in trace.nodes
+        ],
+        "steps": [
+            {
+                "parent": step.parent,
+                "child": step.child,
+                "upstream": step.upstream,
+                "local": step.local,
+                "rule": step.local_rule,
+                "product": step.product,
+                "before": step.before,
+                "after": step.after,
+            }
+            for step in trace.steps
+        ],
+    }
+    heading = title if title is not None else f"Backpropagation through {trace.node(trace.root).name}"
+    return _page("backward", heading, data)
+
+
+def _page(kind: str, title: str, data: Any) -> str:
+    """The page ``static/<kind>.html`` with its title, CSS (common.css + <kind>.css), data and script filled in."""
+    return (
+        _static(f"{kind}.html").replace("__TITLE__", html.escape(title))
+        .replace("__STYLE__", "\n" + _static("common.css") + "\n" + _static(f"{kind}.css"))
+        .replace("__DATA__", _script_literal(data))
+        .replace("__SCRIPT__", "\n" + _static(f"{kind}.js"))
+    )
+
+
+@functools.cache
+def _static(name: str) -> str:
+    """A file of ``micrograd/viz/static`` (package data, so installed wheels have it too)."""
+    return (resources.files("micrograd.viz") / "static" / name).read_text(encoding="utf-8")
+
+
+def _script_literal(data: Any) -> str:
+    """Data as a JavaScript literal that is safe inside <script>.
+
+    json.dumps writes NaN and Infinity as bare words, which JavaScript reads as
+    its own NaN and Infinity, so odd numbers survive. '</' is escaped so no
+    label can close the script element early.
+    """
+    return json.dumps(data).replace("</", "<\\/")
+
+
+# ----------------------------------------------------------------------
+# A training run
+# ----------------------------------------------------------------------
+
+
+class Grid(TypedDict):
+    """Model scores on a grid: ``scores[j][i]`` is the score at ``(xs[i], ys[j])``; > 0 is class +1."""
+
+    xs: list[float]
+    ys: list[float]
+    scores: list[list[float]]
+
+
+class Snapshot(TypedDict):
+    """The model at one training step."""
+
+    step: int
+    loss: float
+    accuracy: float  # a fraction, 0..1
+    grid: Grid
+
+
+class CurvePoint(TypedDict):
+    """Loss and accuracy at one step (for curves finer than the snapshots)."""
+
+    step: int
+    loss: float
+    accuracy: float
+
+
+class _HistoryRequired(TypedDict):
+    X: list[list[float]]  # training points, each [x, y]
+    y: list[float]  # their labels: > 0 is class +1, otherwise class -1 (so -1/1 and 0/1 both work)
+    snapshots: list[Snapshot]
+
+
+class TrainingHistory(_HistoryRequired, total=False):
+    """Everything ``training_html`` draws. ``curve`` is optional; without it the
+    curves are drawn through the snapshots' own loss and accuracy."""
+
+    curve: list[CurvePoint]
+    title: str
+
+
+def grid_axes(
+    points: Sequence[Sequence[float]], resolution: int = 40, margin: float = 0.5
+) -> tuple[list[float], list[float]]:
+    """Evenly spaced xs and ys covering ``points`` plus ``margin`` on each side."""
+    if not points:
+        raise ValueError("grid_axes: no points")
+    if resolution < 2:
+        raise ValueError(f"grid_axes: resolution must be at least 2, got {resolution}")
+    axes = []
+    for dimension in (0, 1):
+        low = min(point[dimension] for point in points) - margin
+        high = max(point[dimension] for point in points) + margin
+        axes.append([low + (high - low) * i / (resolution - 1) for i in range(resolution)])
+    return axes[0], axes[1]
+
+
+def grid_snapshot(
+    step: int,
+    loss: float,
+    accuracy: float,
+    score: Callable[[float, float], float],
+    xs: Sequence[float],
+    ys: Sequence[float],
+) -> Snapshot:
+    """One snapshot, scoring the model at every grid point: ``score(x, y) -> float`` (> 0 means class +1)."""
+    scores = [[float(score(x, y)) for x in xs] for y in ys]
+    return {
+        "step": int(step),
+        "loss": float(loss),
+        "accuracy": float(accuracy),
+        "grid": {"xs": [float(x) for x in xs], "ys": [float(y) for y in ys], "scores": scores},
+    }
+
+
+def training_html(history: TrainingHistory) -> str:
+    """A page with the decision boundary at each snapshot (a slider) and the loss and accuracy curves."""
+    _check_history(history)
+    curve = history.get("curve") or [
+        {"step": s["step"], "loss": s["loss"], "accuracy": s["accuracy"]} for s in history["snapshots"]
+    ]
+    data = {
+        "X": [[float(a), float(b)] for a, b in history["X"]],
+        "y": [1 if label > 0 else -1 for label in history["y"]],
+        "snapshots": history["snapshots"],
+        "curve": curve,
+    }
+    title = history.get("title", "Training run")
+    return _page("training", title, data)
+
+
+def _check_history(history: TrainingHistory) -> None:
+    """Clear messages for malformed history, instead of a blank page."""
+    for key in ("X", "y", "snapshots"):
+        if key not in history:
+            raise ValueError(f"training_html: history needs the key {key!r}")
+    points, labels, snapshots = history["X"], history["y"], history["snapshots"]
+    if len(points) != len(labels):
+        raise ValueError(f"training_html: {len(points)} points in X but {len(labels)} labels in y")
+    for i, point in enumerate(points):
+        if len(point) != 2:
+            raise ValueError(f"training_html: X[{i}] must be a 2-d point [x, y], got {len(point)} numbers")
+    if not snapshots:
+        raise ValueError("training_html: history['snapshots'] is empty; give at least one")
+    for i, snapshot in enumerate(snapshots):
+        grid = snapshot["grid"]
+        rows, width = len(grid["scores"]), len(grid["xs"])
+        if rows != len(grid["ys"]) or any(len(row) != width for row in grid["scores"]):
+            raise ValueError(
+                f"training_html: snapshots[{i}]: scores must have len(ys)={len(grid['ys'])} rows "
+                f"of len(xs)={width} numbers"
+            )
