@@ -1,14 +1,17 @@
 """Random expression graphs for the differential fuzzer (tests/test_fuzz.py).
 
 A graph is a small *program*: some leaf values, then steps that each append one
-node to a growing pool. A step names an op from ``OPS`` and refers to earlier
+node to a growing pool. A step names an op from ``STEPS`` (every row of
+micrograd's op table, ``micrograd.ops.OPS``, and the composites built from
+them: ``-``, ``/``, constants on either side) and refers to earlier
 nodes by their index in the pool, so any node can be used many times (shared
 sub-expressions, diamonds, ``x * x``). The same program is replayed three ways:
 
 * ``"micrograd"`` -- on ``Value``s (the engine under test);
 * ``"torch"`` -- on float64 0-d tensors (the oracle);
 * ``"value"`` -- on plain floats, by ``reference()``: the forward value and every
-  local derivative of every node. It decides which steps are safe to draw (in
+  local derivative of every node, from the table's rows (the one place where
+  micrograd writes each rule). It decides which steps are safe to draw (in
   the domain, no overflow, away from kinks) and gives each compared number an
   error *scale* (see ``Reference``), so tolerances follow the maths instead of
   being one fixed guess.
@@ -16,7 +19,8 @@ sub-expressions, diamonds, ``x * x``). The same program is replayed three ways:
 Steps are plain tuples so a failing case prints as code that can be pasted into
 the regression list of test_fuzz.py:
 
-    ("exp", i)  ("add", i, j)  ("rsub_c", i, 2.0)  ("linear", (w1, w2), (x1, x2), b)  ("linear_c", (w1,), (3.0,), b)
+    ("exp", i)  ("add", i, j)  ("rsub_c", i, 2.0)  ("pow_c", i, 0.5)  ("dot", (w1, w2), (x1, x2))
+    ("linear", (w1, w2), (x1, x2), b)  ("linear_c", (w1,), (3.0,), b)
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from micrograd import linear
+from micrograd import Value, linear, ops
+from micrograd.ops import Op
 
 Step = tuple[Any, ...]
 
@@ -55,22 +60,62 @@ class Program:
 
 
 # ----------------------------------------------------------------------
-# The op table: one row per op, its three implementations and its derivatives
+# The steps. The primitives are the rows of micrograd's op table (micrograd.ops.OPS):
+# each row's forward and derivative, evaluated on floats, are the float reference of
+# its steps, so no rule is written twice. Composites (a - b, a / b, c ** a ...) have
+# no rule of their own in micrograd either: their float reference is what the engine
+# computes for them from the rows. The oracles are PyTorch and central differences.
 # ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class OpSpec:
-    shape: str  # how the step's arguments read: unary, binary, const, linear, linear_c
-    micrograd: Callable[..., Any]
-    torch: Callable[..., Any]  # written with tensor methods, so this module needs no torch import
-    value: Callable[..., float]  # the maths on floats
-    partials: Callable[..., tuple[float, ...]]  # d out / d each node operand, on floats
-    primitive: bool = True  # False: micrograd builds it from other ops (no derivative code of its own)
+    shape: str  # how the step's arguments read: unary, binary, const, linear, linear_c, dot
+    micrograd: Callable[..., Any]  # builds the step on Values
+    torch: Callable[..., Any] | None  # the oracle, written with tensor methods; None: no torch counterpart
+    row: Op | None = None  # the table's row (a primitive); None: a composite of rows
+
+    def reference(self, args: Sequence[Any]) -> tuple[float, tuple[float, ...]]:
+        """The step's value and d out / d each node operand, on floats (the arguments of call_arguments)."""
+        if self.row is None:
+            return _composite_reference(self, args)
+        inputs, attrs = _row_inputs(self.shape, args)
+        named = dict(zip(self.row.attrs, attrs, strict=True))
+        out = self.row.forward(*inputs, **named)
+        return out, self.row.local_grads(tuple(inputs), out, attrs)
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+def _row_inputs(shape: str, args: Sequence[Any]) -> tuple[list[Any], tuple[Any, ...]]:
+    """The row's inputs and constants for a step's call arguments."""
+    if shape in ("unary", "binary"):
+        return list(args), ()
+    if shape == "const":  # x ** k: the exponent is the row's constant k, not an input
+        return [args[0]], (float(args[1]),)
+    if shape == "linear":
+        ws, xs, b = args
+        return [*ws, *xs, b], ()
+    ws, xs = args  # dot
+    return [*ws, *xs], ()
+
+
+def _composite_reference(spec: OpSpec, args: Sequence[Any]) -> tuple[float, tuple[float, ...]]:
+    """A composite on fresh leaves (one per node operand): its value, and the leaves' gradients."""
+    leaves: list[Value] = []
+
+    def leaf(x: float) -> Value:
+        leaves.append(Value(x))
+        return leaves[-1]
+
+    if spec.shape in ("unary", "binary"):
+        fresh: tuple[Any, ...] = tuple(leaf(x) for x in args)
+    elif spec.shape == "const":
+        fresh = (leaf(args[0]), args[1])
+    else:  # linear_c: weights and bias are nodes, the inputs constants
+        ws, cs, b = args
+        fresh = ([leaf(w) for w in ws], list(cs), leaf(b))
+    out = spec.micrograd(*fresh)
+    out.backward()
+    return out.data, tuple(x.grad for x in leaves)
 
 
 def _weighted_sum(ws: Sequence[Any], xs: Sequence[Any], b: Any) -> Any:
@@ -81,99 +126,111 @@ def _weighted_sum(ws: Sequence[Any], xs: Sequence[Any], b: Any) -> Any:
     return total
 
 
-def _pow_partials(a: float, b: float) -> tuple[float, float]:
-    return b * a ** (b - 1.0), a**b * math.log(a)
+def _dot_sum(ws: Sequence[Any], xs: Sequence[Any]) -> Any:
+    return _weighted_sum(ws, xs, 0.0)
 
 
-def _pow_c_partial(a: float, c: Any) -> tuple[float]:
-    k = float(c)
-    return (0.0 if k == 0.0 else k * a ** (k - 1.0),)
+def _torch_functional(name: str, **options: Any) -> Callable[[Any], Any]:
+    def apply(a: Any) -> Any:
+        import torch.nn.functional
+
+        return getattr(torch.nn.functional, name)(a, **options)
+
+    return apply
 
 
-OPS: dict[str, OpSpec] = {
-    # unary
-    "neg": OpSpec("unary", lambda a: -a, lambda a: -a, lambda a: -a, lambda a: (-1.0,), primitive=False),
-    "exp": OpSpec("unary", lambda a: a.exp(), lambda a: a.exp(), math.exp, lambda a: (math.exp(a),)),
-    "log": OpSpec("unary", lambda a: a.log(), lambda a: a.log(), math.log, lambda a: (1.0 / a,)),
-    "tanh": OpSpec("unary", lambda a: a.tanh(), lambda a: a.tanh(), math.tanh, lambda a: (1.0 - math.tanh(a) ** 2,)),
-    "sigmoid": OpSpec(
-        "unary", lambda a: a.sigmoid(), lambda a: a.sigmoid(), _sigmoid, lambda a: (_sigmoid(a) * (1 - _sigmoid(a)),)
-    ),
-    "relu": OpSpec("unary", lambda a: a.relu(), lambda a: a.relu(), lambda a: max(a, 0.0), lambda a: (float(a > 0),)),
-    # binary, both operands nodes
-    "add": OpSpec("binary", lambda a, b: a + b, lambda a, b: a + b, lambda a, b: a + b, lambda a, b: (1.0, 1.0)),
-    "sub": OpSpec(
-        "binary", lambda a, b: a - b, lambda a, b: a - b, lambda a, b: a - b, lambda a, b: (1.0, -1.0), primitive=False
-    ),
-    "mul": OpSpec("binary", lambda a, b: a * b, lambda a, b: a * b, lambda a, b: a * b, lambda a, b: (b, a)),
-    "div": OpSpec(
-        "binary",
-        lambda a, b: a / b,
-        lambda a, b: a / b,
-        lambda a, b: a / b,
-        lambda a, b: (1.0 / b, -a / (b * b)),
-        primitive=False,
-    ),
-    "pow": OpSpec("binary", lambda a, b: a**b, lambda a, b: a**b, lambda a, b: a**b, _pow_partials),
-    # a node and a constant, the constant on the right (x_c) or on the left (rx_c)
-    "add_c": OpSpec("const", lambda a, c: a + c, lambda a, c: a + c, lambda a, c: a + c, lambda a, c: (1.0,)),
-    "radd_c": OpSpec(
-        "const", lambda a, c: c + a, lambda a, c: c + a, lambda a, c: c + a, lambda a, c: (1.0,), primitive=False
-    ),
-    "sub_c": OpSpec(
-        "const", lambda a, c: a - c, lambda a, c: a - c, lambda a, c: a - c, lambda a, c: (1.0,), primitive=False
-    ),
-    "rsub_c": OpSpec(
-        "const", lambda a, c: c - a, lambda a, c: c - a, lambda a, c: c - a, lambda a, c: (-1.0,), primitive=False
-    ),
-    "mul_c": OpSpec("const", lambda a, c: a * c, lambda a, c: a * c, lambda a, c: a * c, lambda a, c: (float(c),)),
-    "rmul_c": OpSpec(
-        "const", lambda a, c: c * a, lambda a, c: c * a, lambda a, c: c * a, lambda a, c: (float(c),), primitive=False
-    ),
-    "div_c": OpSpec(
-        "const", lambda a, c: a / c, lambda a, c: a / c, lambda a, c: a / c, lambda a, c: (1.0 / c,), primitive=False
-    ),
-    "rdiv_c": OpSpec(
-        "const",
-        lambda a, c: c / a,
-        lambda a, c: c / a,
-        lambda a, c: c / a,
-        lambda a, c: (-c / (a * a),),
-        primitive=False,
-    ),
-    # x ** k: micrograd gets k as drawn (int, float or Fraction); torch and floats get float(k)
-    "pow_c": OpSpec(
-        "const", lambda a, c: a**c, lambda a, c: a ** float(c), lambda a, c: a ** float(c), _pow_c_partial
-    ),
-    "rpow_c": OpSpec(
-        "const",
-        lambda a, c: c**a,
-        lambda a, c: c**a,
-        lambda a, c: c**a,
-        lambda a, c: (c**a * math.log(c),),
-        primitive=False,
-    ),
-    # a neuron: linear(ws, xs, bias), the inputs nodes (linear) or constants (linear_c)
-    "linear": OpSpec(
-        "linear", linear, _weighted_sum, _weighted_sum, lambda ws, xs, b: (*xs, *ws, 1.0)
-    ),
-    "linear_c": OpSpec(
-        "linear_c", linear, _weighted_sum, _weighted_sum, lambda ws, cs, b: (*(float(c) for c in cs), 1.0)
-    ),
+# The oracle for each one-input row, by the row's name.
+TORCH_UNARY: dict[str, Callable[[Any], Any]] = {
+    "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(),
+    "tanh": lambda a: a.tanh(),
+    "sigmoid": lambda a: a.sigmoid(),
+    "relu": lambda a: a.relu(),
+    "sin": lambda a: a.sin(),
+    "cos": lambda a: a.cos(),
+    "sqrt": lambda a: a.sqrt(),
+    "abs": lambda a: a.abs(),
+    "softplus": lambda a: a.logaddexp(a.new_zeros(())),  # log(1 + e**a), without torch's threshold at 20
+    "silu": _torch_functional("silu"),
+    "gelu": _torch_functional("gelu", approximate="tanh"),
 }
-OP_NAMES = tuple(OPS)
+
+
+def _from_package(op: Op) -> bool:
+    """A row micrograd itself defines (a test's own defop rows stay out: the draws must not depend on test order)."""
+    return str(getattr(op.forward, "__module__", "")).startswith("micrograd")
+
+
+def _unary_micrograd(op: Op) -> Callable[[Any], Any]:
+    """The Value method of that name where there is one (what users call), else the row applied to the Value."""
+    method = getattr(Value, op.name, None)
+    return method if callable(method) else op
+
+
+def _table_steps() -> dict[str, OpSpec]:
+    table = ops.OPS
+    steps: dict[str, OpSpec] = {}
+    for name, op in table.items():
+        if _from_package(op) and op.arity == 1 and not op.attrs and name.isidentifier():
+            steps[name] = OpSpec("unary", _unary_micrograd(op), TORCH_UNARY.get(name), op)
+    steps.update(
+        {
+            "add": OpSpec("binary", lambda a, b: a + b, lambda a, b: a + b, table["+"]),
+            "mul": OpSpec("binary", lambda a, b: a * b, lambda a, b: a * b, table["*"]),
+            "pow": OpSpec("binary", lambda a, b: a**b, lambda a, b: a**b, table["**"]),
+            # x ** k: micrograd gets k as drawn (int, float or Fraction), the row and torch float(k)
+            "pow_c": OpSpec("const", lambda a, c: a**c, lambda a, c: a ** float(c), table["pow"]),
+            # a neuron: linear(ws, xs, bias), its inputs nodes; dot is the same without the bias
+            "linear": OpSpec("linear", linear, _weighted_sum, table["linear"]),
+            "dot": OpSpec("dot", lambda ws, xs: linear(ws, xs, None), _dot_sum, table["dot"]),
+        }
+    )
+    return steps
+
+
+# What the fuzzer draws: every row of the table, then the composites.
+STEPS: dict[str, OpSpec] = {
+    **_table_steps(),
+    "neg": OpSpec("unary", lambda a: -a, lambda a: -a),
+    "sub": OpSpec("binary", lambda a, b: a - b, lambda a, b: a - b),
+    "div": OpSpec("binary", lambda a, b: a / b, lambda a, b: a / b),
+    # a node and a constant, the constant on the right (x_c) or on the left (rx_c)
+    "add_c": OpSpec("const", lambda a, c: a + c, lambda a, c: a + c),
+    "radd_c": OpSpec("const", lambda a, c: c + a, lambda a, c: c + a),
+    "sub_c": OpSpec("const", lambda a, c: a - c, lambda a, c: a - c),
+    "rsub_c": OpSpec("const", lambda a, c: c - a, lambda a, c: c - a),
+    "mul_c": OpSpec("const", lambda a, c: a * c, lambda a, c: a * c),
+    "rmul_c": OpSpec("const", lambda a, c: c * a, lambda a, c: c * a),
+    "div_c": OpSpec("const", lambda a, c: a / c, lambda a, c: a / c),
+    "rdiv_c": OpSpec("const", lambda a, c: c / a, lambda a, c: c / a),
+    "rpow_c": OpSpec("const", lambda a, c: c**a, lambda a, c: c**a),
+    # a neuron whose inputs are constants (data): the weights and bias are the only nodes
+    "linear_c": OpSpec("linear_c", linear, _weighted_sum),
+}
+STEP_NAMES = tuple(STEPS)
+# The steps PyTorch can check: all of them, unless a row has no torch counterpart yet.
+TORCH_STEP_NAMES = tuple(name for name, spec in STEPS.items() if spec.torch is not None)
+
+
+def table_rows_not_fuzzed() -> list[str]:
+    """The package's rows that no step draws (a new row needs a step here, or a torch oracle above)."""
+    drawn = {spec.row.name for name, spec in STEPS.items() if spec.row is not None and name in TORCH_STEP_NAMES}
+    return [name for name, op in ops.OPS.items() if _from_package(op) and name not in drawn]
 
 
 def node_operands(step: Step) -> list[int]:
     """The pool indices a step reads, in the order its partials are listed."""
     name, *args = step
-    shape = OPS[name].shape
+    shape = STEPS[name].shape
     if shape == "unary":
         return [args[0]]
     if shape == "binary":
         return [args[0], args[1]]
     if shape == "const":
         return [args[0]]
+    if shape == "dot":
+        ws, xs = args
+        return [*ws, *xs]
     ws, xs, b = args
     return [*ws, *xs, b] if shape == "linear" else [*ws, b]
 
@@ -181,21 +238,24 @@ def node_operands(step: Step) -> list[int]:
 def call_arguments(step: Step, pool: Sequence[Any]) -> tuple[Any, ...]:
     """The positional arguments of the step's op, nodes looked up in the pool."""
     name, *args = step
-    shape = OPS[name].shape
+    shape = STEPS[name].shape
     if shape in ("unary", "binary"):
         return tuple(pool[i] for i in args)
     if shape == "const":
         return pool[args[0]], args[1]
+    if shape == "dot":
+        ws, xs = args
+        return [pool[i] for i in ws], [pool[i] for i in xs]
     ws, xs, b = args
     inputs = [pool[i] for i in xs] if shape == "linear" else list(xs)
     return [pool[i] for i in ws], inputs, pool[b]
 
 
 def replay(program: Program, leaves: Sequence[Any], implementation: str) -> list[Any]:
-    """Every node of the program, leaves first, computed with one implementation of the ops."""
+    """Every node of the program, leaves first, computed with one implementation of the ops ("micrograd", "torch")."""
     pool = list(leaves)
     for step in program.steps:
-        op = getattr(OPS[step[0]], implementation)
+        op = getattr(STEPS[step[0]], implementation)
         pool.append(op(*call_arguments(step, pool)))
     return pool
 
@@ -211,9 +271,10 @@ class Bounds:
 
     ``partial`` bounds every local derivative: it keeps divisors, log arguments and
     negative-power bases away from 0 (where an ulp of difference between two engines
-    would change the answer a lot, or flip a domain check). ``kink`` keeps relu's
-    operand, and the base of a fractional power, this far from 0: two engines may
-    round a value near 0 to different signs.
+    would change the answer a lot, or flip a domain check). ``kink`` keeps every
+    operand this far from a kink or the edge of its op's domain (relu's and abs's 0,
+    the 0 of sqrt and of a fractional power's base): two engines may round a value
+    there to different sides.
     """
 
     value: float = 1e4
@@ -231,11 +292,29 @@ class Infeasible(Exception):
 def reference_step(step: Step, values: Sequence[float], bounds: Bounds) -> tuple[float, tuple[float, ...]]:
     """The step's value and local partials on floats; Infeasible when the step is not safe to compare."""
     name = step[0]
-    spec = OPS[name]
-    args = call_arguments(step, values)
+    out, partials = _checked_reference(step, values, bounds)
+    if abs(out) > bounds.value or any(abs(p) > bounds.partial for p in partials):
+        raise Infeasible(f"{name}: too large")
+    # Away from kinks and domain edges: the same step with every node operand moved by kink,
+    # either way, must exist and have nearly the same partials. This finds relu's and abs's
+    # kinks, sqrt's and a fractional power's edge at 0, or those of any row added to the table.
+    for shift in (-bounds.kink, bounds.kink):
+        moved = list(values)
+        for i in set(node_operands(step)):
+            moved[i] = values[i] + shift
+        try:
+            _, near = _checked_reference(step, moved, bounds)
+        except Infeasible:
+            raise Infeasible(f"{name}: too close to the edge of its domain") from None
+        if any(abs(p - q) > 0.1 * (1.0 + abs(p)) for p, q in zip(partials, near, strict=True)):
+            raise Infeasible(f"{name}: too close to a kink")
+    return out, partials
+
+
+def _checked_reference(step: Step, values: Sequence[float], bounds: Bounds) -> tuple[float, tuple[float, ...]]:
+    name = step[0]
     try:
-        out = spec.value(*args)
-        partials = spec.partials(*args)
+        out, partials = STEPS[name].reference(call_arguments(step, values))
     except (ArithmeticError, ValueError) as error:  # log(-1), 1/0, 0.0 ** -1, exp(1000)
         raise Infeasible(f"{name}: {error}") from None
     numbers = (out, *partials)
@@ -243,13 +322,6 @@ def reference_step(step: Step, values: Sequence[float], bounds: Bounds) -> tuple
         raise Infeasible(f"{name}: complex result")
     if not all(math.isfinite(x) for x in numbers):
         raise Infeasible(f"{name}: not finite")
-    if abs(out) > bounds.value or any(abs(p) > bounds.partial for p in partials):
-        raise Infeasible(f"{name}: too large")
-    if name == "relu" and abs(args[0]) < bounds.kink:
-        raise Infeasible("relu: too close to the kink")
-    if name == "pow" or (name == "pow_c" and not float(args[1]).is_integer()):
-        if args[0] < bounds.kink:  # x ** y with y not an integer only exists for x > 0
-            raise Infeasible(f"{name}: base too close to 0 or negative")
     return float(out), tuple(float(p) for p in partials)
 
 
@@ -352,7 +424,7 @@ def programs(
     draw: st.DrawFn,
     max_steps: int = 32,
     bounds: Bounds | None = DEFAULT_BOUNDS,
-    op_names: Sequence[str] = OP_NAMES,
+    op_names: Sequence[str] = STEP_NAMES,
 ) -> Program:
     """A random program whose every step is feasible under ``bounds`` (``None``: anything goes).
 
@@ -386,7 +458,7 @@ def programs(
             values.append(out)
         else:
             values.append(math.nan)  # not tracked: the caller replays the program itself
-        if step[0] == "linear":
+        if step[0] in ("linear", "dot"):
             linear_inputs.append(step[2])
         steps.append(step)
     return Program(tuple(leaves), tuple(steps))
@@ -396,7 +468,7 @@ def _draw_step(
     draw: st.DrawFn, n_nodes: int, n_leaves: int, op_names: Sequence[str], linear_inputs: list[tuple[int, ...]]
 ) -> Step:
     name = draw(st.sampled_from(op_names))
-    shape = OPS[name].shape
+    shape = STEPS[name].shape
 
     def newest() -> int:
         # One operand of every step is the newest node: the steps form one long path (the graph is as
@@ -416,7 +488,7 @@ def _draw_step(
     if shape == "const":
         constants = EXPONENTS if name == "pow_c" else POSITIVE_BASES if name == "rpow_c" else CONSTANTS
         return (name, newest(), draw(constants))
-    if name == "linear" and linear_inputs and draw(st.integers(0, 3)) == 0:
+    if name in ("linear", "dot") and linear_inputs and draw(st.integers(0, 3)) == 0:
         inputs = draw(st.sampled_from(linear_inputs))
     else:
         inputs = (newest(), *(any_node() for _ in range(draw(st.integers(0, 2)))))
@@ -428,4 +500,6 @@ def _draw_step(
         weights, bias = tuple(any_node() for _ in inputs), any_node()
     if shape == "linear_c":
         return (name, weights, tuple(draw(CONSTANTS) for _ in inputs), bias)
+    if shape == "dot":
+        return (name, weights, inputs)
     return (name, weights, inputs, bias)
