@@ -333,7 +333,6 @@ def graph_command(
 # ----------------------------------------------------------------------
 
 
-ENGINE_CHOICES = ("auto", "eager", "compiled", "batched")
 ENGINE_HELP = (
     "how each step computes gradients: eager (Values), compiled (generated Python), batched (numpy); "
     "all give the same numbers. auto (default): the fastest installed that supports the loss"
@@ -341,7 +340,11 @@ ENGINE_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from micrograd.app.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
+    from micrograd.app.training import DATASETS, ENGINES, LOSSES, OPTIMIZERS, SCHEDULES
+    from micrograd.nn import ACTIVATIONS
+
+    engines = ("auto",) + ENGINES
+    hidden_activations = [name for name in ACTIVATIONS if name != "linear"]  # linear hidden layers add nothing
 
     parser = _Parser(prog="micrograd", description="A tiny autograd engine: train, predict, plot, explain.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -351,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=100, help="training steps (default: 100)")
     demo.add_argument("--seed", type=int, default=1337, help="seed for data and weights (default: 1337)")
     demo.add_argument("--html", action="store_true", help="also write training.html, an interactive page of the run")
-    demo.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help=ENGINE_HELP)
+    demo.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
     demo.set_defaults(handler=_cmd_demo)
 
     train = sub.add_parser("train", help="train an MLP on a dataset, with checkpoints")
@@ -359,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--samples", type=_positive_int, default=200, help="points to generate (default: 200)")
     train.add_argument("--noise", type=_finite_float, default=0.1, help="noise of generated data (default: 0.1)")
     train.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], help="hidden layer sizes (default: 16,16)")
-    train.add_argument("--activation", default="relu", choices=["relu", "tanh", "sigmoid"])
+    train.add_argument("--activation", default="relu", choices=hidden_activations)
     train.add_argument("--loss", default="auto", choices=("auto",) + LOSSES,
                        help="default: hinge for two classes, ce for more")
     train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
@@ -376,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_non_negative_int, default=10,
                        help="save every N steps (default: 10)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help=ENGINE_HELP)
+    train.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
     train.set_defaults(handler=_cmd_train)
 
     predict = sub.add_parser("predict", help="run a trained model on one input")

@@ -43,14 +43,6 @@ def _require_matplotlib() -> Any:
     return _NOTEBOOK_FIGURE
 
 
-def predict_class(outputs: Value | list[Value]) -> int:
-    """The class a model's output stands for: score > 0 for one output, argmax for several."""
-    if isinstance(outputs, Value):
-        return 1 if outputs.data > 0 else 0
-    best = max(range(len(outputs)), key=lambda i: outputs[i].data)
-    return best
-
-
 def decision_grid(
     model: MLP, X: Sequence[Sequence[float]], resolution: int = 60, margin: float = 0.5
 ) -> tuple[list[float], list[float], list[list[float]]]:

@@ -37,9 +37,17 @@ SCHEDULES = ("linear", "cosine", "constant")
 # eager: build Values every step (the engine a learner reads). compiled: micrograd.compiler's
 # generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
 ENGINES = ("eager", "compiled", "batched")
+# One example's loss, for the compiled engines: the same ops as data_loss on a batch of one.
+# The target t is the class index (0 or 1) as a Value, so that the recorded graph reads it.
 # The compiled engines replay one recorded graph, so the loss must not branch on the data:
-# cross-entropy does (its target picks which logit to read, its max-shift which one to subtract).
-COMPILABLE_LOSSES = ("hinge", "bce", "mse")
+# cross-entropy does (its target picks which logit to read, its max-shift which one to subtract),
+# so it is not here.
+_PER_EXAMPLE_LOSSES: dict[str, Callable[[MLP], Callable[[list[Value], Value], Value]]] = {
+    "hinge": lambda model: lambda x, t: (1 + -(2 * t - 1) * model(x)).relu(),  # type: ignore[operator]
+    "bce": lambda model: lambda x, t: losses.binary_cross_entropy_with_logits([model(x)], [t]),  # type: ignore[list-item]
+    "mse": lambda model: lambda x, t: (model(x) - (2 * t - 1.0)) ** 2,  # type: ignore[operator]  # labels -1/+1
+}
+COMPILABLE_LOSSES = tuple(_PER_EXAMPLE_LOSSES)
 CHECKPOINT_NAME = "checkpoint.json"
 
 
@@ -278,18 +286,6 @@ def resolve_engine(engine: str, loss: str) -> str:
     return engine
 
 
-def _per_example_loss(loss: str, model: MLP) -> Callable[[list[Value], Value], Value]:
-    """One example's loss, for the compiled engines: the same ops as data_loss on a batch of one.
-
-    The target t is the class index (0 or 1) as a Value, so that the recorded graph reads it.
-    """
-    if loss == "hinge":
-        return lambda x, t: (1 + -(2 * t - 1) * model(x)).relu()  # type: ignore[operator]
-    if loss == "bce":
-        return lambda x, t: losses.binary_cross_entropy_with_logits([model(x)], [t])  # type: ignore[list-item]
-    return lambda x, t: (model(x) - (2 * t - 1.0)) ** 2  # type: ignore[operator]  # mse on labels -1/+1
-
-
 def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
     """l2 * sum(p*p), written as train_step writes it, for the compiled engines."""
 
@@ -325,7 +321,7 @@ class Run:
         self._compiled: CompiledLoss | None = None
         if self.engine != "eager":
             self._compiled = compile_loss(
-                _per_example_loss(self.loss, self.model), self.model, n_inputs=nin,
+                _PER_EXAMPLE_LOSSES[self.loss](self.model), self.model, n_inputs=nin,
                 engine="python" if self.engine == "compiled" else "numpy",
                 regularizer=_l2_penalty(config.l2) if config.l2 else None,
             )
@@ -435,5 +431,3 @@ class StopRequests:
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self._previous)
 
-
-ProgressFactory = Callable[[int, int], Any]
