@@ -7,14 +7,17 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
 
+from micrograd import ops
 from micrograd.app.cli import explain_command, graph_command
 from micrograd.engine import Value, linear, topological_order
 from micrograd.expr import ExpressionError, evaluate
+from micrograd.ops import Op
 from micrograd.viz import (
     INSTALL_HINT,
     RendererNotFound,
@@ -250,8 +253,9 @@ def test_explain_reproduces_the_lecture_walk_through() -> None:
     assert "o = tanh(n) = tanh(0.881374) = 0.707107" in lines
     # The backward steps: node, op, upstream grad, local derivative, product, child.
     assert "o.grad = 1   (the seed: do/do = 1)" in lines
-    assert "step 1: o = tanh(n)   [op tanh]   upstream o.grad = 1" in lines
-    assert "-> n: local do/dn = 1 - o**2 = 0.5;  0.5 * 1 = 0.5;  n.grad = 0 + 0.5 = 0.5" in lines
+    # The op's rule as its row in the table states it, then written out in the nodes' names.
+    assert "step 1: o = tanh(n)   [op tanh: d/dx tanh x = 1 - tanh(x)**2]   upstream o.grad = 1" in lines
+    assert "-> n: local do/dn = 1 - o*o = 0.5;  0.5 * 1 = 0.5;  n.grad = 0 + 0.5 = 0.5" in lines
     assert "-> x1: local d(x1*w1)/dx1 = w1 = -3;  -3 * 0.5 = -1.5;  x1.grad = 0 + (-1.5) = -1.5" in lines
     assert "-> w1: local d(x1*w1)/dw1 = x1 = 2;  2 * 0.5 = 1;  w1.grad = 0 + 1 = 1" in lines
     assert "-> w2: local d(x2*w2)/dw2 = x2 = 0;  0 * 0.5 = 0;  w2.grad = 0 + 0 = 0" in lines
@@ -422,3 +426,164 @@ def test_explain_reports_a_leaf_that_cannot_be_nudged() -> None:
     x = Value(1e-7, label="x")  # nudging by eps=1e-6 takes log below zero
     text = explain(x.log(), quiet=True)
     assert "cannot nudge here: log: argument must be > 0" in text
+
+
+# ----------------------------------------------------------------------
+# The narration reads the op table and runs the engine's own chain rule
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def softsign() -> Iterator[Op]:
+    """An op the package does not have, added for one test and removed after it."""
+    op = ops.defop(
+        "softsign", lambda x: x / (1 + abs(x)), lambda x, out: 1 / (1 + abs(x)) ** 2, "d/dx x/(1+|x|) = 1/(1+|x|)**2"
+    )
+    try:
+        yield op
+    finally:
+        ops.OPS.pop("softsign", None)
+
+
+def check_rows(text: str) -> dict[str, list[str]]:
+    """The numerical check table of explain's text: input name -> [backward, numerical, agree]."""
+    table = text.split("Check against numerical_grad")[1].splitlines()[2:]
+    return {parts[0]: parts[1:] for parts in (line.split() for line in table) if parts}
+
+
+def test_an_op_added_with_defop_is_narrated_checked_and_drawn(softsign: Op, tmp_path: Path) -> None:
+    root = evaluate("y = softsign(x)*x", {"x": 0.5})
+    text = explain(root, quiet=True)
+    assert "softsign(x) = softsign(0.5) = 0.333333" in text
+    assert "[op softsign: d/dx x/(1+|x|) = 1/(1+|x|)**2]" in text
+    # The rule, from the row's derivative, in the node's names; the number, from the node.
+    assert "-> x: local dsoftsign(x)/dx = 1/(1 + abs(x))**2 = 0.444444;" in text
+    (backward, numerical, agree) = check_rows(text)["x"]
+    assert float(backward) == pytest.approx(1 / 3 + 2 / 9, abs=1e-9)  # s(x) + x s'(x)
+    assert float(numerical) == pytest.approx(1 / 3 + 2 / 9, abs=1e-8) and agree == "yes"
+
+    # graph: the expression language and the picture know the new op with no other edit.
+    target = tmp_path / "softsign.dot"
+    graph_command("softsign(x)*x", ["x=0.5"], output=target, file=StringIO())
+    source = target.read_text(encoding="utf-8")
+    assert '_op [label="softsign"' in source
+    assert "grad 0.5556" in source  # backward has run: x.grad
+    assert 'label="softsign"' in draw_dot(root).source
+
+    out = StringIO()
+    explain_command("softsign(x)*x", ["x=0.5"], file=out)
+    assert "x.grad = 0.555556" in out.getvalue()
+
+
+def one_input_ops() -> list[str]:
+    return [name for name, op in ops.OPS.items() if name.isidentifier() and op.arity == 1 and not op.attrs]
+
+
+@pytest.mark.parametrize("name", one_input_ops())
+def test_every_one_input_op_of_the_table_parses_and_narrates(name: str) -> None:
+    op = ops.OPS[name]
+    root = evaluate(f"y = {name}(x)*x", {"x": 0.7})  # 0.7: inside every built-in op's domain, off every kink
+    text = explain(root, quiet=True)
+    assert f"{name}(x) = {name}(0.7) = " in text
+    rule_line = next(line for line in text.splitlines() if line.strip().startswith(f"-> x: local d{name}(x)/dx = "))
+    assert "none recorded" not in rule_line and "own _backward" not in rule_line
+    local = op.local_grads((0.7,), op.forward(0.7))[0]
+    assert f"= {float(local):.6g};" in rule_line  # the number stored by the node is the row's
+    assert check_rows(text)["x"][2] == "yes"
+    root.backward()
+    (x,) = [node for node in topological_order(root) if node.label == "x"]
+    trace = trace_backward(root)
+    assert trace.grads[topological_order(root).index(x) + 1] == x.grad  # the engine's arithmetic, bit for bit
+
+
+def test_the_trace_is_the_engines_chain_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from micrograd import engine
+
+    walked: list[Value] = []
+    real_chain_rule = engine.chain_rule
+
+    def watched(order: list[Value], create_graph: bool = False) -> None:
+        walked.extend(order)
+        real_chain_rule(order, create_graph)
+
+    monkeypatch.setattr(engine, "chain_rule", watched)
+    o, nodes = lecture_neuron()
+    trace = trace_backward(o)
+    # One step of the engine's walk per op node, from the output back.
+    assert [node.label for node in walked] == ["o", "n", "x1*w1 + x2*w2", "x2*w2", "x1*w1"]
+    assert trace.grads[trace.root] == 1.0
+
+
+def test_the_narration_shows_the_rule_the_table_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wrong rule put into the table is what the narration shows, and the check catches it.
+    monkeypatch.setattr(ops.TANH, "derivative", lambda x, out: 1.0 - out)
+    o, _ = lecture_neuron()
+    text = explain(o, quiet=True)
+    assert "-> n: local do/dn = 1 - o = 0.292893;" in text
+    assert check_rows(text)["x1"][2] == "NO"
+
+
+def test_explain_narrates_a_node_made_by_hand_as_backward_treats_it() -> None:
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    c = Value(3.0, (a, b), "+")
+    c.label = "c"
+    text = explain(c, quiet=True)  # was: "zip() argument 2 is shorter than argument 1"
+    assert "c = 3   (made by hand from a, b, op '+': no op of the table computed it)" in text
+    assert "step 1: c   [op +, made by hand]   upstream c.grad = 1" in text
+    assert "-> a: no local dc/da was recorded when the node was made, so it passes nothing back" in text
+    assert "a.grad = 0" in text and "b.grad = 0" in text
+    assert "cannot nudge here: replay: cannot recompute the node made by hand with op '+'" in text
+    c.backward()
+    assert (a.grad, b.grad) == (0.0, 0.0)  # what backward does, too
+
+
+def test_a_node_made_by_hand_passes_back_the_local_derivatives_it_was_given() -> None:
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    m = Value(5.0, (a, b), "mystery", _local_grads=(4.0,))  # one for a, none for b
+    m.label = "m"
+    trace = trace_backward(m)
+    assert [(step.how, step.local, step.after) for step in trace.steps] == [("rule", 4.0, 4.0), ("nothing", 0.0, 0.0)]
+    m.backward()
+    assert (a.grad, b.grad) == (4.0, 0.0)
+
+
+def test_the_lectures_own_backward_closure_is_narrated_by_what_it_does() -> None:
+    x = Value(1.0, label="x")
+    out = Value(math.sin(x.data), (x,), "sin")
+    out.label = "s"
+
+    def _backward() -> None:
+        x.grad += math.cos(x.data) * out.grad
+
+    out._backward = _backward
+    y = out * 2
+    y.label = "y"
+    text = explain(y, quiet=True)
+    assert "step 2: s   [op sin, made by hand]   upstream s.grad = 2" in text
+    assert "-> x: the node's own _backward function changed x.grad by 1.0806 (= 0.540302 * 2);" in text
+    assert "x.grad = 1.0806" in text
+    y.backward()
+    assert x.grad == pytest.approx(2 * math.cos(1.0))
+    assert trace_backward(y).grads[1] == x.grad
+
+
+def test_every_grad_is_put_back_even_after_create_graph() -> None:
+    o, nodes = lecture_neuron()
+    o.backward(create_graph=True)
+    before = {name: node.grad for name, node in nodes.items()}
+    explain(o, quiet=True)
+    assert all(nodes[name].grad is grad for name, grad in before.items())  # the very same objects
+
+
+@pytest.mark.parametrize("name", list(ops.OPS))
+def test_every_row_of_the_table_narrates_and_its_check_agrees(name: str) -> None:
+    op = ops.OPS[name]
+    count = op.arity if op.arity is not None else {"linear": 5, "dot": 4}.get(name, 3)
+    inputs = [Value(0.7 + 0.2 * i, label=f"a{i}") for i in range(count)]  # all positive, off every kink
+    attrs = {key: 3.0 for key in op.attrs}  # pow's k
+    root = op(*inputs, **attrs)
+    text = explain(root, quiet=True)
+    assert "none recorded" not in text and "own _backward" not in text
+    rows = check_rows(text)
+    assert set(rows) == {f"a{i}" for i in range(count)}
+    assert all(agree == "yes" for _, _, agree in rows.values()), text
