@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from micrograd import ops
 from micrograd.engine import Value
 from micrograd.expr import evaluate
 from micrograd.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
@@ -80,6 +81,48 @@ def test_the_page_carries_the_engines_numbers() -> None:
     assert steps[0] == ("o", "n") and steps[-1] == ("x1*w1", "w1") and len(steps) == 9
     x1_step = data["steps"][7]
     assert (x1_step["local"], x1_step["upstream"]) == (-3.0, pytest.approx(0.5))
+
+
+def page_data(page: str) -> dict[str, Any]:
+    match = re.search(r"const DATA = (.*);\n", page)
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def test_the_page_carries_each_ops_rule_from_the_table() -> None:
+    data = page_data(seed_page())
+    by_name = {node["name"]: node for node in data["nodes"]}
+    assert by_name["o"]["rule"] == ops.TANH.doc and by_name["x1"]["rule"] == ""
+    assert data["steps"][0]["rule"] == "1 - o*o" and data["steps"][0]["how"] == "rule"
+
+
+def hand_made_root() -> Value:
+    """A node made by hand without local derivatives, and one with the lecture's own _backward."""
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    c = Value(3.0, (a, b), "+", label="c")
+    s = Value(math.sin(b.data), (b,), "sin", label="s")
+
+    def _backward() -> None:
+        b.grad += math.cos(b.data) * s.grad
+
+    s._backward = _backward
+    root = c * s
+    root.label = "r"
+    return root
+
+
+def test_a_page_of_nodes_made_by_hand_says_what_they_pass_back() -> None:
+    data = page_data(backward_html(hand_made_root()))
+    names = {node["index"]: node["name"] for node in data["nodes"]}
+    hows = [(names[step["parent"]], names[step["child"]], step["how"]) for step in data["steps"]]
+    assert hows == [
+        ("r", "c", "rule"),
+        ("r", "s", "rule"),
+        ("s", "b", "own _backward"),
+        ("c", "a", "nothing"),
+        ("c", "b", "nothing"),
+    ]
 
 
 def test_a_label_cannot_break_out_of_the_script() -> None:
@@ -258,3 +301,27 @@ def test_the_training_page_moves_through_the_snapshots(open_page: Any, tmp_path:
     assert float(marker.get_attribute("x1")) == pytest.approx(410.0)  # the marker is at the last step
     assert page.locator("#loss polyline").get_attribute("points").count(",") == 21
     screenshot(page, tmp_path, "training-step-20")
+
+
+def test_the_page_explains_an_op_added_with_defop_and_nodes_made_by_hand(open_page: Any, tmp_path: Path) -> None:
+    ops.defop("softsign", lambda x: x / (1 + abs(x)), lambda x, out: 1 / (1 + abs(x)) ** 2, "d/dx = 1/(1+|x|)**2")
+    try:
+        page = open_page(to_html(evaluate("y = softsign(x)*x", {"x": 0.5})))
+    finally:
+        del ops.OPS["softsign"]
+    page.click("#last")
+    panel = page.locator("#panel").inner_text()
+    assert "local derivative: dsoftsign(x)/dx = 1/(1 + abs(x))**2 = 0.444444" in panel
+    assert "the rule of softsign: d/dx = 1/(1+|x|)**2" in panel
+    screenshot(page, tmp_path, "backward-softsign")
+
+    page = open_page(backward_html(hand_made_root()))
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert current(page) == ("b", "grad -1.24844")  # cos(2) * s.grad, with s.grad = c = 3: the closure computes it
+    assert "has its own _backward function" in page.locator("#panel").inner_text()
+    page.keyboard.press("ArrowRight")
+    assert current(page) == ("a", "grad 0")
+    assert "passes nothing back" in page.locator("#panel").inner_text()
+    screenshot(page, tmp_path, "backward-hand-made")

@@ -64,6 +64,7 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
                 "data": node.data,
                 "children": list(node.children),
                 "formula": node.formula,
+                "rule": node.rule,
                 "constant": node.is_constant,
                 "grad": trace.grads[node.index],
             }
@@ -79,6 +80,7 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
                 "product": step.product,
                 "before": step.before,
                 "after": step.after,
+                "how": step.how,
             }
             for step in trace.steps
         ],

@@ -111,7 +111,8 @@ const counter = document.getElementById("step-counter");
 function escapeHtml(text) {
   return text.replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 }
-function heading(node) {  // "n = a + b", or just the formula when it is the name already
+function heading(node) {  // "n = a + b", or just the name when the formula is the name already (or none)
+  if (!node.formula) return node.name;
   const same = node.name.replace(/ /g, "") === node.formula.replace(/ /g, "");
   return same ? node.name : node.name + " = " + node.formula;
 }
@@ -149,11 +150,32 @@ function show(k) {
     ? `<div>${C} was already used elsewhere, so the contributions add up.</div>` : "";
   const finished = state === steps.length
     ? `<div><b>Done:</b> every gradient is filled in.</div>` : "";
+  const opRule = parent.rule
+    ? `<div class="op-rule">the rule of ${escapeHtml(parent.op)}: <span class="mono">${escapeHtml(parent.rule)}</span></div>`
+    : "";
+  if (s.how === "nothing") {  // a node made by hand, without a local derivative for this input
+    panel.innerHTML = `
+      <div>${escapeHtml(heading(parent))} &nbsp; was made by hand, with no local derivative for
+        <b class="child-name">${escapeHtml(child.name)}</b>: it passes nothing back, as backward does.</div>
+      <div class="numbers mono">${C}.grad stays <b class="shown-grad">${num(s.after)}</b></div>
+      ${finished}`;
+    return;
+  }
+  if (s.how === "own _backward") {  // a _backward function set on the node by hand
+    panel.innerHTML = `
+      <div>${escapeHtml(heading(parent))} &nbsp; has its own <code>_backward</code> function; it changed
+        the grad of <b class="child-name">${escapeHtml(child.name)}</b>.</div>
+      <div class="numbers mono">${C}.grad = ${num(s.before)} + ${wrap(num(s.product))}
+        = <b class="shown-grad">${num(s.after)}</b></div>
+      ${accumulated}${finished}`;
+    return;
+  }
   panel.innerHTML = `
     <div>${escapeHtml(heading(parent))} &nbsp; passes its grad to
       <b class="child-name">${escapeHtml(child.name)}</b></div>
     <div class="chain mono">d${wrap(R)}/d${C} += d${P}/d${C} &times; d${wrap(R)}/d${P}</div>
     <div class="chain mono">local derivative: d${P}/d${C} = ${rule}</div>
+    ${opRule}
     <div class="numbers mono">${C}.grad = ${num(s.before)} + ${num(s.local)} &times; ${wrap(num(s.upstream))}
       = <b class="shown-grad">${num(s.after)}</b></div>
     ${accumulated}${finished}`;
