@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from micrograd import Value
+from micrograd import Value, grad
+from micrograd.functional import hessian
 from micrograd.gpt import (
     CheckpointError,
     GPTConfig,
@@ -34,7 +35,9 @@ from micrograd.gpt import (
     save,
     train,
 )
-from micrograd.nn import CausalSelfAttention, Embedding, KVCache, Linear, RMSNorm
+from micrograd.gradcheck import gradcheck
+from micrograd.losses import softmax, softmax_cross_entropy
+from micrograd.nn import CausalSelfAttention, Embedding, KVCache, Linear, RMSNorm, attend, attention_score, rms_scale
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "microgpt.py"
@@ -62,15 +65,15 @@ lu
 
 def _configurations() -> dict[str, dict[str, Any]]:
     return {
-        "defaults": {"data": NAMES, "steps": 20, "sizes": {}},
+        "defaults": {"data": NAMES, "steps": 12, "sizes": {}},
         "two-layers": {
             "data": NAMES,
-            "steps": 12,
+            "steps": 10,
             "sizes": {"N_LAYER": 2, "N_EMBD": 8, "N_HEAD": 2, "BLOCK_SIZE": 8},
         },
         "other-data": {
             "data": None,  # written to a temporary folder
-            "steps": 25,
+            "steps": 15,
             "sizes": {"N_EMBD": 12, "N_HEAD": 3, "BLOCK_SIZE": 6, "SEED": 7},
         },
     }
@@ -409,3 +412,80 @@ def test_from_torch_round_trip() -> None:
 def test_import_does_not_need_torch() -> None:
     code = "import sys, micrograd.gpt; assert 'torch' not in sys.modules; assert 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------
+# The fused nodes: same forward numbers as the Values they replace, derivatives from the op table
+# ----------------------------------------------------------------------
+
+FUSED_CASES = {
+    # name: (function of a flat list of Values, torch function of a float64 tensor, number of inputs)
+    "rms_scale": (lambda xs: rms_scale(xs, 1e-5), lambda t: (t.pow(2).mean() + 1e-5) ** -0.5, 5),
+    "attention_score": (
+        lambda xs: attention_score(xs[:3], xs[3:], 0.7),
+        lambda t: (t[:3] * t[3:]).sum() * 0.7,
+        6,
+    ),
+    "attend": (
+        lambda xs: attend(xs[:4], xs[4:]),
+        lambda t: (t[:4].softmax(0) * t[4:]).sum(),
+        8,
+    ),
+    "softmax_cross_entropy": (
+        lambda xs: softmax_cross_entropy(xs, 2),
+        lambda t: -t.log_softmax(0)[2],
+        5,
+    ),
+}
+
+
+def _point(n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(-1.5, 1.5) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", list(FUSED_CASES))
+def test_fused_op_gradient_matches_finite_differences(name: str) -> None:
+    f, _, n = FUSED_CASES[name]
+    for seed in range(3):
+        assert gradcheck(lambda *xs: f(list(xs)), _point(n, seed), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(FUSED_CASES))
+def test_fused_op_second_derivative_matches_torch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    f, torch_f, n = FUSED_CASES[name]
+    for seed in range(3):
+        point = _point(n, seed)
+        ours = hessian(lambda *xs: f(list(xs)))(point)
+        theirs = torch.autograd.functional.hessian(torch_f, torch.tensor(point, dtype=torch.float64)).tolist()
+        for row_ours, row_theirs in zip(ours, theirs, strict=True):
+            assert row_ours == pytest.approx(row_theirs, rel=1e-9, abs=1e-12)
+        # A third derivative, through the Values the second one is made of.
+        xs = [Value(x) for x in point]
+        (first,) = grad(f(xs), [xs[0]], create_graph=True)
+        (second,) = grad(first, [xs[1]], create_graph=True)
+        (third,) = grad(second, [xs[2]])
+        t = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+        (g1,) = torch.autograd.grad(torch_f(t), t, create_graph=True)
+        (g2,) = torch.autograd.grad(g1[0], t, create_graph=True)
+        expected = torch.autograd.grad(g2[1], t)[0][2].item() if g2[1].requires_grad else 0.0  # 0 for a bilinear op
+        assert third == pytest.approx(expected, rel=1e-8, abs=1e-11)
+
+
+def test_fused_ops_compute_the_numbers_of_the_values_they_replace() -> None:
+    xs = [Value(x) for x in _point(16, 5)]
+    assert rms_scale(xs).data == ((sum(x * x for x in xs) / 16 + 1e-5) ** -0.5).data  # type: ignore[operator]
+    scores, values = xs[:5], xs[5:10]
+    weights = softmax(scores)
+    assert attend(scores, values).data == sum(w * v for w, v in zip(weights, values, strict=True)).data  # type: ignore[union-attr]
+    for target in range(5):
+        assert softmax_cross_entropy(scores, target).data == (-softmax(scores)[target].log()).data
+    q, k = xs[:4], xs[4:8]
+    assert attention_score(q, k, (4**0.5) ** -1).data == (sum(a * b for a, b in zip(q, k, strict=True)) / 4**0.5).data  # type: ignore[operator]
+    # A probability that underflows to 0 still gives a finite loss (log-sum-exp), with the right gradient.
+    far = [Value(0.0), Value(-800.0)]
+    loss = softmax_cross_entropy(far, 1)
+    assert loss.data == pytest.approx(800.0)
+    loss.backward()
+    assert far[0].grad == pytest.approx(1.0) and far[1].grad == pytest.approx(-1.0)

@@ -25,6 +25,8 @@ are drawn from the same stream.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import math
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from micrograd._files import atomic_write
 from micrograd.engine import Value, no_grad
-from micrograd.losses import softmax
+from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
 from micrograd.optim import LinearLR, PaperAdam
 
@@ -363,8 +365,8 @@ class GPT(Module):
 
 
 def _token_loss(logits: list[Value], target: int) -> Value:
-    """-log softmax(logits)[target], written as microgpt.py writes it."""
-    return -softmax(logits)[target].log()
+    """-log softmax(logits)[target], one node (the same number as microgpt.py's -probs[target].log())."""
+    return softmax_cross_entropy(logits, target)
 
 
 def _sampling_weights(logits: list[Value], temperature: float) -> list[float]:
@@ -459,14 +461,15 @@ class Training:
         model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
         while self.step < end:
             doc = self.docs[self.step % len(self.docs)]
-            loss = model.document_loss(doc)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
+            with _collector_paused():
+                loss = model.document_loss(doc)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                value = loss.data
+                del loss  # the graph is freed here, by reference counting
             self.step += 1
-            value = loss.data
-            del loss  # free the graph before the next one is built
             self.history.append({"step": self.step, "loss": value})
             yield self.step, value
 
@@ -539,6 +542,25 @@ def train(
     for _ in training.run():
         pass
     return training
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for one training step.
+
+    A step allocates a graph of tens of thousands of objects; every few hundred allocations the
+    collector would scan the young ones, and now and then everything alive (the model, the
+    documents), looking for reference cycles. A graph has none (a node refers only to its
+    children) and is freed by reference counting when the step drops it, so those scans find
+    nothing: pausing them saves about a fifth of a step. The collector is back on between steps.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _documents_digest(docs: Sequence[str]) -> str:

@@ -13,7 +13,9 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
+from micrograd import ops
 from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
+from micrograd.ops import defop
 
 __all__ = [
     "Module",
@@ -29,6 +31,8 @@ __all__ = [
     "KVCache",
     "matvec",
     "rms_scale",
+    "attention_score",
+    "attend",
 ]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -284,6 +288,15 @@ def _check_activation(owner: str, name: str, activation: Any) -> None:
 # from gauss(0, std) with std 0.08, row by row, on the given random.Random (or
 # on Python's global ``random`` when none is given), in the order the modules
 # are built. They work on lists of Values, one position at a time.
+#
+# The hot spots are fused nodes, each a row of the op table (micrograd.ops)
+# with its derivative beside it, so higher-order gradients stay right: a matrix
+# row times a vector is one ``linear`` node, RMSNorm's scale one ``rms_scale``
+# node, an attention score one ``attention_score`` node, and the softmax of the
+# scores mixed with one channel of the values one ``attend`` node. Each computes
+# its value with the same float operations in the same order as microgpt.py's
+# Values do, so the numbers are bit for bit the same; only the gradients are
+# summed in another order (equal to rounding).
 # ----------------------------------------------------------------------
 
 
@@ -352,11 +365,7 @@ class Linear(Module):
 
 def matvec(rows: Sequence[Sequence[Value]], x: Sequence[Value]) -> list[Value]:
     """``[sum(w * x for w, x in zip(row, x)) for row in rows]``, one fused ``linear`` node per row."""
-    return [_dot(row, x) for row in rows]
-
-
-def _dot(row: Sequence[Value], x: Sequence[Value]) -> Value:
-    return cast(Value, sum(w * xi for w, xi in zip(row, x, strict=True)))
+    return [linear(row, x, None) for row in rows]
 
 
 class RMSNorm(Module):
@@ -378,8 +387,109 @@ class RMSNorm(Module):
 
 
 def rms_scale(x: Sequence[Value], eps: float = 1e-5) -> Value:
-    """``(mean(x**2) + eps) ** -0.5``, the factor RMSNorm multiplies every entry by."""
-    return (cast(Value, sum(xi * xi for xi in x)) / len(x) + eps) ** -0.5
+    """``(mean(x**2) + eps) ** -0.5`` as one node, the factor RMSNorm multiplies every entry by."""
+    return cast(Value, RMS_SCALE(*x, eps=eps))
+
+
+def _rms_scale_forward(*xs: float, eps: float) -> float:
+    """(sum(x*x) / n + eps) ** -0.5, computed as microgpt.py's Values compute it"""
+    total = 0.0
+    for x in xs:
+        total = total + x * x
+    return float((total * len(xs) ** -1 + eps) ** -0.5)  # / n is * n**-1 for a Value
+
+
+def _rms_scale_derivative(*args: Any, eps: float) -> Any:
+    """d/dx_i = -x_i * out**3 / n"""
+    xs, out = args[:-1], args[-1]
+    factor = out**3 * (-1.0 / len(xs))
+    return _one_or_tuple([x * factor for x in xs])
+
+
+RMS_SCALE = defop(
+    "rms_scale", _rms_scale_forward, _rms_scale_derivative, "s = (mean(x**2) + eps) ** -0.5; d/dx_i = -x_i s**3 / n"
+)
+
+
+def attention_score(q: Sequence[Value], k: Sequence[Value], scale: float) -> Value:
+    """``sum(q_j * k_j) * scale`` as one node: how much a query attends to a key, before the softmax."""
+    if len(q) != len(k):
+        raise ValueError(f"attention_score: a query of {len(q)} but a key of {len(k)}")
+    return cast(Value, ATTENTION_SCORE(*q, *k, scale=scale))
+
+
+def _attention_score_forward(*qk: float, scale: float) -> float:
+    """(q_1 k_1 + ... + q_n k_n) * scale, added from 0.0 left to right"""
+    n = len(qk) // 2
+    total = 0.0
+    for q, k in zip(qk[:n], qk[n:], strict=True):
+        total = total + q * k
+    return total * scale
+
+
+def _attention_score_derivative(*args: Any, scale: float) -> tuple[Any, ...]:
+    """args = (q_1..q_n, k_1..k_n, out): d/dq_j = k_j * scale, d/dk_j = q_j * scale"""
+    n = (len(args) - 1) // 2
+    return (*(k * scale for k in args[n : 2 * n]), *(q * scale for q in args[:n]))
+
+
+ATTENTION_SCORE = defop(
+    "attention_score",
+    _attention_score_forward,
+    _attention_score_derivative,
+    "s = scale * sum q_j k_j; d/dq_j = scale k_j, d/dk_j = scale q_j",
+)
+
+
+def attend(scores: Sequence[Value], values: Sequence[Value]) -> Value:
+    """``sum_t softmax(scores)_t * values_t`` as one node: one channel of an attention head's output."""
+    if len(scores) != len(values):
+        raise ValueError(f"attend: {len(scores)} scores but {len(values)} values")
+    if not scores:
+        raise ValueError("attend: scores is empty")
+    return cast(Value, ATTEND(*scores, *values))
+
+
+def _softmax_weights(scores: Sequence[Any]) -> list[Any]:
+    """exp(s_t - max) / sum(...) on floats or Values, as microgpt.py's softmax computes it (max is a constant)."""
+    largest = max(s.data if isinstance(s, Value) else s for s in scores)
+    exps = [ops.exp(s - largest) for s in scores]
+    inverse = sum(exps) ** -1  # a Value division is a multiplication by the inverse
+    return [e * inverse for e in exps]
+
+
+def _attend_forward(*args: float) -> float:
+    """a = softmax(s_1..s_n); out = a_1 v_1 + ... + a_n v_n, added from 0.0 left to right"""
+    n = len(args) // 2
+    scores = args[:n]
+    largest = max(scores)
+    exps = [math.exp(s - largest) for s in scores]
+    inverse = sum(exps) ** -1
+    total = 0.0
+    for e, v in zip(exps, args[n:], strict=True):
+        total = total + e * inverse * v
+    return total
+
+
+def _attend_derivative(*args: Any) -> tuple[Any, ...]:
+    """args = (s_1..s_n, v_1..v_n, out): d/ds_t = a_t (v_t - out), d/dv_t = a_t, with a = softmax(s)"""
+    n = (len(args) - 1) // 2
+    values, out = args[n : 2 * n], args[-1]
+    weights = _softmax_weights(args[:n])
+    return (*(a * (v - out) for a, v in zip(weights, values, strict=True)), *weights)
+
+
+ATTEND = defop(
+    "attend",
+    _attend_forward,
+    _attend_derivative,
+    "out = sum_t a_t v_t, a = softmax(s); d/ds_t = a_t (v_t - out), d/dv_t = a_t",
+)
+
+
+def _one_or_tuple(grads: list[Any]) -> Any:
+    """A derivative's result: the bare local derivative for one input (the table's convention), else a tuple."""
+    return grads[0] if len(grads) == 1 else tuple(grads)
 
 
 class KVCache:
@@ -429,12 +539,11 @@ class CausalSelfAttention(Module):
         for h in range(self.n_head):
             lo, hi = h * hd, (h + 1) * hd
             q_h = q[lo:hi]
-            logits = [_dot(q_h, key[lo:hi]) * scale for key in cache.keys]
-            weights = _softmax(logits)
+            scores = [attention_score(q_h, key[lo:hi], scale) for key in cache.keys]
             if cache.record:
-                recorded.append([w.data for w in weights])
+                recorded.append(_softmax_weights([s.data for s in scores]))
             for j in range(lo, hi):
-                heads.append(_dot(weights, [value[j] for value in cache.values]))
+                heads.append(attend(scores, [value[j] for value in cache.values]))
         if cache.record:
             cache.weights.append(recorded)
         return self.wo(heads)
@@ -444,12 +553,6 @@ class CausalSelfAttention(Module):
 
     def __repr__(self) -> str:
         return f"CausalSelfAttention(n_embd={self.n_embd}, n_head={self.n_head})"
-
-
-def _softmax(xs: list[Value]) -> list[Value]:
-    from micrograd.losses import softmax
-
-    return softmax(xs)
 
 
 def _check_parameter_total(owner: str, count: int) -> None:
