@@ -30,6 +30,10 @@ import gc
 import numbers
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import reduce
+from operator import add as _add
+from operator import attrgetter
+from operator import mul as _mul
 from typing import Any, TypeVar, Union
 
 from micrograd import ops
@@ -160,7 +164,7 @@ class Value:
     def __add__(self, other: Scalar) -> Value:
         """a + b; d/da = 1, d/db = 1"""
         if type(other) is not Value and not isinstance(other, Value):
-            other = Value(other)
+            other = _constant(other)
         if _disabled_blocks and not _mode.enabled:
             return Value(self.data + other.data)
         out = _new_node(Value)
@@ -176,7 +180,7 @@ class Value:
     def __mul__(self, other: Scalar) -> Value:
         """a * b; d/da = b, d/db = a"""
         if type(other) is not Value and not isinstance(other, Value):
-            other = Value(other)
+            other = _constant(other)
         a = self.data
         b = other.data
         if _disabled_blocks and not _mode.enabled:
@@ -336,10 +340,7 @@ class Value:
         connected to the graph, so they can be differentiated again.
         """
         with _collector_paused():
-            order = topological_order(self)
-            for node in order:
-                if node._a is not None:  # intermediate: gradient of this pass only
-                    node.grad = 0.0
+            order = _depth_first((self,), zero_grads=True)  # intermediates: gradient of this pass only
             seed = 1.0 if self._a is not None else self.grad + 1.0
             self.grad = Value(seed) if create_graph and not isinstance(seed, Value) else seed
             if create_graph:
@@ -384,6 +385,18 @@ class Value:
 def _new_node(cls: type[Value]) -> Value:
     node: Value = object.__new__(cls)
     return node
+
+
+def _constant(x: Any) -> Value:
+    """A number met in an op (the 2 of x * 2), as a leaf: Value(x) without its argument handling."""
+    if type(x) is not float:
+        return Value(x)
+    leaf = _new_node(Value)
+    leaf.data = x
+    leaf.grad = 0.0
+    leaf._a = None
+    leaf._fn = None
+    return leaf
 
 
 # ----------------------------------------------------------------------
@@ -454,16 +467,20 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     """
     if len(weights) != len(inputs):
         raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
-    xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
     try:
-        w_data = [w.data for w in weights]
-        total = 0.0 if bias is None else bias.data
+        x_data = list(map(_get_data, inputs))
+        xs = inputs
+    except AttributeError:  # some inputs are plain numbers: they become leaves
+        xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+        x_data = list(map(_get_data, xs))
+    try:
+        w_data = list(map(_get_data, weights))
+        start = 0.0 if bias is None else bias.data
     except AttributeError:  # diagnosed only when it fails: this is a neuron's hot path
         _check_linear_parameters(weights, bias)
         raise
-    x_data = [x.data for x in xs]
-    for w, x in zip(w_data, x_data, strict=True):
-        total += w * x
+    # reduce adds left to right, one product at a time: exactly the loop bias + w1*x1 + w2*x2 ...
+    total = reduce(_add, map(_mul, w_data, x_data), start)
     if _disabled_blocks and not _mode.enabled:
         return Value(total)
     out = _new_node(Value)
@@ -475,6 +492,9 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     else:
         out._a, out._da, out._fn = (*weights, *xs, bias), (*x_data, *w_data, 1.0), LINEAR
     return out
+
+
+_get_data = attrgetter("data")
 
 
 def _check_linear_parameters(weights: Sequence[Any], bias: Any) -> None:
@@ -510,33 +530,41 @@ def topological_order(*roots: Value) -> list[Value]:
     a recursive depth-first search would, so the order is the same on every run.
     """
     with _collector_paused():
-        order: list[Value] = []
-        visited: set[Value] = set()
-        expanding: list[Value] = []  # nodes whose children are on the stack above their _DONE
-        stack: list[Any] = list(reversed(roots))
-        while stack:
-            node = stack.pop()
-            if node is _DONE:
-                order.append(expanding.pop())
-                continue
-            if node in visited:
-                continue
-            visited.add(node)
-            a = node._a
-            if a is None:  # a leaf
-                order.append(node)
-                continue
-            expanding.append(node)
-            stack.append(_DONE)
-            b = node._b
-            if b is None:
-                stack.append(a)
-            elif b is _MANY or b is _CUSTOM:
-                stack.extend(reversed(a))
-            else:
-                stack.append(b)
-                stack.append(a)
-        return order
+        return _depth_first(roots, zero_grads=False)
+
+
+def _depth_first(roots: Sequence[Value], zero_grads: bool) -> list[Value]:
+    """The depth-first order; with ``zero_grads``, every op node's grad is set to 0.0 on the way."""
+    order: list[Value] = []
+    visited: set[Value] = set()
+    expanding: list[Value] = []  # nodes whose children are on the stack, above their _DONE
+    stack: list[Any] = list(reversed(roots))
+    push, pop, emit, mark = stack.append, stack.pop, order.append, visited.add
+    while stack:
+        node = pop()
+        if node is _DONE:
+            emit(expanding.pop())
+            continue
+        if node in visited:
+            continue
+        mark(node)
+        a = node._a
+        if a is None:  # a leaf
+            emit(node)
+            continue
+        if zero_grads:
+            node.grad = 0.0
+        expanding.append(node)
+        push(_DONE)
+        b = node._b
+        if b is None:
+            push(a)
+        elif b is _MANY or b is _CUSTOM:  # a neuron's weights are shared by every example: skip the seen
+            stack.extend([child for child in reversed(a) if child not in visited])
+        else:
+            push(b)
+            push(a)
+    return order
 
 
 _DONE = _Marker("<children done>")

@@ -238,7 +238,9 @@ def _elementwise(
     op_name: str, on_float: Callable[[float], float], on_array: Callable[[Any], Any], doc: str
 ) -> Callable[[Any], Any]:
     def function(x: Any) -> Any:
-        if type(x) is float or isinstance(x, numbers.Real):
+        if type(x) is float:
+            return on_float(x)
+        if isinstance(x, numbers.Real):
             return on_float(float(x))
         if _is_node(x):
             return OPS[op_name](x)
@@ -261,6 +263,8 @@ softplus = _elementwise("softplus", _float_softplus, _array_softplus, "log(1 + e
 
 def relu(x: Any) -> Any:
     """max(0, x), with NaN flowing through (relu(nan) is nan, as in PyTorch)."""
+    if type(x) is float:
+        return 0.0 if x < 0.0 else x
     if isinstance(x, numbers.Real):
         f = float(x)
         return 0.0 if f < 0.0 else f
@@ -290,7 +294,7 @@ def sign(x: Any) -> Any:
 
 def where(condition: Any, if_true: Any, if_false: Any) -> Any:
     """``if_true`` where the condition holds, else ``if_false`` (numpy's where for arrays)."""
-    if isinstance(condition, (bool, numbers.Real)):
+    if type(condition) is bool or isinstance(condition, numbers.Real):
         return if_true if condition else if_false
     return _numpy().where(condition, if_true, if_false)
 
@@ -323,6 +327,8 @@ def gelu(x: Any) -> Any:
 
 def power(x: Any, k: Any) -> Any:
     """x ** k with errors instead of complex numbers (floats) and numpy's inf/nan (arrays)."""
+    if type(x) is float and type(k) is float:
+        return float_pow("pow", x, k)
     if isinstance(x, numbers.Real) and isinstance(k, numbers.Real):
         return float_pow("pow", float(x), float(k))
     if _is_node(x) or _is_node(k):
@@ -399,7 +405,8 @@ def _dot_derivative(*args: Any) -> tuple[Any, ...]:
 
 
 def _relu_derivative(x: Any, out: Any) -> Any:
-    return where(out <= 0.0, 0.0, 1.0)
+    """1 where out > 0, else 0; NaN gives 1 so that NaN flows on (one expression for floats, Values, arrays)"""
+    return 1.0 - (out <= 0.0)
 
 
 # ----------------------------------------------------------------------
