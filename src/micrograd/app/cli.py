@@ -415,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
     tour.set_defaults(handler=_cmd_tour)
+
+    from micrograd.app.gpt_command import add_gpt_command
+
+    add_gpt_command(sub)
     return parser
 
 

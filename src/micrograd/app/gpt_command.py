@@ -1,0 +1,253 @@
+"""``micrograd gpt train`` and ``micrograd gpt sample``: Karpathy's microgpt on micrograd, from the command line.
+
+    micrograd gpt train                       # 1,000 steps on the shipped names, then 20 new names
+    micrograd gpt train --steps 200 --n-layer 2 --out run1
+    micrograd gpt train --resume run1/checkpoint.json
+    micrograd gpt sample run1/checkpoint.json --num 5 --prefix ka
+
+Training writes ``OUT/checkpoint.json`` every ``--checkpoint-every`` steps and at
+the end; a run resumed from it continues exactly as if it had never stopped
+(same losses, same samples). The names go to stdout, one per line in
+microgpt.py's format (``sample  1: kamon``); progress and notes go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_gpt_command", "train_command", "sample_command"]
+
+CHECKPOINT_NAME = "checkpoint.json"
+ENGINES = ("auto", "eager")
+
+# The settings of a new run, with their defaults; on --resume they come from the checkpoint.
+_RUN_DEFAULTS: dict[str, Any] = {
+    "steps": 1000,
+    "seed": 42,
+    "n_embd": 16,
+    "n_head": 4,
+    "n_layer": 1,
+    "block_size": 16,
+    "lr": 0.01,
+}
+
+
+class GPTUsageError(ValueError):
+    """A mistake in the command's input: one line on stderr, exit status 2 (as every ValueError in main)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0.0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def add_gpt_command(sub: Any) -> None:
+    """Add ``gpt train`` and ``gpt sample`` to the ``micrograd`` parser's subcommands."""
+    gpt = sub.add_parser("gpt", help="train Karpathy's microgpt on names and sample new ones")
+    commands = gpt.add_subparsers(dest="gpt_command", metavar="COMMAND", parser_class=type(gpt))
+    gpt.set_defaults(handler=lambda args: _help(gpt))
+
+    train = commands.add_parser("train", help="train a GPT as microgpt.py does, then print sampled names")
+    train.add_argument("--data", metavar="PATH", help="one document per line (default: the shipped names.txt)")
+    train.add_argument("--steps", type=_positive_int, help="training steps, one document each (default: 1000)")
+    train.add_argument("--seed", type=_int, help="seed of the document order, weights and samples (default: 42)")
+    train.add_argument("--n-embd", type=_positive_int, help="embedding size (default: 16)")
+    train.add_argument("--n-head", type=_positive_int, help="attention heads; must divide --n-embd (default: 4)")
+    train.add_argument("--n-layer", type=_positive_int, help="transformer layers (default: 1)")
+    train.add_argument("--block-size", type=_positive_int, help="longest sequence, BOS included (default: 16)")
+    train.add_argument("--lr", type=_positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
+    train.add_argument("--engine", default="auto", choices=ENGINES, help="auto (default) or eager: Values every step")
+    train.add_argument("--samples", type=_non_negative_int, default=20, help="names to print at the end (default: 20)")
+    train.add_argument("--temperature", type=_positive_float, default=0.5, help="sampling temperature (default: 0.5)")
+    train.add_argument("--out", metavar="DIR", help="output folder for checkpoint.json (default: micrograd-out)")
+    train.add_argument("--checkpoint-every", type=_non_negative_int, default=100, metavar="N",
+                       help="also save every N steps; 0: only at the end (default: 100)")
+    train.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly")
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no notes: only the names")
+    train.set_defaults(handler=train_command)
+
+    sample = commands.add_parser("sample", help="print names sampled from a trained GPT")
+    sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint.json written by gpt train")
+    sample.add_argument("--num", type=_non_negative_int, default=20, help="how many names (default: 20)")
+    sample.add_argument("--temperature", type=_positive_float, default=0.5, help="sampling temperature (default: 0.5)")
+    sample.add_argument("--seed", type=_int, help="seed of the draws (default: continue the run's random stream, "
+                        "which gives the names gpt train printed)")
+    sample.add_argument("--prefix", default="", metavar="TEXT", help="start every name with TEXT")
+    sample.set_defaults(handler=sample_command)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+# ----------------------------------------------------------------------
+# gpt train
+# ----------------------------------------------------------------------
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from micrograd import gpt
+
+    quiet = args.quiet
+    if args.resume:
+        training, data_name = _resume(args)
+    else:
+        settings = {key: getattr(args, key) if getattr(args, key) is not None else default
+                    for key, default in _RUN_DEFAULTS.items()}
+        _check_sizes(settings)
+        data_path = _data_path(args.data)
+        docs = gpt.read_documents(data_path)
+        training = gpt.Training.start(docs, **settings)
+        data_name = args.data
+    out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else Path("micrograd-out"))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CHECKPOINT_NAME
+    extra = {"data": data_name}
+
+    model = training.model
+    if not quiet:
+        c = model.config
+        _note(f"{len(training.docs):,} documents, vocabulary of {c.vocab_size} (BOS included), "
+              f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps}")
+    began = time.perf_counter()
+    finished = _train(training, path, extra, args.checkpoint_every, quiet)
+    seconds = time.perf_counter() - began
+    training.save(path, extra=extra)
+    if not finished:
+        print(f"micrograd gpt: interrupted at step {training.step}; resume with --resume {path}", file=sys.stderr)
+        return 130
+    if not quiet:
+        last = training.history[-1]["loss"] if training.history else float("nan")
+        _note(f"step {training.step} / {training.num_steps} | loss {last:.4f} | {seconds:.1f} s; wrote {path}")
+    for i, name in enumerate(model.generate(args.samples, args.temperature), 1):
+        print(f"sample {i:2d}: {name}")
+    return 0
+
+
+def _check_sizes(settings: dict[str, Any]) -> None:
+    if settings["n_embd"] % settings["n_head"] != 0:
+        raise GPTUsageError(
+            f"--n-embd ({settings['n_embd']}) must be divisible by --n-head ({settings['n_head']})"
+        )
+
+
+def _data_path(data: str | None) -> Path:
+    if data is None:
+        from micrograd.datasets import names_path
+
+        return names_path()
+    return Path(data)
+
+
+def _resume(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The saved run, refusing settings on the command line that differ from the checkpoint's."""
+    from micrograd import gpt
+
+    checkpoint = gpt.load_checkpoint(args.resume)
+    info = checkpoint["extra"].get("training")
+    if not isinstance(info, dict):
+        raise GPTUsageError(f"{args.resume}: this checkpoint holds no training run to resume")
+    saved = {**checkpoint["config"].as_dict(), "steps": info["steps"], "seed": info["seed"], "lr": info["lr"]}
+    for key in _RUN_DEFAULTS:
+        given = getattr(args, key)
+        if given is not None and given != saved[key]:
+            flag = "--" + key.replace("_", "-")
+            raise GPTUsageError(
+                f"{flag} {given} differs from the checkpoint's {saved[key]}; a resumed run keeps its settings"
+            )
+    stored = checkpoint["extra"].get("data")
+    data_name = args.data if args.data is not None else (stored if isinstance(stored, str) else None)
+    docs = gpt.read_documents(_data_path(data_name))
+    return gpt.Training.resume(args.resume, docs), data_name
+
+
+def _train(training: Any, path: Path, extra: dict[str, Any], every: int, quiet: bool) -> bool:
+    """Run to the end (or to Ctrl-C), saving every ``every`` steps; True if it finished."""
+    from micrograd.app.training import StopRequests
+
+    bar = None if quiet else _progress_bar(training.num_steps, training.step)
+    plain_every = max(1, training.num_steps // 20)
+    with StopRequests() as stop:
+        for step, loss in training.run():
+            if bar is not None:
+                bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+                bar.update(1)
+            elif not quiet and (step % plain_every == 0 or step == training.num_steps):
+                _note(f"step {step:4d} / {training.num_steps:4d} | loss {loss:.4f}")
+            if every and step % every == 0 and step < training.num_steps:
+                training.save(path, extra=extra)
+            if stop.requested:
+                break
+    if bar is not None:
+        bar.close()
+    return bool(training.done)
+
+
+def _progress_bar(total: int, initial: int) -> Any:
+    """A tqdm bar on stderr when tqdm is installed (the `cli` extra); else None, and plain lines are printed."""
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc="training", unit="step", leave=False, file=sys.stderr)
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------
+# gpt sample
+# ----------------------------------------------------------------------
+
+
+def sample_command(args: argparse.Namespace) -> int:
+    from micrograd import gpt
+
+    model = gpt.load(args.checkpoint)
+    unknown = sorted(set(args.prefix) - set(model.chars))
+    if unknown:
+        raise GPTUsageError(
+            f"--prefix {args.prefix!r}: {', '.join(map(repr, unknown))} not in the vocabulary {''.join(model.chars)!r}"
+        )
+    names = model.generate(args.num, args.temperature, seed=args.seed, prefix=args.prefix)
+    for i, name in enumerate(names, 1):
+        print(f"sample {i:2d}: {name}")
+    return 0

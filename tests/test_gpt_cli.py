@@ -1,0 +1,217 @@
+"""``micrograd gpt train`` and ``micrograd gpt sample``: output, checkpoints, resume, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from micrograd import gpt
+from micrograd.app.cli import main
+from micrograd.datasets import names_path
+
+WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"]
+SMALL = ["--n-embd", "8", "--n-head", "2", "--block-size", "8", "--seed", "3"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """main(argv) in this process: (exit status, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse refuses a value
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def names_of(out: str) -> list[str]:
+    lines = out.splitlines()
+    assert all(line.startswith("sample ") for line in lines), out
+    return [line.split(": ", 1)[1] if ": " in line else "" for line in lines]
+
+
+@pytest.fixture()
+def words(tmp_path: Path) -> Path:
+    path = tmp_path / "words.txt"
+    path.write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_train_prints_the_names_the_library_draws(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
+) -> None:
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "gpt", "train", "--data", str(words), "--steps", "6", *SMALL,
+                         "--samples", "5", "--out", str(out_dir), "--quiet")
+    assert code == 0 and err == ""
+    expected = gpt.train(WORDS, steps=6, seed=3, n_embd=8, n_head=2, block_size=8)
+    assert out.splitlines() == [f"sample {i:2d}: {name}" for i, name in enumerate(expected.model.generate(5), 1)]
+    saved = json.loads((out_dir / "checkpoint.json").read_text(encoding="utf-8"))
+    assert saved["format"] == "micrograd-checkpoint" and saved["kind"] == "gpt" and saved["step"] == 6
+    assert saved["extra"]["history"] == expected.history  # every step, full precision
+    # gpt sample continues the run's random stream: the same names as train printed.
+    code, again, _ = run(capsys, "gpt", "sample", str(out_dir / "checkpoint.json"), "--num", "5")
+    assert code == 0 and again == out
+
+
+def test_train_notes_progress_on_stderr_unless_quiet(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
+) -> None:
+    code, out, err = run(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL,
+                         "--samples", "2", "--out", str(tmp_path))
+    assert code == 0 and len(out.splitlines()) == 2
+    assert "10 documents" in err and "step 3 / 3" in err and "checkpoint.json" in err
+
+
+def test_default_data_is_the_shipped_names(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert names_path().read_text(encoding="utf-8").splitlines()[:3] == ["emma", "olivia", "ava"]
+    assert (names_path().parent / "LICENSE-names.txt").exists()
+    code, out, _ = run(capsys, "gpt", "train", "--steps", "1", "--samples", "2", "--quiet", "--out", str(tmp_path))
+    assert code == 0 and len(names_of(out)) == 2
+    saved = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
+    assert saved["extra"]["training"]["num_docs"] == 32033  # as microgpt.py counts them
+    assert len(saved["vocabulary"]) == 26
+
+
+def test_resume_continues_exactly(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    argv = ["gpt", "train", "--data", str(words), "--steps", "8", *SMALL, "--samples", "4", "--quiet"]
+    code, whole, _ = run(capsys, *argv, "--out", str(tmp_path / "whole"))
+    assert code == 0
+    # A run stopped after 5 steps, saved as the command saves it, then resumed by the command.
+    partial = gpt.Training.start(WORDS, 8, seed=3, n_embd=8, n_head=2, block_size=8)
+    for _ in partial.run(5):
+        pass
+    (tmp_path / "part").mkdir()
+    partial.save(tmp_path / "part" / "checkpoint.json", extra={"data": str(words)})
+    code, resumed, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "part" / "checkpoint.json"),
+                           "--samples", "4", "--quiet")
+    assert code == 0 and resumed == whole
+    a = json.loads((tmp_path / "whole" / "checkpoint.json").read_text(encoding="utf-8"))
+    b = json.loads((tmp_path / "part" / "checkpoint.json").read_text(encoding="utf-8"))
+    assert a["extra"]["history"] == b["extra"]["history"] and a["parameters"] == b["parameters"]
+
+
+def test_checkpoint_every_n_steps(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    code, _, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "4", *SMALL, "--samples", "0",
+                     "--checkpoint-every", "2", "--quiet", "--out", str(tmp_path))
+    assert code == 0
+    assert json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))["step"] == 4
+
+
+def test_sample_with_seed_prefix_and_temperature(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
+) -> None:
+    run(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL, "--samples", "0", "--quiet",
+        "--out", str(tmp_path))
+    ckpt = str(tmp_path / "checkpoint.json")
+    code, first, _ = run(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
+                         "--temperature", "0.9")
+    code2, second, _ = run(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
+                           "--temperature", "0.9")
+    assert code == code2 == 0 and first == second
+    assert len(names_of(first)) == 6 and all(name.startswith("em") for name in names_of(first))
+
+
+def _bad(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("flags", "words_in_message"),
+    [
+        (["--n-embd", "6", "--n-head", "4"], ["--n-embd", "divisible", "--n-head"]),
+        (["--n-embd", "0"], ["--n-embd"]),
+        (["--n-head", "-2"], ["--n-head"]),
+        (["--n-layer", "0"], ["--n-layer"]),
+        (["--block-size", "0"], ["--block-size"]),
+        (["--steps", "0"], ["--steps"]),
+        (["--steps", "-5"], ["--steps"]),
+        (["--steps", "ten"], ["--steps"]),
+        (["--lr", "0"], ["--lr"]),
+        (["--temperature", "-1"], ["--temperature"]),
+        (["--samples", "-1"], ["--samples"]),
+        (["--engine", "fast"], ["--engine"]),
+    ],
+)
+def test_bad_train_flags(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, flags: list[str], words_in_message: list[str]
+) -> None:
+    err = _bad(capsys, "gpt", "train", "--data", str(words), "--out", str(tmp_path), *flags)
+    for word in words_in_message:
+        assert word in err
+    assert not (tmp_path / "checkpoint.json").exists()
+
+
+def test_missing_and_empty_data_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = _bad(capsys, "gpt", "train", "--data", str(tmp_path / "nope.txt"), "--out", str(tmp_path))
+    assert "nope.txt" in err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert "empty" in _bad(capsys, "gpt", "train", "--data", str(empty), "--out", str(tmp_path))
+    assert "directory" in _bad(capsys, "gpt", "train", "--data", str(tmp_path), "--out", str(tmp_path / "o"))
+
+
+def test_prefix_outside_the_vocabulary(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    run(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
+        "--out", str(tmp_path))
+    err = _bad(capsys, "gpt", "sample", str(tmp_path / "checkpoint.json"), "--prefix", "Zo")
+    assert "--prefix" in err and "'Z'" in err
+    assert "block size" in _bad(capsys, "gpt", "sample", str(tmp_path / "checkpoint.json"), "--prefix", "a" * 9)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{",
+        '{"format": "micrograd-checkpoint", "version": 1, "kind": "gpt"}',
+        '{"format": "micrograd-checkpoint", "version": 1, "model": {"type": "MLP"}}',
+        "[]",
+        "\x00\xff",
+    ],
+)
+def test_corrupt_checkpoints(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str) -> None:
+    path = tmp_path / "checkpoint.json"
+    path.write_text(content, encoding="latin-1")
+    assert "checkpoint" in _bad(capsys, "gpt", "sample", str(path))
+    assert "checkpoint" in _bad(capsys, "gpt", "train", "--resume", str(path), "--out", str(tmp_path / "o"))
+    assert "no such file" in _bad(capsys, "gpt", "sample", str(tmp_path / "missing.json"))
+
+
+def test_a_truncated_real_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    run(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
+        "--out", str(tmp_path))
+    path = tmp_path / "checkpoint.json"
+    path.write_text(path.read_text(encoding="utf-8")[:500], encoding="utf-8")
+    assert "truncated" in _bad(capsys, "gpt", "sample", str(path))
+
+
+def test_resume_refuses_other_settings_and_other_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
+) -> None:
+    run(capsys, "gpt", "train", "--data", str(words), "--steps", "2", *SMALL, "--samples", "0", "--quiet",
+        "--out", str(tmp_path))
+    ckpt = str(tmp_path / "checkpoint.json")
+    assert "--n-embd 16 differs" in _bad(capsys, "gpt", "train", "--resume", ckpt, "--n-embd", "16")
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(reversed(WORDS)) + "\nzed\n", encoding="utf-8")
+    assert "other documents" in _bad(capsys, "gpt", "train", "--resume", ckpt, "--data", str(other))
+
+
+def test_the_installed_command_runs(tmp_path: Path, words: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "micrograd", "gpt", "train", "--data", str(words), "--steps", "2", *SMALL,
+         "--samples", "3", "--quiet", "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    assert len(names_of(result.stdout)) == 3
+    bad = subprocess.run([sys.executable, "-m", "micrograd", "gpt", "train", "--n-embd", "6"],
+                         capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
