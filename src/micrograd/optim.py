@@ -278,7 +278,9 @@ class PaperAdam(Adam):
 
     def step(self) -> None:
         """One Adam update of every parameter, in the paper's order of operations."""
-        gradients = _gradients(type(self).__name__, self.params)  # all checked before anything changes
+        gradients = [p.grad for p in self.params]
+        if not all(type(g) is float for g in gradients):  # the usual case is checked in one pass
+            gradients = _gradients(type(self).__name__, self.params)  # all checked before anything changes
         if self.weight_decay != 0.0:
             gradients = [g + self.weight_decay * p.data for p, g in zip(self.params, gradients, strict=True)]
         self.step_count += 1
