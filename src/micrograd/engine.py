@@ -167,7 +167,7 @@ class Value:
             other = _constant(other)
         if _disabled_blocks and not _mode.enabled:
             return Value(self.data + other.data)
-        out = _new_node(Value)
+        out: Value = _new(Value)  # object.__new__: no __init__ frame, every slot set below
         out.data = self.data + other.data
         out.grad = 0.0
         out._a = self
@@ -185,7 +185,7 @@ class Value:
         b = other.data
         if _disabled_blocks and not _mode.enabled:
             return Value(a * b)
-        out = _new_node(Value)
+        out: Value = _new(Value)
         out.data = a * b
         out.grad = 0.0
         out._a = self
@@ -212,7 +212,7 @@ class Value:
             local = POW.derivative(x, data, k=k)
         except OverflowError:  # e.g. the derivative of x**-1, -x**-2, at x = 1e-160 (so also a / 1e-160)
             raise OverflowError(f"pow: the derivative of x**{exponent} overflows a float at x = {x}") from None
-        out = _new_node(Value)
+        out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out._a = self
@@ -277,8 +277,7 @@ class Value:
     def __neg__(self) -> Value:  # -self
         return self * -1
 
-    def __radd__(self, other: Scalar) -> Value:  # other + self
-        return self + other
+    __radd__ = __add__  # other + self is computed as self + other, as the original does
 
     def __sub__(self, other: Scalar) -> Value:  # self - other
         return self + (-other)
@@ -286,8 +285,7 @@ class Value:
     def __rsub__(self, other: Scalar) -> Value:  # other - self
         return other + (-self)
 
-    def __rmul__(self, other: Scalar) -> Value:  # other * self
-        return self * other
+    __rmul__ = __mul__  # other * self is computed as self * other, as the original does
 
     def __truediv__(self, other: Scalar) -> Value:  # self / other
         _check_divisor(other)
@@ -382,16 +380,16 @@ class Value:
         return (_rebuild_graph, (_flatten(self),))
 
 
-def _new_node(cls: type[Value]) -> Value:
-    node: Value = object.__new__(cls)
-    return node
+_new = object.__new__
 
 
 def _constant(x: Any) -> Value:
     """A number met in an op (the 2 of x * 2), as a leaf: Value(x) without its argument handling."""
-    if type(x) is not float:
+    if type(x) is int and -(2**53) <= x <= 2**53:  # sum() starts from the int 0
+        x = float(x)
+    elif type(x) is not float:
         return Value(x)
-    leaf = _new_node(Value)
+    leaf: Value = _new(Value)
     leaf.data = x
     leaf.grad = 0.0
     leaf._a = None
@@ -416,7 +414,7 @@ def _unary(op: Op, x: Value) -> Value:
         local = op.derivative(d, data)
     except ZeroDivisionError:
         raise ZeroDivisionError(f"{op.name}: the derivative is infinite at x = {d}") from None
-    out = _new_node(Value)
+    out: Value = _new(Value)
     out.data = data
     out.grad = 0.0
     out._a = x
@@ -443,7 +441,7 @@ def _apply(op: Op, inputs: Sequence[Any], attrs: tuple[Any, ...]) -> Value:
         raise ZeroDivisionError(f"{op.name}: the derivative is infinite at {data_in}") from None
     if len(local) != len(xs):
         raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
-    out = _new_node(Value)
+    out: Value = _new(Value)
     out.data = data
     out.grad = 0.0
     out._fn = op
@@ -483,7 +481,7 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     total = reduce(_add, map(_mul, w_data, x_data), start)
     if _disabled_blocks and not _mode.enabled:
         return Value(total)
-    out = _new_node(Value)
+    out: Value = _new(Value)
     out.data = total
     out.grad = 0.0
     out._b = _MANY
@@ -642,7 +640,7 @@ def _flatten(root: Value) -> list[Any]:
 
 
 def _rebuild_leaf(cls: type[Value], data: float, grad: Any, extra: dict[str, Any] | None) -> Value:
-    node = _new_node(cls)
+    node: Value = _new(cls)
     node.data, node.grad, node._a, node._fn = data, grad, None, None
     if extra:
         node.__dict__.update(extra)
@@ -656,7 +654,7 @@ def _rebuild_graph(records: list[Any]) -> Value:
             nodes.append(record)
             continue
         cls, data, grad, kids, local, fn, attrs, extra = record
-        node = _new_node(cls)
+        node: Value = _new(cls)
         node.data, node.grad, node._fn = data, grad, fn
         children = tuple(nodes[k] for k in kids)
         if fn is not None and len(children) == 1:
