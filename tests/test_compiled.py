@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 import random
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,8 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from micrograd import Value, linear, no_grad
-from micrograd.compiled import CompiledLoss, CompileError, compile_loss
+from micrograd import Value, linear, no_grad, ops
+from micrograd.compiled import SUPPORTED_OPS, CompiledLoss, CompileError, compile_loss
+from micrograd.compiler import numpy as numpy_engine
+from micrograd.compiler import python as python_engine
+from micrograd.compiler._text import Symbols
+from micrograd.compiler.plan import MapBlock, PlanNode, layout, record_example
 from micrograd.nn import MLP
 
 ENGINES = ["python", "numpy"]
@@ -249,6 +255,326 @@ def test_a_param_only_term_inside_the_per_example_loss_counts_once_per_example()
 
 
 # ----------------------------------------------------------------------
+# Every row of the op table, in both engines (an op added to the package is covered here
+# with no edit), and ops added with defop
+# ----------------------------------------------------------------------
+
+PACKAGE_OPS = [name for name, op in ops.OPS.items() if getattr(op.forward, "__module__", "").startswith("micrograd")]
+
+
+def _positive_inputs(params: list[Value], x: list[Value], n: int) -> list[Value]:
+    """n different Values in (1, 2) built from parameters and inputs: inside every op's domain."""
+    return [params[i % len(params)] * x[i % len(x)] + (1.0 + 0.05 * i) for i in range(n)]
+
+
+def _arity(op: ops.Op, params: list[Value]) -> int:
+    """The op's number of inputs; for an op of any number, the first of 5, 4, 3 it takes."""
+    if op.arity is not None:
+        return op.arity
+    attrs = dict.fromkeys(op.attrs, 1.5)
+    for n in (5, 4, 3, 2):
+        try:
+            op(*_positive_inputs(params, [Value(0.5)], n), **attrs)
+        except (TypeError, ValueError):
+            continue
+        return n
+    raise AssertionError(f"no number of inputs works for {op.name}")
+
+
+def _op_losses(op: ops.Op, attrs: dict[str, Any], params: list[Value]) -> dict[str, PerExample]:
+    """Losses that use the op: on single values and, for one-input ops, on a layer (a numpy map block)."""
+    n = _arity(op, params)
+    losses: dict[str, PerExample] = {
+        "single": lambda x, t: op(*_positive_inputs(params, x, n), **attrs) * (t + 2.0),
+    }
+    if n == 1:
+
+        def on_a_layer(x: list[Value], t: Value) -> Value:  # three neurons on the same inputs, then the op
+            layer = [linear(params[i : i + 2], x, params[5 - i]) for i in range(3)]
+            return sum((op(h, **attrs) for h in layer), Value(0.0)) * t
+
+        losses["layer"] = on_a_layer
+    return losses
+
+
+def _check_op_against_eager(op: ops.Op, attrs: dict[str, Any]) -> None:
+    rng = random.Random(op.name)
+    params = [Value(rng.uniform(0.2, 0.6)) for _ in range(6)]
+    X = [[rng.uniform(0.1, 0.9) for _ in range(2)] for _ in range(7)]
+    y = [rng.uniform(-1, 1) for _ in range(7)]
+    for how, per_example in _op_losses(op, attrs, params).items():
+        expected = eager_loss_and_grads(per_example, params, X, y)
+        assert any(g != 0.0 for g in expected[1]), (op.name, how)  # the loss really depends on the parameters
+        for engine in ENGINES:
+            compiled = compile_loss(per_example, params, 2, engine=engine)  # type: ignore[arg-type]
+            got = compiled_loss_and_grads(compiled, X, y)
+            try:
+                assert_close(got, expected)
+            except AssertionError as error:
+                raise AssertionError(f"{op.name} {attrs} ({how}, {engine}): {error}") from None
+
+
+@pytest.mark.parametrize("name", PACKAGE_OPS)
+def test_every_op_of_the_table_compiles_to_eagers_numbers(name: str) -> None:
+    op = ops.OPS[name]
+    if not op.attrs:
+        _check_op_against_eager(op, {})
+        return
+    # constants such as pow's exponent: a fractional and two integral values, those the op takes
+    params = [Value(0.5)] * 6
+    n = _arity(op, params)
+    taken = 0
+    for value in (1.5, 3.0, -2.0):
+        attrs = dict.fromkeys(op.attrs, value)
+        try:
+            op(*_positive_inputs(params, [Value(0.5)], n), **attrs)
+        except (ArithmeticError, TypeError, ValueError):
+            continue
+        _check_op_against_eager(op, attrs)
+        taken += 1
+    assert taken, f"{name}: none of the constants tried works"
+
+
+def test_supported_ops_are_the_tables() -> None:
+    assert set(SUPPORTED_OPS) == set(ops.OPS)
+
+
+@pytest.fixture
+def restore_op_table() -> Any:
+    saved = dict(ops.OPS)
+    yield
+    ops.OPS.clear()
+    ops.OPS.update(saved)
+
+
+def test_ops_added_with_defop_compile_in_both_engines(restore_op_table: Any) -> None:
+    softsign = ops.defop("softsign", lambda x: x / (1 + abs(x)), lambda x, out: 1 / (1 + abs(x)) ** 2)
+    hypot = ops.defop("hypot", lambda a, b: ops.sqrt(a * a + b * b), lambda a, b, out: (a / out, b / out))
+    scaled = ops.defop("scaled", lambda x, *, c: c * x, lambda x, out, *, c: c)
+    # written with math: it takes floats only, so the numpy engine applies it entry by entry
+    cube = ops.defop("cube", lambda x: math.pow(x, 3), lambda x, out: 3.0 * math.pow(x, 2))
+    assert {"softsign", "hypot", "scaled", "cube"} <= set(SUPPORTED_OPS)
+    for op, attrs in ((softsign, {}), (hypot, {}), (scaled, {"c": -0.5}), (cube, {})):
+        _check_op_against_eager(op, attrs)
+
+
+# ----------------------------------------------------------------------
+# The inline forms are the table's numbers, bit for bit
+# ----------------------------------------------------------------------
+
+SPECIAL = [0.0, -0.0, 1.5, -2.5, 3.0, 1e-320, -1e300, 1e300, math.inf, -math.inf, math.nan]
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
+
+
+def _outcome(compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """What compute(*args, **kwargs) returns, or the type of the arithmetic error it raises."""
+    try:
+        return compute(*args, **kwargs)
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+@pytest.mark.parametrize("op", [ops.ADD, ops.MUL, ops.LINEAR, ops.DOT, ops.RELU, ops.POW], ids=lambda op: op.name)
+def test_the_inline_forms_give_the_tables_floats(op: ops.Op) -> None:
+    n = {"+": 2, "*": 2, "linear": 5, "dot": 4, "relu": 1, "pow": 1}[op.name]
+    names = [f"a{i}" for i in range(n)]
+    for k in (-3.0, -1.0, 0.0, 1.0, 2.0, 3.0, 10.0) if op is ops.POW else (None,):
+        attrs = {"k": k} if k is not None else {}
+        text = python_engine.inline_forward(op, tuple(attrs.values()), [(name, 10) for name in names])
+        assert text is not None
+        arrays = numpy_engine.inline_forward(op, names) if op is not ops.POW else None
+        for values in itertools.product(SPECIAL, repeat=min(n, 2)):
+            args = [values[i % len(values)] * (1 + i) for i in range(n)]  # every input, some of them scaled
+            expected = _outcome(op.forward, *args, **attrs)
+            got = _outcome(eval, text[0], {}, dict(zip(names, args, strict=True)))
+            assert type(got) is type(expected) and (isinstance(got, type) or _same_bits(got, expected)), (args, k)
+            if arrays is not None:
+                np = pytest.importorskip("numpy")
+                columns = [np.array([a, -a]) for a in args]
+                with np.errstate(all="ignore"):
+                    on_arrays = eval(arrays, {"np": np}, dict(zip(names, columns, strict=True)))  # noqa: S307
+                    reference = op.forward(*columns, **attrs)
+                assert all(map(_same_bits, np.broadcast_to(on_arrays, (2,)), np.broadcast_to(reference, (2,))))
+            if isinstance(expected, float):  # the trivial derivatives written out are the table's
+                trivial = python_engine.inline_derivatives(op, names)
+                if trivial is not None:
+                    local = op.local_grads(tuple(args), expected)
+                    written = [1.0 if d is None else dict(zip(names, args, strict=True))[d] for d in trivial]
+                    assert all(map(_same_bits, written, local)), (args, written, local)
+
+
+# ----------------------------------------------------------------------
+# Big graphs: no recursion, no line of the generated code grows with the graph
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_neuron_with_ten_thousand_inputs(engine: str) -> None:
+    rng = random.Random(10_000)
+    n = 10_000
+    w, b = [Value(rng.uniform(-0.01, 0.01)) for _ in range(n)], Value(0.1)
+    X = [[rng.uniform(-1, 1) for _ in range(n)] for _ in range(3)]
+    y = [0.5, -0.5, 1.0]
+    per_example: PerExample = lambda x, t: (linear(w, x, b) - t) ** 2  # noqa: E731
+    expected = eager_loss_and_grads(per_example, [*w, b], X, y)
+    compiled = compile_loss(per_example, [*w, b], n, engine=engine)  # type: ignore[arg-type]
+    assert_close(compiled_loss_and_grads(compiled, X, y), expected)
+    assert max(map(len, compiled.source.splitlines())) < 1000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_parameter_used_ten_thousand_times(engine: str) -> None:
+    p = Value(0.3)
+    per_example: PerExample = lambda x, t: sum((p * x[i % 3] for i in range(10_000)), Value(0.0)) * t  # noqa: E731
+    X, y = [[1.0, 2.0, 3.0], [0.5, -0.1, 0.2]], [1.0, 2.0]
+    expected = eager_loss_and_grads(per_example, [p], X, y)
+    compiled = compile_loss(per_example, [p], 3, engine=engine)  # type: ignore[arg-type]
+    assert_close(compiled_loss_and_grads(compiled, X, y), expected)
+    assert max(map(len, compiled.source.splitlines())) < 1000
+
+
+# ----------------------------------------------------------------------
+# Every graph in both engines: leaves as the loss, inf and nan, eager's errors
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_loss_that_is_a_leaf(engine: str) -> None:
+    p, q = Value(0.25), Value(-1.0)
+    X, y = [[1.0, 2.0], [3.0, 4.0]], [0.5, -0.5]
+    cases: list[PerExample] = [
+        lambda x, t: p,  # a bare parameter
+        lambda x, t: x[1],  # an input
+        lambda x, t: t,  # the target
+        lambda x, t: Value(2.0),  # a constant
+    ]
+    for per_example in cases:
+        expected = eager_loss_and_grads(per_example, [p, q], X, y)
+        assert_close(compiled_loss_and_grads(compile_loss(per_example, [p, q], 2, engine=engine), X, y), expected)  # type: ignore[arg-type]
+
+
+def _same_or_both_nan(got: tuple[float, list[float]], expected: tuple[float, list[float]]) -> bool:
+    pairs = [(got[0], expected[0]), *zip(got[1], expected[1], strict=True)]
+    return all((math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12) for a, b in pairs)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_inf_and_nan_as_eager(engine: str) -> None:
+    w = Value(0.5)
+    X, y = [[math.inf], [1.0], [-math.inf], [math.nan]], [1.0, 1.0, 1.0, 1.0]
+    cases: list[PerExample] = [
+        lambda x, t: w * 2.0 ** x[0],  # an infinite exponent (a Value): inf, as eager
+        lambda x, t: Value(2.0) ** (w * x[0]),
+        lambda x, t: (x[0] * w + 3.0) ** math.inf * w,  # an infinite constant exponent
+        lambda x, t: (x[0] * w).tanh() + (x[0] * w).sigmoid() + (x[0] * w).relu(),
+        lambda x, t: (x[0] * w).exp() * w,
+    ]
+    for i, per_example in enumerate(cases):
+        for rows in ([X[0], X[1]], [X[2], X[1]], [X[3], X[1]]):
+            compiled = compile_loss(per_example, [w], 1, engine=engine, example=([0.5], 1.0))  # type: ignore[arg-type]
+            expected = _outcome(eager_loss_and_grads, per_example, [w], rows, y[:2])
+            if isinstance(expected, type):  # eager raises (e.g. (-inf) ** inf): so must the compiled code
+                with pytest.raises(expected):
+                    compiled.loss_and_backward(rows, y[:2])
+                continue
+            got = compiled_loss_and_grads(compiled, rows, y[:2])
+            assert _same_or_both_nan(got, expected), (i, rows, got, expected)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_what_raises_eagerly_raises_compiled(engine: str) -> None:
+    w = Value(1.0)
+    cases: list[tuple[PerExample, float]] = [
+        (lambda x, t: (x[0] * w).log(), -1.0),  # ValueError: log of a negative number
+        (lambda x, t: (x[0] * w).log(), 0.0),
+        (lambda x, t: (x[0] * w).sqrt(), -4.0),
+        (lambda x, t: (x[0] * w).exp(), 1000.0),  # OverflowError
+        (lambda x, t: (x[0] * w) ** -1, 0.0),  # ZeroDivisionError
+        (lambda x, t: (x[0] * w) ** 0.5, 0.0),  # ZeroDivisionError: the derivative is infinite
+        (lambda x, t: (x[0] * w) ** 0.5, -2.0),  # ValueError: a fractional power of a negative number
+        (lambda x, t: (x[0] * w) ** 2, 1e200),  # OverflowError, as float ** does
+        (lambda x, t: x[0] ** (w * 0.5), -2.0),  # ValueError: the same, with a Value exponent
+    ]
+    for i, (per_example, bad) in enumerate(cases):
+        with pytest.raises((ArithmeticError, ValueError)) as eager_error:
+            eager_loss_and_grads(per_example, [w], [[0.5], [bad]], [1.0, 1.0])
+        compiled = compile_loss(per_example, [w], 1, engine=engine, example=([0.5], 1.0))  # type: ignore[arg-type]
+        with pytest.raises(eager_error.type):
+            compiled.loss_and_backward([[0.5], [bad]], [1.0, 1.0])
+        assert compiled.loss_and_backward([[0.5], [0.25]], [1.0, 1.0]) is not None, i  # fine data still runs
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_node_made_by_hand_gives_eagers_gradient(engine: str) -> None:
+    a, b = Value(0.5), Value(-1.5)
+
+    def per_example(x: list[Value], t: Value) -> Value:
+        fixed = Value(3.0, (a, b), "+")  # no op and no local derivatives: backward passes nothing to a, b
+        given = Value(2.0, (a,), "twice", _local_grads=(4.0,))  # passes 4 * its gradient to a
+        return fixed * x[0] + given * t + a * b * x[1]
+
+    X, y = [[1.0, 2.0], [-3.0, 0.5]], [1.0, -2.0]
+    expected = eager_loss_and_grads(per_example, [a, b], X, y)
+    assert_close(compiled_loss_and_grads(compile_loss(per_example, [a, b], 2, engine=engine), X, y), expected)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------
+# The plan and the emitters
+# ----------------------------------------------------------------------
+
+
+def test_numpy_blocks_over_some_columns_and_maps_of_maps() -> None:
+    random.seed(8)
+    first, rest = MLP(2, [5, 1], activation="tanh"), MLP(3, [3, 1], activation="tanh")  # first: one layer used
+    params = first.parameters() + rest.parameters()
+
+    def per_example(x: list[Value], t: Value) -> Value:
+        h = first.layers[0](x)  # tanh of a dense block: a map block
+        assert isinstance(h, list)
+        picked = [h[4].tanh(), h[1].tanh(), h[0].tanh()]  # a map of it, over some of its columns
+        out = rest(picked)
+        assert isinstance(out, Value)
+        return (out - t) ** 2 + h[2] * h[3]
+
+    position = {id(p): j for j, p in enumerate(params)}
+    plan = record_example(per_example, [0.1, 0.2], 0.5, position, len(params)).plan
+    blocks = layout(plan).blocks
+    maps = [block for block in blocks if isinstance(block, MapBlock)]
+    assert any(list(block.columns) != list(range(len(blocks[block.source].members))) for block in maps)
+    assert any(isinstance(blocks[block.source], MapBlock) for block in maps)
+    X, y = batch(11, 2, seed=8, labels="real")
+    expected = eager_loss_and_grads(per_example, params, X, y)
+    assert_close(compiled_loss_and_grads(compile_loss(per_example, params, 2, engine="numpy"), X, y), expected)
+
+
+def test_the_same_plan_gives_the_same_source() -> None:
+    random.seed(5)
+    model = MLP(3, [4, 4, 1], activation="tanh")
+    per_example = squared_error(model)
+    params = model.parameters()
+    position = {id(p): j for j, p in enumerate(params)}
+    plan = record_example(per_example, [0.1, 0.2, 0.3], 0.5, position, len(params)).plan  # type: ignore[arg-type]
+    again = record_example(per_example, [0.4, -0.2, 0.3], 0.5, position, len(params)).plan  # type: ignore[arg-type]
+    assert plan.nodes == again.nodes  # typed nodes: the op rows themselves, not their names
+    assert all(isinstance(node, PlanNode) for node in plan.nodes)
+    assert {node.op for node in plan.nodes if node.kind == "op"} == {ops.LINEAR, ops.TANH, ops.ADD, ops.MUL, ops.POW}
+    python_text = python_engine.example_source(plan, Symbols(plan))
+    assert python_text == python_engine.example_source(plan, Symbols(plan)) == python_engine.example_source(
+        again, Symbols(again)
+    )
+    numpy_text = numpy_engine.example_source(plan, layout(plan), Symbols(plan))
+    assert numpy_text == numpy_engine.example_source(plan, layout(plan), Symbols(plan))
+    assert "op_tanh_f(" in python_text and "op_tanh_d(" in python_text  # the table's functions, called
+    for engine in ENGINES:
+        first = compile_loss(per_example, model, 3, engine=engine, example=([0.1, 0.2, 0.3], 0.5))  # type: ignore[arg-type]
+        second = compile_loss(per_example, model, 3, engine=engine, example=([0.7, 0.1, -0.3], 1.5))  # type: ignore[arg-type]
+        assert first.source == second.source
+
+
+# ----------------------------------------------------------------------
 # Refusals
 # ----------------------------------------------------------------------
 
@@ -288,12 +614,30 @@ def test_a_value_missing_from_params_is_refused() -> None:
         compile_loss(lambda x, t: x[0] * w, [w], 1, regularizer=lambda ps: ps[0] * forgotten)
 
 
-def test_an_unknown_op_is_refused() -> None:
-    def cube(x: Value) -> Value:  # a user-made op the compiler has no code for
+def test_a_node_made_by_hand_on_the_inputs_is_refused() -> None:
+    def cube(x: Value) -> Value:  # made by hand: no row in the op table, so no way to recompute it
         return Value(x.data**3, (x,), "cube", _local_grads=(3 * x.data**2,))
 
-    with pytest.raises(CompileError, match="'cube'.*supports"):
-        compile_loss(lambda x, t: cube(x[0]), [], 1, example=([1.0], 0.0))
+    for engine in ENGINES:
+        with pytest.raises(CompileError, match="made by hand.*'cube'.*defop"):
+            compile_loss(lambda x, t: cube(x[0]), [], 1, engine=engine, example=([1.0], 0.0))  # type: ignore[arg-type]
+
+
+def test_a_node_with_a_backward_set_by_hand_is_refused() -> None:
+    w = Value(0.5)
+
+    def sin(x: Value) -> Value:  # the lecture's way of adding an op: a closure the compiler cannot read
+        out = Value(math.sin(x.data), (x,), "sin")
+
+        def _backward() -> None:
+            x.grad += math.cos(x.data) * out.grad
+
+        out._backward = _backward  # type: ignore[method-assign,assignment]
+        return out
+
+    for engine in ENGINES:
+        with pytest.raises(CompileError, match="_backward.*'sin'.*defop"):
+            compile_loss(lambda x, t: sin(x[0] * w), [w], 1, engine=engine, example=([1.0], 0.0))  # type: ignore[arg-type]
 
 
 def test_python_branching_on_data_is_refused() -> None:

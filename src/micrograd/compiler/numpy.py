@@ -1,0 +1,434 @@
+"""The numpy engine: a plan evaluated for the whole batch at once, one matrix product per layer.
+
+Every node of the plan is a scalar (parameters, constants, and ops on them
+alone), a column of B numbers (inputs, the target, and ops on them), or one
+column of a *block* (see ``plan.layout``), a (B, m) array computed by one numpy
+op for m nodes at once: a layer's neurons as ``A @ W.T + b``, an activation of a
+layer as one call. Every other op is computed on its own, still on columns.
+
+Ops come from the table: the code calls ``op_tanh_f(x)`` and ``op_tanh_d(x, out)``,
+the rows' own ``forward`` and ``derivative`` evaluated on arrays, through a small
+wrapper (``ArrayOp``) that gives the eager engine's errors: where a result is inf
+or nan, it evaluates the row again on the floats of those entries, so that what
+raises eagerly (the log of a negative number, an exp that overflows) raises the
+same exception here, and what gives inf or nan eagerly gives it here too. An op
+whose forward only takes floats (written with ``math``) is applied entry by entry.
+Only the values of ``+``, ``*``, ``linear``, ``dot`` and ``relu`` are written
+inline, and the derivatives of the first four (1, the other factor, x for w and
+w for x).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from micrograd.compiler._text import Symbols, chunked_sum, literal, unpack, wrapped
+from micrograd.compiler.plan import DenseBlock, Layout, MapBlock, Plan
+from micrograd.compiler.python import inline_derivatives
+from micrograd.ops import ADD, DOT, LINEAR, MUL, RELU, Op
+
+__all__ = ["example_source", "namespace", "ArrayOp", "inline_forward"]
+
+
+def inline_forward(op: Op, args: Sequence[str]) -> str | None:
+    """The value of +, * and relu as inline numpy (the same numbers as the table's rows), else None."""
+    if op is ADD:
+        return f"{args[0]} + {args[1]}"
+    if op is MUL:
+        return f"{args[0]} * {args[1]}"
+    if op is RELU:
+        return f"np.where({args[0]} < 0.0, 0.0, {args[0]})"  # as ops.relu: NaN flows through
+    return None
+
+
+@dataclass(frozen=True)
+class _Theta:
+    """Where each weight of the dense blocks sits in theta = [param.data ...] + constants."""
+
+    constants: tuple[float, ...]
+    weights: dict[int, list[list[int]]]  # block -> rows of theta indices
+    biases: dict[int, list[int]]  # block -> theta indices (linear blocks only)
+
+
+def _theta(plan: Plan, layout: Layout) -> _Theta:
+    constants: list[float] = []
+    weights: dict[int, list[list[int]]] = {}
+    biases: dict[int, list[int]] = {}
+
+    def index(k: int) -> int:
+        node = plan.nodes[k]
+        if node.kind == "param":
+            return node.slot
+        constants.append(node.const)
+        return plan.n_params + len(constants) - 1
+
+    for b, block in enumerate(layout.blocks):
+        if isinstance(block, DenseBlock):
+            weights[b] = [[index(c) for c in row] for row in block.weights]
+            if block.biases is not None:
+                biases[b] = [index(c) for c in block.biases]
+    return _Theta(tuple(constants), weights, biases)
+
+
+class _Writer:
+    """Writes one plan's code; everything it writes follows from the plan and its layout."""
+
+    def __init__(self, plan: Plan, layout: Layout, symbols: Symbols) -> None:
+        self.plan = plan
+        self.layout = layout
+        self.symbols = symbols
+        self.theta = _theta(plan, layout)
+        self.input_matrix: dict[int, str] = {}  # dense block -> its input matrix
+        self.map_input: dict[int, str] = {}  # map block -> the array it maps
+        self.header: list[str] = []
+
+    def value(self, k: int) -> str:
+        node = self.plan.nodes[k]
+        if node.kind == "param":
+            return f"p{node.slot}"
+        if node.kind == "input":
+            return f"X[:, {node.slot}]"
+        if node.kind == "target":
+            return "t"
+        if node.kind in ("constant", "fixed"):
+            return literal(node.const)
+        at = self.layout.block_of.get(k)
+        if at is not None:
+            return f"h{at[0]}[:, {at[1]}]"
+        return f"v{k}"
+
+    def width(self, b: int) -> int:
+        return len(self.layout.blocks[b].members)
+
+    def index_array(self, name: str, items: Sequence[int], comment: str = "") -> None:
+        self.header.append(f"{name} = np.array({_list_text([str(i) for i in items])}, dtype=np.intp){comment}")
+
+    # -- forward --------------------------------------------------------------
+
+    def forward(self) -> list[str]:
+        lines: list[str] = []
+        for what, number in self.layout.statements:
+            if what == "block":
+                lines += self.block_forward(number)
+            else:
+                lines += self.node_forward(number)
+        return lines
+
+    def node_forward(self, k: int) -> list[str]:
+        node = self.plan.nodes[k]
+        if node.kind == "fixed":
+            return []  # its value is the recorded number
+        op = node.op
+        assert op is not None
+        kids = [self.value(c) for c in node.children]
+        inline = inline_forward(op, kids)
+        if inline is not None:
+            return [f"v{k} = {inline}"]
+        if op is LINEAR or op is DOT:
+            n = len(kids) // 2
+            products = [f"{w} * {x}" for w, x in zip(kids[:n], kids[n : 2 * n], strict=True)]
+            return chunked_sum(f"v{k}", products, kids[-1] if op is LINEAR else "0.0")
+        return [f"v{k} = {self.symbols.call(self.symbols.forward(op), op, kids, node.attrs)}"]
+
+    def block_forward(self, b: int) -> list[str]:
+        block = self.layout.blocks[b]
+        if isinstance(block, DenseBlock):
+            matrix = self.input_matrix[b] = self._input_matrix(block.inputs)
+            bias = f" + b{b}" if block.biases is not None else ""
+            return [
+                f"# dense block h{b}: {len(block.members)} neurons reading the same {len(block.inputs)} inputs",
+                f"A{b} = {matrix}",
+                f"h{b} = A{b} @ W{b}.T{bias}",
+            ]
+        source = f"h{block.source}"
+        lines = [f"# map block h{b}: {block.op.name} of {len(block.columns)} columns of {source}"]
+        if list(block.columns) != list(range(self.width(block.source))):
+            self.index_array(f"columns{b}", block.columns, f"  # the columns of {source} that h{b} maps")
+            lines.append(f"A{b} = {source}[:, columns{b}]")
+            source = f"A{b}"
+        self.map_input[b] = source
+        call = inline_forward(block.op, [source]) or self.symbols.call(
+            self.symbols.forward(block.op), block.op, [source], block.attrs
+        )
+        return [*lines, f"h{b} = {call}"]
+
+    def _input_matrix(self, inputs: tuple[int, ...]) -> str:
+        """The (B, n) matrix of a dense block's inputs: X or an earlier block when it is exactly that."""
+        nodes, block_of = self.plan.nodes, self.layout.block_of
+        if [nodes[c].kind for c in inputs] == ["input"] * len(inputs) and [nodes[c].slot for c in inputs] == list(
+            range(self.plan.n_inputs)
+        ):
+            return "X"
+        first = block_of.get(inputs[0])
+        if first is not None and [block_of.get(c) for c in inputs] == [
+            (first[0], i) for i in range(self.width(first[0]))
+        ]:
+            return f"h{first[0]}"
+        return f"np.stack({_list_text([self.value(c) for c in inputs])}, axis=1)"
+
+    # -- backward -------------------------------------------------------------
+
+    def backward(self) -> list[str]:
+        """Reverse-mode over the statements in reverse order.
+
+        A node's gradient ``d<k>`` is a column of B numbers (a block's, ``dh<b>``, is
+        (B, m)); its terms are summed once all have arrived. Parameter gradients are
+        collected as (index into theta, values) pairs and summed by one ``np.bincount``.
+        """
+        plan, layout = self.plan, self.layout
+        needs = plan.needs_grad
+        node_terms: dict[int, list[str]] = {}
+        block_terms: dict[int, list[str]] = {}
+        param_terms: dict[int, list[str]] = {}
+        scatter: list[tuple[str, str]] = []
+        lines = ["# backward: d<k> is d (sum of the batch's losses * scale) / d v<k>, one entry per example"]
+        zero_written = False
+
+        def add(child: int, term: str) -> None:
+            node = plan.nodes[child]
+            if node.kind == "param":
+                param_terms.setdefault(node.slot, []).append(term)
+            elif needs[child]:
+                node_terms.setdefault(child, []).append(term)
+
+        def total(name: str, terms: list[str]) -> str:
+            if len(terms) == 1 and terms[0].isidentifier():
+                return terms[0]
+            lines.extend(chunked_sum(name, terms))
+            return name
+
+        if needs[plan.root]:
+            add(plan.root, "np.full(B, scale)")
+        for what, number in reversed(layout.statements):
+            if what == "node":
+                k = number
+                terms = node_terms.pop(k, None)
+                if not needs[k] or not terms:
+                    continue
+                grad = total(f"d{k}", terms)
+                for child, local in zip(plan.nodes[k].children, self.local_derivatives(k, lines), strict=False):
+                    if needs[child]:
+                        add(child, grad if local is None else f"{local} * {grad}")
+                continue
+            block = layout.blocks[number]
+            if not any(needs[m] for m in block.members):
+                continue
+            columns = [node_terms.pop(m, None) for m in block.members]
+            if any(columns):  # gradients that reached single columns: stacked into the block's
+                stacked = []
+                for m, terms in zip(block.members, columns, strict=True):
+                    if not terms:
+                        if not zero_written:
+                            lines.append("zero = np.zeros(B)")
+                            zero_written = True
+                        stacked.append("zero")
+                    else:
+                        stacked.append(total(f"d{m}", terms))
+                block_terms.setdefault(number, []).append(f"np.stack({_list_text(stacked)}, axis=1)")
+            terms = block_terms.pop(number, None)
+            if not terms:
+                continue
+            dh = total(f"dh{number}", terms)
+            if isinstance(block, DenseBlock):
+                lines.append(f"dW{number} = {dh}.T @ A{number}")
+                scatter.append((f"W{number}_index.ravel()", f"dW{number}.ravel()"))
+                if block.biases is not None:
+                    scatter.append((f"b{number}_index", f"{dh}.sum(axis=0)"))
+                if any(needs[c] for c in block.inputs):
+                    lines.append(f"dA{number} = {dh} @ W{number}")
+                    matrix = self.input_matrix[number]
+                    if matrix.startswith("h"):
+                        block_terms.setdefault(int(matrix[1:]), []).append(f"dA{number}")
+                    else:
+                        for i, child in enumerate(block.inputs):
+                            add(child, f"dA{number}[:, {i}]")
+                continue
+            assert isinstance(block, MapBlock)
+            source = self.map_input[number]
+            local = self.symbols.call(self.symbols.derivative(block.op), block.op, [source, f"h{number}"], block.attrs)
+            if source == f"h{block.source}":
+                block_terms.setdefault(block.source, []).append(f"{local} * {dh}")
+            else:  # some columns of the source: passed on column by column
+                lines.append(f"dm{number} = {local} * {dh}")
+                members = layout.blocks[block.source].members
+                for i, column in enumerate(block.columns):
+                    add(members[column], f"dm{number}[:, {i}]")
+        slots = sorted(param_terms)
+        if slots:
+            sums = [f"np.sum({total(f'gp{j}', param_terms[j])})" for j in slots]
+            self.index_array("scalar_index", slots, "  # the parameters read outside dense blocks")
+            scatter.append(("scalar_index", f"np.array({_list_text(sums)})"))
+        lines.append("# every parameter's gradient, summed over the batch and over its uses")
+        if scatter:
+            indices = _list_text([i for i, _ in scatter])
+            weights = _list_text([v for _, v in scatter])
+            lines.append(f"gradient = np.bincount(np.concatenate({indices}), weights=np.concatenate({weights}),")
+            lines.append("                       minlength=n_theta)")
+        else:
+            lines.append("gradient = np.zeros(n_theta)")
+        return lines
+
+    def local_derivatives(self, k: int, lines: list[str]) -> list[str | None]:
+        """d node / d child for each child (None: exactly 1); may add a statement to ``lines``."""
+        node = self.plan.nodes[k]
+        if node.kind == "fixed":
+            return [literal(g) for g in node.fixed_grads]
+        op = node.op
+        assert op is not None
+        kids = [self.value(c) for c in node.children]
+        trivial = inline_derivatives(op, kids)
+        if trivial is not None:
+            return trivial
+        call = self.symbols.call(self.symbols.derivative(op), op, [*kids, f"v{k}"], node.attrs)
+        if len(kids) == 1:
+            return [call]
+        targets = [f"l{k}_{i}" if self.plan.needs_grad[c] else "_" for i, c in enumerate(node.children)]
+        lines.append(unpack(targets, call))
+        return [None if t == "_" else t for t in targets]
+
+    # -- the function ---------------------------------------------------------
+
+    def source(self) -> str:
+        plan, layout = self.plan, self.layout
+        forward = self.forward()
+        backward = self.backward()
+        used = plan.used_params()
+        scalar = sorted(
+            {
+                plan.nodes[c].slot
+                for what, k in layout.statements
+                if what == "node"
+                for c in plan.nodes[k].children
+                if plan.nodes[c].kind == "param"
+            }
+            | ({plan.nodes[plan.root].slot} if plan.nodes[plan.root].kind == "param" else set())
+        )
+        lines = [
+            "def loss_and_backward(X, t, params, scale):",
+            '    """Mean loss over the rows of X (B, n) with targets t (B,); adds its gradient to params[j].grad."""',
+            "    B = X.shape[0]",
+            "    values = [param.data for param in params]",
+        ]
+        lines += [f"    p{j} = values[{j}]" for j in scalar]
+        if self.theta.weights:
+            lines.append("    theta = np.array(values + theta_constants)")
+            for b in sorted(self.theta.weights):
+                lines.append(f"    W{b} = theta[W{b}_index]")
+                if b in self.theta.biases:
+                    lines.append(f"    b{b} = theta[b{b}_index]")
+        # Plain arithmetic overflows to inf silently, as Python floats do; the table's ops
+        # check their own results (ArrayOp).
+        lines.append("    with np.errstate(all='ignore'):")
+        lines += _indented(forward, "        ")
+        lines.append(f"        total = float(np.broadcast_to({self.value(plan.root)}, (B,)).sum()) * scale")
+        lines += _indented(backward, "        ")
+        lines.append("    # add the gradients to .grad, as backward() does")
+        if used == list(range(plan.n_params)):
+            lines.append("    for param, grad in zip(params, gradient[: len(params)].tolist()):")
+            lines.append("        param.grad += grad")
+        else:
+            self.index_array("used", used, "  # the parameters the loss reads")
+            lines.append("    for j, grad in zip(used.tolist(), gradient[used].tolist()):")
+            lines.append("        params[j].grad += grad")
+        lines.append("    return total")
+        header = ["# where each weight sits in theta = [param.data for param in params] + theta_constants"]
+        header.append(f"theta_constants = {_list_text([literal(c) for c in self.theta.constants])}")
+        for b in sorted(self.theta.weights):
+            rows = [_list_text([str(i) for i in row], "    ") for row in self.theta.weights[b]]
+            header.append(f"W{b}_index = np.array([\n    {(',' + chr(10) + '    ').join(rows)},\n], dtype=np.intp)")
+            if b in self.theta.biases:
+                self.index_array(f"b{b}_index", self.theta.biases[b])
+        header += self.header
+        header.append(f"n_theta = {plan.n_params + len(self.theta.constants)}")
+        return "\n".join(header + [""] + lines) + "\n"
+
+
+def _list_text(items: Sequence[str], indent: str = "") -> str:
+    """A list display, one dozen items to a line."""
+    if not items:
+        return "[]"
+    return f"[\n{indent}    {wrapped(items, indent + '    ')},\n{indent}]"
+
+
+def _indented(lines: Sequence[str], indent: str) -> list[str]:
+    return [indent + line.replace("\n", "\n" + indent) for line in lines]
+
+
+def example_source(plan: Plan, layout: Layout, symbols: Symbols) -> str:
+    """``loss_and_backward(X, t, params, scale)`` over arrays: the mean loss, gradients added to .grad."""
+    return _Writer(plan, layout, symbols).source()
+
+
+# ----------------------------------------------------------------------
+# The table's ops on arrays, with the eager engine's errors
+# ----------------------------------------------------------------------
+
+
+class ArrayOp:
+    """One function of a row of the table (its ``forward`` or ``derivative``) applied to batch arrays.
+
+    Where a result has inf or nan entries, the row is evaluated again on the floats of
+    those entries, as the eager engine would: if that raises (log(-1), exp(1000)), so
+    does this; otherwise the array's inf or nan stands, as eager's does. A row that only
+    takes floats (written with ``math``, or with ``if x > 0``) is applied entry by entry.
+    """
+
+    __slots__ = ("fn", "np", "derivative", "by_entry")
+
+    def __init__(self, fn: Callable[..., Any], np: Any, derivative: bool) -> None:
+        self.fn = fn
+        self.np = np
+        self.derivative = derivative  # then the last argument is the node's value, and one result per input
+        self.by_entry = False
+
+    def __call__(self, *args: Any, **attrs: Any) -> Any:
+        if self.by_entry:
+            out = self._each(args, attrs)
+        else:
+            try:
+                out = self.fn(*args, **attrs)
+            except (TypeError, ValueError):  # e.g. math.cos of an array, or `if x > 0` on one
+                if not any(isinstance(a, self.np.ndarray) for a in args):
+                    raise  # on floats: the row's own error, as eager raises it
+                self.by_entry = True
+                out = self._each(args, attrs)
+        if type(out) is float:
+            return out  # computed on floats: it raised already if eager would
+        outs = tuple(out) if self.derivative and len(args) > 2 else (out,)
+        for result in outs:
+            # The sum of an array is finite only if every entry is (an overflowing sum is only a false alarm).
+            if type(result) is not float and not math.isfinite(self.np.add.reduce(result, axis=None)):
+                self._replay(args, attrs, outs)
+                break
+        return out
+
+    def _each(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        np = self.np
+        arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
+        shape = arrays[0].shape
+        results = [self.fn(*entry, **attrs) for entry in zip(*(a.ravel().tolist() for a in arrays), strict=True)]
+        if not (self.derivative and len(args) > 2):
+            return np.array(results, dtype=float).reshape(shape)
+        return tuple(np.array(column, dtype=float).reshape(shape) for column in zip(*results, strict=True))
+
+    def _replay(self, args: tuple[Any, ...], attrs: dict[str, Any], outs: Sequence[Any]) -> None:
+        """Evaluate the row on the floats of every entry whose result is inf or nan: eager's errors."""
+        np = self.np
+        bad = np.zeros((), dtype=bool)
+        for result in outs:
+            bad = bad | ~np.isfinite(result)
+        *arrays, mask = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args), bad)
+        for i in np.flatnonzero(mask).tolist():
+            self.fn(*(float(a.flat[i]) for a in arrays), **attrs)
+
+
+def namespace(symbols: Symbols, np: Any) -> dict[str, Any]:
+    """The generated code's globals: numpy, and each op's forward and derivative on arrays."""
+
+    def wrap(op: Op) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        return ArrayOp(op.forward, np, derivative=False), ArrayOp(op.derivative, np, derivative=True)
+
+    return {"np": np, **symbols.namespace(wrap)}
