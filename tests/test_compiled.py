@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import micrograd.gpt  # noqa: F401 - registers the package's fused ops (nn, losses, gpt), so the walk covers them
 from conftest import ROOT
 from micrograd import Value, linear, no_grad, ops
 from micrograd.compiled import SUPPORTED_OPS, CompiledLoss, CompileError, compile_loss
@@ -267,23 +268,33 @@ def _positive_inputs(params: list[Value], x: list[Value], n: int) -> list[Value]
     return [params[i % len(params)] * x[i % len(x)] + (1.0 + 0.05 * i) for i in range(n)]
 
 
-def _arity(op: ops.Op, params: list[Value]) -> int:
-    """The op's number of inputs; for an op of any number, the first of 5, 4, 3 it takes."""
-    if op.arity is not None:
-        return op.arity
-    attrs = dict.fromkeys(op.attrs, 1.5)
-    for n in (5, 4, 3, 2):
-        try:
-            op(*_positive_inputs(params, [Value(0.5)], n), **attrs)
-        except (TypeError, ValueError):
-            continue
-        return n
-    raise AssertionError(f"no number of inputs works for {op.name}")
+ATTR_VALUES = (1.5, 3.0, -2.0, 1, 0)  # for constants such as pow's exponent; ints for those that are an index
 
 
-def _op_losses(op: ops.Op, attrs: dict[str, Any], params: list[Value]) -> dict[str, PerExample]:
+def _takes(op: ops.Op, n: int, attrs: dict[str, Any]) -> bool:
+    try:
+        op(*_positive_inputs([Value(0.5)], [Value(0.5)], n), **attrs)
+    except (ArithmeticError, TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _ways_to_call(op: ops.Op) -> list[tuple[int, dict[str, Any]]]:
+    """(number of inputs, constants) that the op takes: up to three sets of constants.
+
+    An op of any number of inputs gets the first of 5, 4, 3, 2 it takes.
+    """
+    counts = [op.arity] if op.arity is not None else [5, 4, 3, 2]
+    choices = [dict.fromkeys(op.attrs, value) for value in ATTR_VALUES] if op.attrs else [{}]
+    for n in counts:
+        taken = [attrs for attrs in choices if _takes(op, n, attrs)]
+        if taken:
+            return [(n, attrs) for attrs in taken[:3]]
+    raise AssertionError(f"{op.name}: no number of inputs and constants tried works")
+
+
+def _op_losses(op: ops.Op, n: int, attrs: dict[str, Any], params: list[Value]) -> dict[str, PerExample]:
     """Losses that use the op: on single values and, for one-input ops, on a layer (a numpy map block)."""
-    n = _arity(op, params)
     losses: dict[str, PerExample] = {
         "single": lambda x, t: op(*_positive_inputs(params, x, n), **attrs) * (t + 2.0),
     }
@@ -297,12 +308,12 @@ def _op_losses(op: ops.Op, attrs: dict[str, Any], params: list[Value]) -> dict[s
     return losses
 
 
-def _check_op_against_eager(op: ops.Op, attrs: dict[str, Any]) -> None:
+def _check_op_against_eager(op: ops.Op, n: int, attrs: dict[str, Any]) -> None:
     rng = random.Random(op.name)
     params = [Value(rng.uniform(0.2, 0.6)) for _ in range(6)]
     X = [[rng.uniform(0.1, 0.9) for _ in range(2)] for _ in range(7)]
     y = [rng.uniform(-1, 1) for _ in range(7)]
-    for how, per_example in _op_losses(op, attrs, params).items():
+    for how, per_example in _op_losses(op, n, attrs, params).items():
         expected = eager_loss_and_grads(per_example, params, X, y)
         assert any(g != 0.0 for g in expected[1]), (op.name, how)  # the loss really depends on the parameters
         for engine in ENGINES:
@@ -317,22 +328,8 @@ def _check_op_against_eager(op: ops.Op, attrs: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", PACKAGE_OPS)
 def test_every_op_of_the_table_compiles_to_eagers_numbers(name: str) -> None:
     op = ops.OPS[name]
-    if not op.attrs:
-        _check_op_against_eager(op, {})
-        return
-    # constants such as pow's exponent: a fractional and two integral values, those the op takes
-    params = [Value(0.5)] * 6
-    n = _arity(op, params)
-    taken = 0
-    for value in (1.5, 3.0, -2.0):
-        attrs = dict.fromkeys(op.attrs, value)
-        try:
-            op(*_positive_inputs(params, [Value(0.5)], n), **attrs)
-        except (ArithmeticError, TypeError, ValueError):
-            continue
-        _check_op_against_eager(op, attrs)
-        taken += 1
-    assert taken, f"{name}: none of the constants tried works"
+    for n, attrs in _ways_to_call(op):
+        _check_op_against_eager(op, n, attrs)
 
 
 def test_supported_ops_are_the_tables() -> None:
@@ -354,8 +351,8 @@ def test_ops_added_with_defop_compile_in_both_engines(restore_op_table: Any) -> 
     # written with math: it takes floats only, so the numpy engine applies it entry by entry
     cube = ops.defop("cube", lambda x: math.pow(x, 3), lambda x, out: 3.0 * math.pow(x, 2))
     assert {"softsign", "hypot", "scaled", "cube"} <= set(SUPPORTED_OPS)
-    for op, attrs in ((softsign, {}), (hypot, {}), (scaled, {"c": -0.5}), (cube, {})):
-        _check_op_against_eager(op, attrs)
+    for op, n, attrs in ((softsign, 1, {}), (hypot, 2, {}), (scaled, 1, {"c": -0.5}), (cube, 1, {})):
+        _check_op_against_eager(op, n, attrs)
 
 
 # ----------------------------------------------------------------------
