@@ -146,3 +146,12 @@ def test_decision_grid_scores_are_the_models_outputs() -> None:
             for score, x in zip(row, xs, strict=True):
                 out = model([x, y])
                 assert score == (out.data if isinstance(out, Value) else float(training._predicted(out)))
+
+
+def test_the_compiled_engines_come_from_the_compiler_package() -> None:
+    import micrograd.compiled
+    import micrograd.compiler
+
+    assert training.compile_loss is micrograd.compiler.compile_loss is micrograd.compiled.compile_loss
+    for name in ("CompiledLoss", "CompileError", "SUPPORTED_OPS"):
+        assert getattr(micrograd.compiled, name) is getattr(micrograd.compiler, name)
