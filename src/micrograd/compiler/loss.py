@@ -33,7 +33,8 @@ op's value and local derivative from its row of the op table, so any op of
 edit. A node made by hand, ``Value(data, children, op)``, has no row: it is
 replayed as ``backward()`` treats it (its recorded value, and the local
 derivatives it was given, if any, passed to its children), and refused when it
-depends on the inputs or the target, whose values it could not follow. So is a
+depends on the inputs or the target, whose values it could not follow. Like a
+number read from ``.data``, its value is not recomputed when the parameters change. So is a
 node whose ``_backward`` was set by hand: the compiler cannot read a function.
 
 The limit (the same as ``jax.jit``'s): the graph is recorded for one example
