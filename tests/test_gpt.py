@@ -267,6 +267,18 @@ def test_generate_with_a_seed_a_prefix_and_a_temperature() -> None:
         model.generate(1, temperature=0.0)
 
 
+def test_attention_weights_are_each_heads_softmax() -> None:
+    model = small_training(n_layer=2).model
+    weights = model.attention_weights("mia")
+    assert len(weights) == 2 and len(weights[0]) == 4 and len(weights[0][3]) == 2
+    for layer in weights:
+        for t, heads in enumerate(layer):
+            for row in heads:
+                assert len(row) == t + 1 and sum(row) == pytest.approx(1.0, abs=1e-15)
+    assert weights[0][0] == [[1.0], [1.0]]  # BOS sees only itself
+    assert model.attention_weights("a" * 20)[0][-1][0].__len__() == model.config.block_size
+
+
 def test_sampling_builds_no_graph() -> None:
     model = small_training().model
     model.generate(3, seed=1)

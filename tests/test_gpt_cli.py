@@ -215,3 +215,71 @@ def test_the_installed_command_runs(tmp_path: Path, words: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "micrograd", "gpt", "train", "--n-embd", "6"],
                          capture_output=True, text=True, check=False, cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
+
+
+# ----------------------------------------------------------------------
+# --html: one self-contained page, looked at in Chromium
+# ----------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    code, out, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "10", *SMALL, "--samples", "3",
+                       "--html", "--quiet", "--out", str(tmp_path))
+    assert code == 0 and len(names_of(out)) == 3
+    page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    saved = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
+    snapshots = saved["extra"]["samples_over_training"]
+    assert [s["step"] for s in snapshots] == list(range(11))  # the untrained model, then every step of 10
+    # A resumed run keeps the snapshots it had.
+    partial = gpt.Training.start(WORDS, 10, seed=3, n_embd=8, n_head=2, block_size=8)
+    for _ in partial.run(4):
+        pass
+    partial.save(tmp_path / "p.json", extra={"data": str(words), "samples_over_training": snapshots[:5]})
+    code, _, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "p.json"), "--samples", "3", "--html",
+                     "--quiet", "--out", str(tmp_path / "resumed"))
+    assert code == 0
+    resumed = json.loads((tmp_path / "resumed" / "checkpoint.json").read_text(encoding="utf-8"))
+    assert resumed["extra"]["samples_over_training"] == snapshots
+    assert (tmp_path / "resumed" / "gpt.html").read_text(encoding="utf-8") == page
+
+
+def test_html_page_in_chromium(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
+    code, _, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--n-layer", "2",
+                     "--samples", "3", "--html", "--quiet", "--out", str(tmp_path))
+    assert code == 0
+    model = gpt.load(tmp_path / "checkpoint.json")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto((tmp_path / "gpt.html").as_uri())
+        # The loss: one point per step, raw and running mean.
+        assert page.locator("#loss polyline.loss-raw").get_attribute("points").count(",") == 12
+        assert page.locator("#samples tr").count() == 13  # step 0, then 1..12
+        # The heat maps of the first name: 2 layers x 2 heads, each a triangle of T(T+1)/2 cells.
+        first = page.locator("#name option").first.text_content()
+        length = min(len(first) + 1, 8)
+        assert page.locator("table.map").count() == 4
+        assert page.locator("td.cell").count() == 4 * length * (length + 1) // 2
+        # Each row of a map sums to 1, and the cells are the model's own weights.
+        weights = model.attention_weights(first)
+        cell = page.locator("table.map").nth(1).locator("tr").nth(length).locator("td.cell").last
+        assert float(cell.get_attribute("data-weight")) == pytest.approx(weights[0][length - 1][1][length - 1])
+        page.screenshot(path=str(tmp_path / "gpt-page.png"), full_page=True)
+        # Choosing another name redraws the maps for it.
+        options = page.locator("#name option")
+        last = options.nth(options.count() - 1).text_content()
+        page.locator("#name").select_option(index=options.count() - 1)
+        tokens = page.locator("table.map").first.locator("tr").first.locator("th").all_text_contents()[1:]
+        assert "".join(tokens[1:]) == last[: 7]
+        browser.close()
+    assert errors == []

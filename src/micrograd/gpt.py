@@ -293,6 +293,21 @@ class GPT(Module):
         with no_grad():
             return [[v.data for v in self.forward(token, t, caches)] for t, token in enumerate(tokens)]
 
+    def attention_weights(self, text: str) -> list[list[list[list[float]]]]:
+        """What each head looks at while reading ``[BOS] + text`` (cropped to the block size).
+
+        ``weights[layer][t][head][s]`` is how much position t attends to position s <= t (each
+        ``weights[layer][t][head]`` sums to 1): the softmax of the scores, as floats. Builds no graph.
+        """
+        tokens = [self.bos, *self.tokenizer.encode(text)][: self.config.block_size]
+        caches = self.new_caches()
+        for cache in caches:
+            cache.record = True
+        with no_grad():
+            for t, token in enumerate(tokens):
+                self.forward(token, t, caches)
+        return [cache.weights for cache in caches]
+
     def generate(
         self, num: int = 20, temperature: float = 0.5, seed: int | None = None, prefix: str = ""
     ) -> list[str]:

@@ -100,6 +100,8 @@ def add_gpt_command(sub: Any) -> None:
                        help="also save every N steps; 0: only at the end (default: 100)")
     train.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no notes: only the names")
+    train.add_argument("--html", action="store_true",
+                       help="also write OUT/gpt.html: the loss, samples over training, attention heat maps")
     train.set_defaults(handler=train_command)
 
     sample = commands.add_parser("sample", help="print names sampled from a trained GPT")
@@ -126,8 +128,9 @@ def train_command(args: argparse.Namespace) -> int:
     from micrograd import gpt
 
     quiet = args.quiet
+    saved_extra: dict[str, Any] = {}
     if args.resume:
-        training, data_name = _resume(args)
+        training, data_name, saved_extra = _resume(args)
     else:
         settings = {key: getattr(args, key) if getattr(args, key) is not None else default
                     for key, default in _RUN_DEFAULTS.items()}
@@ -139,7 +142,11 @@ def train_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else Path("micrograd-out"))
     out.mkdir(parents=True, exist_ok=True)
     path = out / CHECKPOINT_NAME
-    extra = {"data": data_name}
+    extra: dict[str, Any] = {"data": data_name}
+    snapshots: list[dict[str, Any]] | None = None
+    if args.html:
+        kept = saved_extra.get("samples_over_training")
+        snapshots = extra["samples_over_training"] = list(kept) if isinstance(kept, list) else []
 
     model = training.model
     if not quiet:
@@ -147,7 +154,7 @@ def train_command(args: argparse.Namespace) -> int:
         _note(f"{len(training.docs):,} documents, vocabulary of {c.vocab_size} (BOS included), "
               f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps}")
     began = time.perf_counter()
-    finished = _train(training, path, extra, args.checkpoint_every, quiet)
+    finished = _train(training, path, extra, args.checkpoint_every, quiet, snapshots, args.temperature)
     seconds = time.perf_counter() - began
     training.save(path, extra=extra)
     if not finished:
@@ -156,9 +163,43 @@ def train_command(args: argparse.Namespace) -> int:
     if not quiet:
         last = training.history[-1]["loss"] if training.history else float("nan")
         _note(f"step {training.step} / {training.num_steps} | loss {last:.4f} | {seconds:.1f} s; wrote {path}")
-    for i, name in enumerate(model.generate(args.samples, args.temperature), 1):
+    names = model.generate(args.samples, args.temperature)
+    if snapshots is not None:
+        page = _write_page(training, names, snapshots, out, data_name)
+        if not quiet:
+            _note(f"wrote {page}")
+    for i, name in enumerate(names, 1):
         print(f"sample {i:2d}: {name}")
     return 0
+
+
+SNAPSHOT_NAMES = 8  # names drawn for the page at each snapshot step
+
+
+def _snapshot(training: Any, snapshots: list[dict[str, Any]], temperature: float) -> None:
+    """Names drawn now, with the run's seed every time (so snapshots differ only by the model): for --html."""
+    seed = training.seed if training.seed is not None else 0
+    names = training.model.generate(SNAPSHOT_NAMES, temperature, seed=seed)
+    snapshots.append({"step": training.step, "names": names})
+
+
+def _write_page(training: Any, names: list[str], snapshots: list[dict[str, Any]], out: Path,
+                data_name: str | None) -> Path:
+    from micrograd._files import atomic_write
+    from micrograd.viz.gpt_page import attention_map, gpt_html
+
+    model = training.model
+    chosen = [name for name in dict.fromkeys(names) if name] + training.docs[:3]
+    attention = [attention_map(model, name) for name in dict.fromkeys(chosen)]
+    c = model.config
+    summary = (
+        f"{training.num_steps} steps on {len(training.docs):,} documents of {data_name or 'names.txt'}; "
+        f"n_embd {c.n_embd}, n_head {c.n_head}, n_layer {c.n_layer}, block_size {c.block_size}, "
+        f"{c.num_parameters:,} parameters; seed {training.seed}"
+    )
+    page = gpt_html({"history": training.history, "samples": snapshots, "attention": attention,  # type: ignore[typeddict-item]
+                     "title": "microgpt, trained with micrograd", "summary": summary})
+    return atomic_write(out / "gpt.html", page)
 
 
 def _check_sizes(settings: dict[str, Any]) -> None:
@@ -176,7 +217,7 @@ def _data_path(data: str | None) -> Path:
     return Path(data)
 
 
-def _resume(args: argparse.Namespace) -> tuple[Any, str | None]:
+def _resume(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
     """The saved run, refusing settings on the command line that differ from the checkpoint's."""
     from micrograd import gpt
 
@@ -195,15 +236,26 @@ def _resume(args: argparse.Namespace) -> tuple[Any, str | None]:
     stored = checkpoint["extra"].get("data")
     data_name = args.data if args.data is not None else (stored if isinstance(stored, str) else None)
     docs = gpt.read_documents(_data_path(data_name))
-    return gpt.Training.resume(args.resume, docs), data_name
+    return gpt.Training.resume(args.resume, docs), data_name, checkpoint["extra"]
 
 
-def _train(training: Any, path: Path, extra: dict[str, Any], every: int, quiet: bool) -> bool:
+def _train(
+    training: Any,
+    path: Path,
+    extra: dict[str, Any],
+    every: int,
+    quiet: bool,
+    snapshots: list[dict[str, Any]] | None,
+    temperature: float,
+) -> bool:
     """Run to the end (or to Ctrl-C), saving every ``every`` steps; True if it finished."""
     from micrograd.app.training import StopRequests
 
     bar = None if quiet else _progress_bar(training.num_steps, training.step)
     plain_every = max(1, training.num_steps // 20)
+    snapshot_every = max(1, training.num_steps // 10)
+    if snapshots is not None and training.step == 0:
+        _snapshot(training, snapshots, temperature)  # the untrained model's names
     with StopRequests() as stop:
         for step, loss in training.run():
             if bar is not None:
@@ -211,6 +263,8 @@ def _train(training: Any, path: Path, extra: dict[str, Any], every: int, quiet: 
                 bar.update(1)
             elif not quiet and (step % plain_every == 0 or step == training.num_steps):
                 _note(f"step {step:4d} / {training.num_steps:4d} | loss {loss:.4f}")
+            if snapshots is not None and (step % snapshot_every == 0 or step == training.num_steps):
+                _snapshot(training, snapshots, temperature)
             if every and step % every == 0 and step < training.num_steps:
                 training.save(path, extra=extra)
             if stop.requested:
