@@ -501,3 +501,30 @@ def test_fused_ops_compute_the_numbers_of_the_values_they_replace() -> None:
     assert loss.data == pytest.approx(800.0)
     loss.backward()
     assert far[0].grad == pytest.approx(1.0) and far[1].grad == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("op_name", "n_inputs", "attrs"),
+    [
+        ("rms_scale", 5, {"eps": 1e-5}),
+        ("attention_score", 6, {"scale": 0.5}),
+        ("attend", 8, {}),
+        ("softmax_cross_entropy", 5, {"target": 3}),
+    ],
+)
+def test_fused_op_rows_work_on_numpy_arrays(op_name: str, n_inputs: int, attrs: dict[str, Any]) -> None:
+    """The table's contract: a row's forward and derivative take floats or arrays (for array engines)."""
+    np = pytest.importorskip("numpy")
+    from micrograd.ops import OPS
+
+    op = OPS[op_name]
+    points = [_point(n_inputs, seed) for seed in range(4)]
+    points.append([0.0] * (n_inputs - 1) + [-900.0])  # an underflowing probability for the cross-entropy
+    columns = [np.array(column) for column in zip(*points, strict=True)]
+    out = op.forward(*columns, **attrs)
+    grads = op.derivative(*columns, out, **attrs)
+    for k, point in enumerate(points):
+        expected_out = op.forward(*point, **attrs)
+        assert out[k] == pytest.approx(expected_out, rel=1e-14)
+        expected_grads = op.derivative(*point, expected_out, **attrs)
+        assert [g[k] for g in grads] == pytest.approx(list(expected_grads), rel=1e-13, abs=1e-300)

@@ -137,15 +137,28 @@ def softmax_cross_entropy(logits: Sequence[Scalar], target: int) -> Value:
     return cast(Value, SOFTMAX_CROSS_ENTROPY(*scores, target=target))
 
 
-def _softmax_cross_entropy_forward(*logits: float, target: int) -> float:
-    """-log(e_t / sum(e)) with e_i = exp(l_i - max l)"""
-    largest = max(logits)
-    exps = [math.exp(x - largest) for x in logits]
+def _softmax_cross_entropy_forward(*logits: Any, target: int) -> Any:
+    """-log(e_t / sum(e)) with e_i = exp(l_i - max l), on floats or numpy arrays"""
+    largest = _largest(logits)
+    exps = [ops.exp(x - largest) for x in logits]
     total = sum(exps)
     p = exps[target] * total**-1
-    if p > 0.0:
-        return -math.log(p)
-    return math.log(total) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
+    if isinstance(p, float):
+        if p > 0.0:
+            return -math.log(p)
+        return math.log(total) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
+    underflow = p == 0.0
+    return ops.where(underflow, ops.log(total) - (logits[target] - largest), -ops.log(ops.where(underflow, 1.0, p)))
+
+
+def _largest(xs: Sequence[Any]) -> Any:
+    """The largest of floats, or element by element of numpy arrays."""
+    if isinstance(xs[0], (int, float)):
+        return max(xs)
+    largest = xs[0]
+    for x in xs[1:]:
+        largest = ops.where(x > largest, x, largest)
+    return largest
 
 
 def _softmax_cross_entropy_derivative(*args: Any, target: int) -> Any:

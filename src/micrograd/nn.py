@@ -391,12 +391,12 @@ def rms_scale(x: Sequence[Value], eps: float = 1e-5) -> Value:
     return cast(Value, RMS_SCALE(*x, eps=eps))
 
 
-def _rms_scale_forward(*xs: float, eps: float) -> float:
+def _rms_scale_forward(*xs: Any, eps: float) -> Any:
     """(sum(x*x) / n + eps) ** -0.5, computed as microgpt.py's Values compute it"""
     total = 0.0
     for x in xs:
         total = total + x * x
-    return float((total * len(xs) ** -1 + eps) ** -0.5)  # / n is * n**-1 for a Value
+    return (total * len(xs) ** -1 + eps) ** -0.5  # / n is * n**-1 for a Value
 
 
 def _rms_scale_derivative(*args: Any, eps: float) -> Any:
@@ -418,7 +418,7 @@ def attention_score(q: Sequence[Value], k: Sequence[Value], scale: float) -> Val
     return cast(Value, ATTENTION_SCORE(*q, *k, scale=scale))
 
 
-def _attention_score_forward(*qk: float, scale: float) -> float:
+def _attention_score_forward(*qk: Any, scale: float) -> Any:
     """(q_1 k_1 + ... + q_n k_n) * scale, added from 0.0 left to right"""
     n = len(qk) // 2
     total = 0.0
@@ -450,20 +450,31 @@ def attend(scores: Sequence[Value], values: Sequence[Value]) -> Value:
     return cast(Value, ATTEND(*scores, *values))
 
 
+def _largest(xs: Sequence[Any]) -> Any:
+    """The largest of floats, or element by element of numpy arrays; a Value counts as its number (a constant)."""
+    values = [x.data if isinstance(x, Value) else x for x in xs]
+    if isinstance(values[0], (int, float)):
+        return max(values)
+    largest = values[0]
+    for v in values[1:]:
+        largest = ops.where(v > largest, v, largest)
+    return largest
+
+
 def _softmax_weights(scores: Sequence[Any]) -> list[Any]:
-    """exp(s_t - max) / sum(...) on floats or Values, as microgpt.py's softmax computes it (max is a constant)."""
-    largest = max(s.data if isinstance(s, Value) else s for s in scores)
+    """exp(s_t - max) / sum(...) on floats, Values or arrays, as microgpt.py's softmax computes it (max a constant)."""
+    largest = _largest(scores)
     exps = [ops.exp(s - largest) for s in scores]
     inverse = sum(exps) ** -1  # a Value division is a multiplication by the inverse
     return [e * inverse for e in exps]
 
 
-def _attend_forward(*args: float) -> float:
+def _attend_forward(*args: Any) -> Any:
     """a = softmax(s_1..s_n); out = a_1 v_1 + ... + a_n v_n, added from 0.0 left to right"""
     n = len(args) // 2
     scores = args[:n]
-    largest = max(scores)
-    exps = [math.exp(s - largest) for s in scores]
+    largest = _largest(scores)
+    exps = [ops.exp(s - largest) for s in scores]
     inverse = sum(exps) ** -1
     total = 0.0
     for e, v in zip(exps, args[n:], strict=True):
