@@ -229,7 +229,7 @@ API: list[Row] = [
     R("engine", "10.0 ** Value(400.0)", OverflowError, r"pow: 10.0 \*\* 400.0 overflows"),
     R("engine", "linear([Value(1.0)], [1.0, 2.0], Value(0.0))", ValueError, r"linear: 1 weights but 2 inputs"),
     R("engine", "linear([Value(1.0)], ['x'], Value(0.0))", TypeError, r"got str 'x'"),
-    R("engine", "linear([Value(1.0)], [1.0], 0.0)", TypeError, r"linear: bias must be a Value, got float"),
+    R("engine", "linear([Value(1.0)], [1.0], 0.0)", TypeError, r"linear: bias must be a Value or None, got float"),
     R("engine", "linear([1.0], [1.0], Value(0.0))", TypeError, r"linear: weights\[0\] must be a Value, got float"),
     # --- autograd.grad ---
     R("autograd", "grad(Value(1.0), 'x')", TypeError, r"grad: inputs must be a Value or a list of Values, got str"),
@@ -657,7 +657,7 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-CASE_SECONDS = 5.0  # generous for a loaded 2-core machine; every passing row takes milliseconds
+CASE_SECONDS = 60.0  # only catches a hang; every passing row takes milliseconds, even on a loaded machine
 
 
 def run_row(row: Row) -> BaseException | None:
@@ -947,7 +947,7 @@ class Huge:
     bug: str | None = None
 
 
-HUGE_SECONDS = 8.0  # wall-clock budget for all children together (they start in parallel)
+HUGE_SECONDS = 300.0  # only catches a hang (RLIMIT_AS stops a real allocation); children may queue when loaded
 HUGE_MEMORY = 512 * 2**20  # address-space cap per child
 
 HUGE: list[Huge] = [

@@ -198,6 +198,9 @@ class Value:
     def __pow__(self, exponent: Scalar) -> Value:
         """x ** k for a number k (k is stored on the node); x ** y for a Value y"""
         if isinstance(exponent, Value):
+            # At x = 0 the base derivative y * x**(y-1) is infinite for 0 < y < 1 (y < 0 fails in the forward)
+            if self.data == 0.0 and 0.0 < exponent.data < 1.0 and (not _disabled_blocks or _mode.enabled):
+                raise ZeroDivisionError(f"pow: the derivative of x**y is infinite at x = 0.0, y = {exponent.data}")
             return _apply(POW_VALUE, (self, exponent), ())
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
