@@ -136,7 +136,8 @@ class Layer(Module):
 
     def outputs(self, x: Inputs) -> list[Value]:
         """The layer's outputs, always as a list."""
-        return [n(x) for n in self.neurons]
+        xs = _as_list(x)  # once for the layer, not once per neuron
+        return [n(xs) for n in self.neurons]
 
     def __call__(self, x: Inputs) -> Value | list[Value]:
         out = self.outputs(x)
@@ -242,6 +243,8 @@ def outputs_on_floats(model: MLP, points: Sequence[Sequence[float]]) -> list[lis
 
 
 def _as_list(x: Inputs) -> list[Scalar]:
+    if type(x) is list:  # the usual case, e.g. a layer's outputs: read as it is, not copied
+        return x
     if isinstance(x, (Value, int, float)):
         return [x]
     if not isinstance(x, (str, bytes)):
