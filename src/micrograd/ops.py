@@ -371,7 +371,8 @@ def _pow_value_derivative(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
 
 def _pow_const_derivative(x: Any, out: Any, *, k: float) -> Any:
     """d/dx x**k = k * x**(k-1) (0 for k = 0, even at x = 0)"""
-    return 0.0 if k == 0.0 else k * power(x, k - 1.0)
+    # Plain ** serves floats, Values and arrays: where x**(k-1) has no real value, x**k was refused first.
+    return 0.0 if k == 0.0 else k * x ** (k - 1.0)
 
 
 def _linear_forward(*args: Any) -> Any:
