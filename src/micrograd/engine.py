@@ -535,16 +535,20 @@ def topological_order(*roots: Value) -> list[Value]:
 
 
 def _depth_first(roots: Sequence[Value], zero_grads: bool) -> list[Value]:
-    """The depth-first order; with ``zero_grads``, every op node's grad is set to 0.0 on the way."""
+    """The depth-first order; with ``zero_grads``, every op node's grad is set to 0.0 on the way.
+
+    The stack holds nodes to visit; a node being expanded sits under a _DONE marker,
+    with its unvisited children above it: when the marker comes back up, the
+    children are all done and the node is next in the order.
+    """
     order: list[Value] = []
     visited: set[Value] = set()
-    expanding: list[Value] = []  # nodes whose children are on the stack, above their _DONE
     stack: list[Any] = list(reversed(roots))
     push, pop, emit, mark = stack.append, stack.pop, order.append, visited.add
     while stack:
         node = pop()
         if node is _DONE:
-            emit(expanding.pop())
+            emit(pop())
             continue
         if node in visited:
             continue
@@ -555,16 +559,19 @@ def _depth_first(roots: Sequence[Value], zero_grads: bool) -> list[Value]:
             continue
         if zero_grads:
             node.grad = 0.0
-        expanding.append(node)
+        push(node)
         push(_DONE)
         b = node._b
         if b is None:
-            push(a)
+            if a not in visited:
+                push(a)
         elif b is _MANY or b is _CUSTOM:  # a neuron's weights are shared by every example: skip the seen
             stack.extend([child for child in reversed(a) if child not in visited])
         else:
-            push(b)
-            push(a)
+            if b not in visited:
+                push(b)
+            if a not in visited:
+                push(a)
     return order
 
 
