@@ -511,6 +511,11 @@ def _check_linear_parameters(weights: Sequence[Any], bias: Any) -> None:
 # ----------------------------------------------------------------------
 
 
+def has_custom_backward(node: Value) -> bool:
+    """True for a node whose ``_backward`` is a function set by hand (the lecture's pattern), not a table row."""
+    return getattr(node, "_a", None) is not None and node._b is _CUSTOM
+
+
 def _children(node: Value) -> tuple[Value, ...]:
     a = node._a
     if a is None:
