@@ -7,6 +7,7 @@ this project) in subprocesses, all three started at once, and compare every step
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -131,12 +132,35 @@ def test_every_loss_and_every_sample_equal_microgpt(
     ours = training.losses
     names = training.model.generate(20, temperature=0.5)
 
+    runs = {"eager": (ours, names)}
+    if importlib.util.find_spec("numpy") is not None:
+        compiled = train(read_documents(data), steps=config["steps"], seed=config["sizes"].get("SEED", 42),
+                         engine="compiled", **sizes)
+        runs["compiled"] = (compiled.losses, compiled.model.generate(20, temperature=0.5))
+
     theirs, their_names = run.result()
-    assert len(theirs) == config["steps"] == len(ours)
-    for step, (a, b) in enumerate(zip(ours, theirs, strict=True), 1):
-        # microgpt prints 12 decimals: about 1e-12 relative of a loss near 3.
-        assert abs(a - b) <= 1e-9 * abs(b), f"{name}: step {step}: ours {a!r}, microgpt.py {b!r}"
-    assert names == their_names
+    for engine, (losses, sampled) in runs.items():
+        assert len(theirs) == config["steps"] == len(losses)
+        for step, (a, b) in enumerate(zip(losses, theirs, strict=True), 1):
+            # microgpt prints 12 decimals: about 1e-12 relative of a loss near 3.
+            assert abs(a - b) <= 1e-9 * abs(b), f"{name}, {engine}: step {step}: ours {a!r}, microgpt.py {b!r}"
+        assert sampled == their_names, engine
+
+
+@pytest.mark.slow
+def test_the_full_default_run_equals_microgpt() -> None:
+    """All 1,000 default steps and the 20 samples (microgpt.py takes about 6 minutes): pytest -m slow."""
+    if not REFERENCE.exists() or not NAMES.exists():
+        pytest.skip(f"the reference microgpt.py or its data is not beside this project ({REFERENCE})")
+    run = ReferenceRun(NAMES, 1000, {})
+    engines = ["eager"] + (["compiled"] if importlib.util.find_spec("numpy") is not None else [])
+    theirs, their_names = run.result()
+    assert len(theirs) == 1000
+    for engine in engines:
+        training = train(read_documents(NAMES), steps=1000, engine=engine)
+        for step, (a, b) in enumerate(zip(training.losses, theirs, strict=True), 1):
+            assert abs(a - b) <= 1e-9 * abs(b), f"{engine}: step {step}: ours {a!r}, microgpt.py {b!r}"
+        assert training.model.generate(20, temperature=0.5) == their_names, engine
 
 
 # ----------------------------------------------------------------------
@@ -528,3 +552,50 @@ def test_fused_op_rows_work_on_numpy_arrays(op_name: str, n_inputs: int, attrs: 
         assert out[k] == pytest.approx(expected_out, rel=1e-14)
         expected_grads = op.derivative(*point, expected_out, **attrs)
         assert [g[k] for g in grads] == pytest.approx(list(expected_grads), rel=1e-13, abs=1e-300)
+
+
+# ----------------------------------------------------------------------
+# The compiled engine: recorded once, replayed with numpy
+# ----------------------------------------------------------------------
+
+
+def test_compiled_programs_give_the_eager_loss_and_gradient() -> None:
+    np = pytest.importorskip("numpy")
+    from micrograd.gpt_compiled import Program, Recording
+
+    model = small_training(steps=3, n_layer=2, block_size=6).model
+    params = model.parameters()
+    flat = np.array([p.data for p in params])
+    recording = Recording(model)  # once, for every length
+    # Lengths 1..6, a repeated token (the same wte row read twice), a document cropped to the block.
+    for doc in ["", "a", "mia", "emma", "ava", "isabella"]:
+        tokens = model.tokenizer.document(doc)
+        n = min(model.config.block_size, len(tokens) - 1)
+        loss, gradient = Program(recording, n).loss_and_grad(flat, tokens[: n + 1])
+        model.zero_grad()
+        eager = model.loss(tokens)
+        eager.backward()
+        assert loss == eager.data  # the same float operations in the same order
+        expected = np.array([p.grad for p in params])
+        assert np.abs(gradient - expected).max() <= 1e-14 * np.abs(expected).max()
+
+
+def test_compiled_training_resumes_and_matches_eager(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte"]
+    sizes = {"n_embd": 8, "n_head": 2, "block_size": 7}
+    eager = train(docs, steps=12, seed=4, **sizes)
+    compiled = train(docs, steps=12, seed=4, engine="compiled", **sizes)
+    assert compiled.losses == pytest.approx(eager.losses, rel=1e-13)
+    assert compiled.model.generate(10) == eager.model.generate(10)
+    first = Training.start(docs, 12, seed=4, engine="compiled", **sizes)
+    for _ in first.run(5):
+        pass
+    first.save(tmp_path / "c.json")
+    resumed = Training.resume(tmp_path / "c.json", docs, engine="compiled")
+    for _ in resumed.run():
+        pass
+    assert resumed.history == compiled.history
+    assert resumed.model.state_dict() == compiled.model.state_dict()
+    with pytest.raises(ValueError, match="engine"):
+        Training.start(docs, 2, engine="fast")

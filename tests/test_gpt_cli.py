@@ -45,7 +45,7 @@ def test_train_prints_the_names_the_library_draws(
 ) -> None:
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "gpt", "train", "--data", str(words), "--steps", "6", *SMALL,
-                         "--samples", "5", "--out", str(out_dir), "--quiet")
+                         "--samples", "5", "--out", str(out_dir), "--quiet", "--engine", "eager")
     assert code == 0 and err == ""
     expected = gpt.train(WORDS, steps=6, seed=3, n_embd=8, n_head=2, block_size=8)
     assert out.splitlines() == [f"sample {i:2d}: {name}" for i, name in enumerate(expected.model.generate(5), 1)]
@@ -76,22 +76,45 @@ def test_default_data_is_the_shipped_names(capsys: pytest.CaptureFixture[str], t
     assert len(saved["vocabulary"]) == 26
 
 
-def test_resume_continues_exactly(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+@pytest.mark.parametrize("engine", ["eager", "compiled"])
+def test_resume_continues_exactly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, engine: str
+) -> None:
+    if engine == "compiled":
+        pytest.importorskip("numpy")
     argv = ["gpt", "train", "--data", str(words), "--steps", "8", *SMALL, "--samples", "4", "--quiet"]
-    code, whole, _ = run(capsys, *argv, "--out", str(tmp_path / "whole"))
+    code, whole, _ = run(capsys, *argv, "--out", str(tmp_path / "whole"), "--engine", engine)
     assert code == 0
     # A run stopped after 5 steps, saved as the command saves it, then resumed by the command.
-    partial = gpt.Training.start(WORDS, 8, seed=3, n_embd=8, n_head=2, block_size=8)
+    partial = gpt.Training.start(WORDS, 8, seed=3, n_embd=8, n_head=2, block_size=8, engine=engine)
     for _ in partial.run(5):
         pass
     (tmp_path / "part").mkdir()
     partial.save(tmp_path / "part" / "checkpoint.json", extra={"data": str(words)})
     code, resumed, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "part" / "checkpoint.json"),
-                           "--samples", "4", "--quiet")
+                           "--samples", "4", "--quiet", "--engine", engine)
     assert code == 0 and resumed == whole
     a = json.loads((tmp_path / "whole" / "checkpoint.json").read_text(encoding="utf-8"))
     b = json.loads((tmp_path / "part" / "checkpoint.json").read_text(encoding="utf-8"))
     assert a["extra"]["history"] == b["extra"]["history"] and a["parameters"] == b["parameters"]
+
+
+def test_the_compiled_engine_trains_the_eager_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
+) -> None:
+    pytest.importorskip("numpy")
+    argv = ["gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--samples", "8", "--quiet"]
+    outputs, histories = [], []
+    for engine in ("eager", "compiled", "auto"):
+        code, out, _ = run(capsys, *argv, "--engine", engine, "--out", str(tmp_path / engine))
+        assert code == 0
+        outputs.append(out)
+        saved = json.loads((tmp_path / engine / "checkpoint.json").read_text(encoding="utf-8"))
+        histories.append(saved["extra"]["history"])
+    assert outputs[0] == outputs[1] == outputs[2]
+    for a, b in zip(histories[0], histories[1], strict=True):
+        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], rel=1e-13)
+    assert histories[1] == histories[2]  # auto is compiled when numpy is there
 
 
 def test_checkpoint_every_n_steps(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
@@ -228,7 +251,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
     code, out, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "10", *SMALL, "--samples", "3",
-                       "--html", "--quiet", "--out", str(tmp_path))
+                       "--html", "--quiet", "--out", str(tmp_path), "--engine", "eager")
     assert code == 0 and len(names_of(out)) == 3
     page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
@@ -241,7 +264,7 @@ def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
         pass
     partial.save(tmp_path / "p.json", extra={"data": str(words), "samples_over_training": snapshots[:5]})
     code, _, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "p.json"), "--samples", "3", "--html",
-                     "--quiet", "--out", str(tmp_path / "resumed"))
+                     "--quiet", "--out", str(tmp_path / "resumed"), "--engine", "eager")
     assert code == 0
     resumed = json.loads((tmp_path / "resumed" / "checkpoint.json").read_text(encoding="utf-8"))
     assert resumed["extra"]["samples_over_training"] == snapshots

@@ -71,6 +71,7 @@ LEARNING_RATE = 0.01
 FORMAT = "micrograd-checkpoint"  # the same family as micrograd.app.checkpoint; "kind" tells them apart
 VERSION = 1
 KIND = "gpt"
+ENGINES = ("eager", "compiled")
 
 PathLike = str | os.PathLike[str]
 
@@ -264,9 +265,16 @@ class GPT(Module):
         """One empty key/value cache per layer: the start of a sequence."""
         return [KVCache() for _ in self.layers]
 
-    def forward(self, token_id: int, pos_id: int, caches: Sequence[KVCache]) -> list[Value]:
-        """The logits for the token after ``token_id`` at position ``pos_id``; appends to the caches."""
-        x = [t + p for t, p in zip(self.wte(token_id), self.wpe(pos_id), strict=True)]
+    def forward(
+        self, token_id: int, pos_id: int, caches: Sequence[KVCache], token_embedding: Sequence[Value] | None = None
+    ) -> list[Value]:
+        """The logits for the token after ``token_id`` at position ``pos_id``; appends to the caches.
+
+        ``token_embedding`` stands in for ``wte(token_id)`` when given (the compiled engine records
+        the graph with stand-ins, so that which row of wte is read becomes an input of the program).
+        """
+        embedding = self.wte(token_id) if token_embedding is None else token_embedding
+        x = [t + p for t, p in zip(embedding, self.wpe(pos_id), strict=True)]
         x = self.norm(x)
         for layer, cache in zip(self.layers, caches, strict=True):
             x = layer(x, cache)
@@ -275,9 +283,21 @@ class GPT(Module):
     def loss(self, tokens: Sequence[int]) -> Value:
         """Mean cross-entropy of predicting ``tokens[t + 1]`` from ``tokens[:t + 1]``, over the first block_size."""
         self._check_tokens(tokens, minimum=2)
+        return self._loss(tokens)
+
+    def _loss(
+        self,
+        tokens: Sequence[int],
+        token_embeddings: Sequence[Sequence[Value]] | None = None,
+        losses: list[Value] | None = None,
+    ) -> Value:
+        """The mean loss; with stand-ins for the token embeddings, and each position's loss put in ``losses``."""
         n = min(self.config.block_size, len(tokens) - 1)
         caches = self.new_caches()
-        losses = [_token_loss(self.forward(tokens[t], t, caches), tokens[t + 1]) for t in range(n)]
+        losses = [] if losses is None else losses
+        for t in range(n):
+            embedding = None if token_embeddings is None else token_embeddings[t]
+            losses.append(_token_loss(self.forward(tokens[t], t, caches, embedding), tokens[t + 1]))
         return cast(Value, sum(losses)) * (1 / n)
 
     def document_loss(self, doc: str) -> Value:
@@ -412,6 +432,11 @@ class Training:
     ``Training.start(docs, steps=1000, seed=42)`` sets it up exactly as microgpt.py does;
     ``run()`` takes the steps one by one and yields ``(step, loss)``; ``save(path)`` writes a
     checkpoint from which ``Training.resume`` continues exactly where it stopped.
+
+    ``engine`` is how a step is computed: ``"eager"`` builds the graph of Values every step;
+    ``"compiled"`` (needs numpy) records the graph once per document length and replays it
+    with numpy (``micrograd.gpt_compiled``): the same losses for the same parameters, and
+    gradients equal to rounding.
     """
 
     def __init__(
@@ -422,9 +447,12 @@ class Training:
         *,
         lr: float = LEARNING_RATE,
         seed: int | None = None,
+        engine: str = "eager",
     ) -> None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"Training: steps must be an int >= 1, got {steps!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"Training: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         if not docs:
             raise ValueError("Training: docs is empty")
         self.model = model
@@ -437,6 +465,8 @@ class Training:
         self.scheduler = LinearLR(self.optimizer, start_factor=1.0, end_factor=0.0, total_iters=steps)
         self.step = 0
         self.history: list[dict[str, Any]] = []
+        self.engine = engine
+        self._compiled: Any = None  # the compiled engine's state, made on the first step
 
     @classmethod
     def start(
@@ -450,6 +480,7 @@ class Training:
         n_head: int = 4,
         n_layer: int = 1,
         block_size: int = 16,
+        engine: str = "eager",
     ) -> Training:
         """Seed ``random.Random(seed)``, shuffle the documents, build the vocabulary, draw the weights."""
         # The sizes are checked before anything else (vocab_size 2 stands in for the one still unknown).
@@ -464,7 +495,7 @@ class Training:
         tokenizer = Tokenizer.from_documents(shuffled)
         config = GPTConfig(tokenizer.vocab_size, n_embd, n_head, n_layer, block_size)
         model = GPT(config, tokenizer.chars, rng=rng)
-        return cls(model, shuffled, steps, lr=lr, seed=seed)
+        return cls(model, shuffled, steps, lr=lr, seed=seed, engine=engine)
 
     @property
     def done(self) -> bool:
@@ -474,16 +505,24 @@ class Training:
         """Train to the end (or ``steps`` more steps); yield ``(step, loss)`` after each, counting steps from 1."""
         end = self.num_steps if steps is None else min(self.num_steps, self.step + steps)
         model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
+        if self.engine == "compiled" and self._compiled is None:
+            from micrograd.gpt_compiled import CompiledTraining
+
+            self._compiled = CompiledTraining(self)
         while self.step < end:
             doc = self.docs[self.step % len(self.docs)]
             with _collector_paused():
-                loss = model.document_loss(doc)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-                value = loss.data
-                del loss  # the graph is freed here, by reference counting
+                if self._compiled is not None:
+                    value = self._compiled.step(model.tokenizer.document(doc))
+                    scheduler.step()
+                else:
+                    loss = model.document_loss(doc)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                    value = loss.data
+                    del loss  # the graph is freed here, by reference counting
             self.step += 1
             self.history.append({"step": self.step, "loss": value})
             yield self.step, value
@@ -498,6 +537,8 @@ class Training:
         if self.seed is not None:
             info["seed"] = self.seed
         info["docs_sha256"] = _documents_digest(self.docs)
+        if self._compiled is not None:
+            self._compiled.sync()  # Adam's buffers, kept as arrays between steps
         save(
             self.model,
             path,
@@ -508,7 +549,7 @@ class Training:
         )
 
     @classmethod
-    def resume(cls, path: PathLike, docs: Iterable[str]) -> Training:
+    def resume(cls, path: PathLike, docs: Iterable[str], *, engine: str = "eager") -> Training:
         """Continue the run saved at ``path`` on the same documents (given unshuffled, as to ``start``)."""
         checkpoint = load_checkpoint(path)
         name = os.fspath(path)
@@ -519,7 +560,7 @@ class Training:
         config: GPTConfig = checkpoint["config"]
         training = cls.start(
             docs, steps, seed=seed, lr=lr, n_embd=config.n_embd, n_head=config.n_head, n_layer=config.n_layer,
-            block_size=config.block_size,
+            block_size=config.block_size, engine=engine,
         )
         if _documents_digest(training.docs) != info.get("docs_sha256"):
             raise CheckpointError(f"checkpoint {name!r} was trained on other documents than these")
@@ -549,10 +590,12 @@ def train(
     n_head: int = 4,
     n_layer: int = 1,
     block_size: int = 16,
+    engine: str = "eager",
 ) -> Training:
     """Train a GPT on ``docs`` as microgpt.py does; the finished run has the model and every step's loss."""
     training = Training.start(
-        docs, steps, seed=seed, lr=lr, n_embd=n_embd, n_head=n_head, n_layer=n_layer, block_size=block_size
+        docs, steps, seed=seed, lr=lr, n_embd=n_embd, n_head=n_head, n_layer=n_layer, block_size=block_size,
+        engine=engine,
     )
     for _ in training.run():
         pass

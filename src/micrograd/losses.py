@@ -137,18 +137,49 @@ def softmax_cross_entropy(logits: Sequence[Scalar], target: int) -> Value:
     return cast(Value, SOFTMAX_CROSS_ENTROPY(*scores, target=target))
 
 
-def _softmax_cross_entropy_forward(*logits: Any, target: int) -> Any:
-    """-log(e_t / sum(e)) with e_i = exp(l_i - max l), on floats or numpy arrays"""
-    largest = _largest(logits)
-    exps = [ops.exp(x - largest) for x in logits]
+def _softmax_cross_entropy_forward(*logits: Any, target: Any) -> Any:
+    """-log(e_t / sum(e)) with e_i = exp(l_i - max l); on floats, or on numpy arrays with an array of targets"""
+    if getattr(logits[0], "ndim", 0) > 0:
+        return _softmax_cross_entropy_stacked(sys.modules["numpy"].stack(logits), target)
+    largest = max(logits)
+    exps = [math.exp(x - largest) for x in logits]
     total = sum(exps)
     p = exps[target] * total**-1
-    if isinstance(p, float):
-        if p > 0.0:
-            return -math.log(p)
-        return math.log(total) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
+    if p > 0.0:
+        return -math.log(p)
+    return math.log(total) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
+
+
+def _softmax_cross_entropy_stacked(stacked: Any, target: Any) -> Any:
+    """The forward above for array engines: logit i of every node in row i, the same float operations in order."""
+    np = sys.modules["numpy"]
+    largest = stacked.max(axis=0)
+    exps = np.exp(stacked - largest)
+    total = exps.cumsum(axis=0)[-1]  # sequential, as Python's sum
+    columns = np.arange(stacked.shape[1])
+    p = exps[target, columns] * _python_pow(total, -1)
     underflow = p == 0.0
-    return ops.where(underflow, ops.log(total) - (logits[target] - largest), -ops.log(ops.where(underflow, 1.0, p)))
+    with np.errstate(divide="ignore"):
+        return np.where(underflow, np.log(total) - (stacked[target, columns] - largest), -np.log(p))
+
+
+def _softmax_cross_entropy_derivative(*args: Any, target: Any) -> Any:
+    """d/dl_i = exp(l_i - l_t - out) - [i == t], that is softmax_i - [i == t]"""
+    logits, out = args[:-1], args[-1]
+    if getattr(logits[0], "ndim", 0) > 0:
+        return tuple(_softmax_cross_entropy_stacked_derivative(sys.modules["numpy"].stack(logits), out, target))
+    shift = logits[target] + out  # log of the softmax normaliser
+    local = [ops.exp(x - shift) - (1.0 if i == target else 0.0) for i, x in enumerate(logits)]
+    return local[0] if len(local) == 1 else tuple(local)
+
+
+def _softmax_cross_entropy_stacked_derivative(stacked: Any, out: Any, target: Any) -> Any:
+    """The derivative above for array engines (logit i of every node in row i)."""
+    np = sys.modules["numpy"]
+    columns = np.arange(stacked.shape[1])
+    grads = np.exp(stacked - (stacked[target, columns] + out))
+    grads[target, columns] -= 1.0
+    return grads
 
 
 def _largest(xs: Sequence[Any]) -> Any:
@@ -161,12 +192,18 @@ def _largest(xs: Sequence[Any]) -> Any:
     return largest
 
 
-def _softmax_cross_entropy_derivative(*args: Any, target: int) -> Any:
-    """d/dl_i = exp(l_i - l_t - out) - [i == t], that is softmax_i - [i == t]"""
-    logits, out = args[:-1], args[-1]
-    shift = logits[target] + out  # log of the softmax normaliser
-    grads = [ops.exp(x - shift) - (1.0 if i == target else 0.0) for i, x in enumerate(logits)]
-    return grads[0] if len(grads) == 1 else tuple(grads)
+def _python_pow(x: Any, k: float) -> Any:
+    """``x ** k`` as Python computes it on floats (C's pow), also element by element on numpy arrays.
+
+    numpy takes shortcuts for a number exponent (1/x for -1, sqrt for 0.5, x*x for 2) that can
+    differ from C's pow in the last bit; an array engine that must give the eager engine's
+    numbers bit for bit computes these powers with this.
+    """
+    if isinstance(x, (int, float, Value)):
+        return x**k
+    np = sys.modules["numpy"]  # only arrays reach here, so numpy is already imported
+    # With an array of exponents numpy calls C's pow for each element, with no shortcut.
+    return np.power(x, np.full(np.shape(x), float(k)))
 
 
 SOFTMAX_CROSS_ENTROPY = defop(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from micrograd import ops
 from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
+from micrograd.losses import _python_pow
 from micrograd.ops import defop
 
 __all__ = [
@@ -396,17 +398,33 @@ def rms_scale(x: Sequence[Value], eps: float = 1e-5) -> Value:
 
 def _rms_scale_forward(*xs: Any, eps: float) -> Any:
     """(sum(x*x) / n + eps) ** -0.5, computed as microgpt.py's Values compute it"""
+    if _is_array(xs[0]):
+        return _rms_scale_stacked(_numpy().stack(xs), eps)
     total = 0.0
     for x in xs:
         total = total + x * x
-    return (total * len(xs) ** -1 + eps) ** -0.5  # / n is * n**-1 for a Value
+    return _python_pow(total * len(xs) ** -1 + eps, -0.5)  # / n is * n**-1 for a Value
 
 
 def _rms_scale_derivative(*args: Any, eps: float) -> Any:
     """d/dx_i = -x_i * out**3 / n"""
     xs, out = args[:-1], args[-1]
-    factor = out**3 * (-1.0 / len(xs))
+    if _is_array(xs[0]):
+        return tuple(_rms_scale_stacked_derivative(_numpy().stack(xs), out, eps))
+    factor = _python_pow(out, 3) * (-1.0 / len(xs))
     return _one_or_tuple([x * factor for x in xs])
+
+
+# The rows' operations on numpy arrays, for array engines: input i of every node is row i of a
+# 2-d array (one column per node), and the same float operations run in the same order.
+
+
+def _rms_scale_stacked(xs: Any, eps: float) -> Any:
+    return _python_pow(_sequential_sum(xs * xs) * len(xs) ** -1 + eps, -0.5)
+
+
+def _rms_scale_stacked_derivative(xs: Any, out: Any, eps: float) -> Any:
+    return xs * (_python_pow(out, 3) * (-1.0 / len(xs)))
 
 
 RMS_SCALE = defop(
@@ -424,10 +442,22 @@ def attention_score(q: Sequence[Value], k: Sequence[Value], scale: float) -> Val
 def _attention_score_forward(*qk: Any, scale: float) -> Any:
     """(q_1 k_1 + ... + q_n k_n) * scale, added from 0.0 left to right"""
     n = len(qk) // 2
+    if _is_array(qk[0]):
+        return _attention_score_stacked(_numpy().stack(qk), scale)
     total = 0.0
     for q, k in zip(qk[:n], qk[n:], strict=True):
         total = total + q * k
     return total * scale
+
+
+def _attention_score_stacked(qk: Any, scale: float) -> Any:
+    n = len(qk) // 2
+    return _sequential_sum(qk[:n] * qk[n:]) * scale
+
+
+def _attention_score_stacked_derivative(qk: Any, out: Any, scale: float) -> Any:
+    n = len(qk) // 2
+    return _numpy().concatenate([qk[n:] * scale, qk[:n] * scale])
 
 
 def _attention_score_derivative(*args: Any, scale: float) -> tuple[Any, ...]:
@@ -468,7 +498,7 @@ def _softmax_weights(scores: Sequence[Any]) -> list[Any]:
     """exp(s_t - max) / sum(...) on floats, Values or arrays, as microgpt.py's softmax computes it (max a constant)."""
     largest = _largest(scores)
     exps = [ops.exp(s - largest) for s in scores]
-    inverse = sum(exps) ** -1  # a Value division is a multiplication by the inverse
+    inverse = _python_pow(sum(exps), -1)  # a Value division is a multiplication by the inverse
     return [e * inverse for e in exps]
 
 
@@ -476,9 +506,11 @@ def _attend_forward(*args: Any) -> Any:
     """a = softmax(s_1..s_n); out = a_1 v_1 + ... + a_n v_n, added from 0.0 left to right"""
     n = len(args) // 2
     scores = args[:n]
+    if _is_array(scores[0]):
+        return _attend_stacked(_numpy().stack(args))
     largest = _largest(scores)
     exps = [ops.exp(s - largest) for s in scores]
-    inverse = sum(exps) ** -1
+    inverse = _python_pow(sum(exps), -1)
     total = 0.0
     for e, v in zip(exps, args[n:], strict=True):
         total = total + e * inverse * v
@@ -489,8 +521,42 @@ def _attend_derivative(*args: Any) -> tuple[Any, ...]:
     """args = (s_1..s_n, v_1..v_n, out): d/ds_t = a_t (v_t - out), d/dv_t = a_t, with a = softmax(s)"""
     n = (len(args) - 1) // 2
     values, out = args[n : 2 * n], args[-1]
+    if _is_array(values[0]):
+        return tuple(_attend_stacked_derivative(_numpy().stack(args[:-1]), out))
     weights = _softmax_weights(args[:n])
     return (*(a * (v - out) for a, v in zip(weights, values, strict=True)), *weights)
+
+
+def _attend_stacked_weights(scores: Any) -> Any:
+    exps = _numpy().exp(scores - scores.max(axis=0))
+    return exps, _python_pow(_sequential_sum(exps), -1)
+
+
+def _attend_stacked(args: Any) -> Any:
+    n = len(args) // 2
+    exps, inverse = _attend_stacked_weights(args[:n])
+    return _sequential_sum(exps * inverse * args[n:])
+
+
+def _attend_stacked_derivative(args: Any, out: Any) -> Any:
+    n = len(args) // 2
+    exps, inverse = _attend_stacked_weights(args[:n])
+    weights = exps * inverse
+    return _numpy().concatenate([weights * (args[n:] - out), weights])
+
+
+def _is_array(x: Any) -> bool:
+    """A numpy array (with at least one dimension): the array engines' input."""
+    return getattr(x, "ndim", 0) > 0
+
+
+def _numpy() -> Any:
+    return sys.modules["numpy"]  # only arrays reach the callers, so numpy is already imported
+
+
+def _sequential_sum(stacked: Any) -> Any:
+    """Row 0 + row 1 + ... of a 2-d array, left to right as Python's sum adds (cumsum is sequential, sum is not)."""
+    return stacked.cumsum(axis=0)[-1]
 
 
 ATTEND = defop(

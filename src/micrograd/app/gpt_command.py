@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["add_gpt_command", "train_command", "sample_command"]
 
 CHECKPOINT_NAME = "checkpoint.json"
-ENGINES = ("auto", "eager")
+ENGINES = ("auto", "eager", "compiled")
 
 # The settings of a new run, with their defaults; on --resume they come from the checkpoint.
 _RUN_DEFAULTS: dict[str, Any] = {
@@ -92,7 +92,9 @@ def add_gpt_command(sub: Any) -> None:
     train.add_argument("--n-layer", type=_positive_int, help="transformer layers (default: 1)")
     train.add_argument("--block-size", type=_positive_int, help="longest sequence, BOS included (default: 16)")
     train.add_argument("--lr", type=_positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
-    train.add_argument("--engine", default="auto", choices=ENGINES, help="auto (default) or eager: Values every step")
+    train.add_argument("--engine", default="auto", choices=ENGINES,
+                       help="eager: a graph of Values every step; compiled: recorded once per document length, "
+                       "replayed with numpy (the same losses); auto (default): compiled when numpy is installed")
     train.add_argument("--samples", type=_non_negative_int, default=20, help="names to print at the end (default: 20)")
     train.add_argument("--temperature", type=_positive_float, default=0.5, help="sampling temperature (default: 0.5)")
     train.add_argument("--out", metavar="DIR", help="output folder for checkpoint.json (default: micrograd-out)")
@@ -128,16 +130,17 @@ def train_command(args: argparse.Namespace) -> int:
     from micrograd import gpt
 
     quiet = args.quiet
+    engine = _engine(args.engine)
     saved_extra: dict[str, Any] = {}
     if args.resume:
-        training, data_name, saved_extra = _resume(args)
+        training, data_name, saved_extra = _resume(args, engine)
     else:
         settings = {key: getattr(args, key) if getattr(args, key) is not None else default
                     for key, default in _RUN_DEFAULTS.items()}
         _check_sizes(settings)
         data_path = _data_path(args.data)
         docs = gpt.read_documents(data_path)
-        training = gpt.Training.start(docs, **settings)
+        training = gpt.Training.start(docs, **settings, engine=engine)
         data_name = args.data
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else Path("micrograd-out"))
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +155,7 @@ def train_command(args: argparse.Namespace) -> int:
     if not quiet:
         c = model.config
         _note(f"{len(training.docs):,} documents, vocabulary of {c.vocab_size} (BOS included), "
-              f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps}")
+              f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps} (engine: {engine})")
     began = time.perf_counter()
     finished = _train(training, path, extra, args.checkpoint_every, quiet, snapshots, args.temperature)
     seconds = time.perf_counter() - began
@@ -217,7 +220,18 @@ def _data_path(data: str | None) -> Path:
     return Path(data)
 
 
-def _resume(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
+def _engine(choice: str) -> str:
+    """auto: compiled when numpy is installed, else eager; compiled without numpy is refused."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        if choice == "compiled":
+            raise GPTUsageError("--engine compiled needs numpy: pip install 'micrograd[fast]'") from None
+        return "eager"
+    return "compiled" if choice == "auto" else choice
+
+
+def _resume(args: argparse.Namespace, engine: str) -> tuple[Any, str | None, dict[str, Any]]:
     """The saved run, refusing settings on the command line that differ from the checkpoint's."""
     from micrograd import gpt
 
@@ -236,7 +250,7 @@ def _resume(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
     stored = checkpoint["extra"].get("data")
     data_name = args.data if args.data is not None else (stored if isinstance(stored, str) else None)
     docs = gpt.read_documents(_data_path(data_name))
-    return gpt.Training.resume(args.resume, docs), data_name, checkpoint["extra"]
+    return gpt.Training.resume(args.resume, docs, engine=engine), data_name, checkpoint["extra"]
 
 
 def _train(
