@@ -21,6 +21,12 @@ are drawn from the same stream.
     print(training.history[-1])                 # {'step': 1000, 'loss': ...}
     for i, name in enumerate(training.model.generate(20, temperature=0.5), 1):
         print(f"sample {i:2d}: {name}")
+
+A step runs on one of two engines: ``eager`` builds the graph of Values (the
+engine a learner reads; the hot spots are fused nodes of the op table), and
+``compiled`` (``micrograd.gpt_compiled``, needs numpy) records that graph once
+and replays it with arrays. Both give microgpt.py's losses and samples.
+``micrograd gpt train`` / ``micrograd gpt sample`` are the command line.
 """
 
 from __future__ import annotations

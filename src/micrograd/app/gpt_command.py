@@ -9,6 +9,8 @@ Training writes ``OUT/checkpoint.json`` every ``--checkpoint-every`` steps and a
 the end; a run resumed from it continues exactly as if it had never stopped
 (same losses, same samples). The names go to stdout, one per line in
 microgpt.py's format (``sample  1: kamon``); progress and notes go to stderr.
+``--engine compiled`` (the default when numpy is installed) replays a recorded
+graph instead of building Values every step; ``--html`` also writes ``OUT/gpt.html``.
 """
 
 from __future__ import annotations
