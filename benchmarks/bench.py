@@ -3,7 +3,9 @@
     python benchmarks/bench.py              # the full run (a few minutes)
     python benchmarks/bench.py --quick      # a smoke run: fewer rounds and steps, smaller graphs
     python benchmarks/bench.py --rounds 7 --markdown results.md
-    python benchmarks/bench.py --only microgpt --rounds 3   # one workload (w1, w2, w3, memory, microgpt)
+    python benchmarks/bench.py --only microgpt --rounds 3   # one workload (see WORKLOADS)
+    python benchmarks/bench.py --only gpt-eager,gpt-compiled --rounds 3 --gpt-steps 30
+    python benchmarks/bench.py --only gpt-full              # the 1,000-step default runs (about ten minutes)
 
 Both packages import as ``micrograd``, so the original is installed into its own
 folder (``.cache/original-micrograd-0.1.0``) and each engine runs in a fresh
@@ -31,6 +33,23 @@ Workloads
       data; every step's loss must agree to 1e-9 and the sampled names exactly,
       else the row fails and the script exits 1. Timed from outside: wall and
       CPU time of the whole process, what a user of the script sees.
+  gpt-eager, gpt-compiled  `micrograd gpt train --engine eager|compiled --steps N
+      --seed 42 --data FILE --quiet --out TMP` (python -m micrograd, a fresh
+      temporary folder each time) against the unmodified microgpt.py with
+      NUM_STEPS=N, SEED=42 and INPUT=FILE, alternating whole processes (N 30; 5
+      with --quick; --gpt-steps N). Parity first: every step's loss, read from
+      the checkpoint's extra.history at full precision, must equal microgpt's
+      printed loss to 1e-9 relative and the 20 sampled names must be the same,
+      else the row fails and the script exits 1. Reported: whole-process wall
+      time / N, the wall and CPU ratios (median and range over the rounds)
+      against the targets, 10x (eager) and 50x (compiled). When microgpt and
+      these rows run with the same N, one microgpt.py process per round serves
+      them all.
+  gpt-memory  RSS every 100 steps of a 1,000-step GPT training run through the
+      Python API (gpt.Training, the shipped names, seed 42), eager and compiled.
+  gpt-full  (only by name) one round of the full default run: microgpt.py's
+      1,000 steps against `micrograd gpt train` with no --steps, --seed or
+      --quiet, per engine; total wall and CPU time, parity as above.
 """
 
 from __future__ import annotations
@@ -348,6 +367,24 @@ def work_memory(data: dict[str, Any], n_nodes: int, steps: int, engine: str) -> 
     return {"peak_per_node": peak / nodes, "nodes": nodes, "rss": samples}
 
 
+def work_gpt_memory(data: dict[str, Any], steps: int, every: int, engine: str) -> dict[str, Any]:
+    """RSS every ``every`` steps of a GPT training run through the Python API (the shipped names, seed 42).
+
+    The run's history keeps one {"step", "loss"} per step by design (a few hundred bytes each).
+    """
+    from micrograd import gpt
+    from micrograd.datasets import names_path
+
+    docs = gpt.read_documents(names_path())
+    options = {} if engine == "eager" else {"engine": engine}
+    training = gpt.Training.start(docs, steps, seed=data["seed"], **options)
+    samples = []
+    for step, _ in training.run():
+        if step % every == 0:
+            samples.append((step, _rss_bytes()))
+    return {"rss": samples, "last_loss": training.history[-1]["loss"]}
+
+
 def _eager_step_function(data: dict[str, Any]) -> Callable[[int], float]:
     from micrograd.engine import Value
 
@@ -407,6 +444,7 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "w2": work_w2,
     "w3": work_w3,
     "memory": work_memory,
+    "gpt_memory": work_gpt_memory,
 }
 
 
@@ -501,37 +539,51 @@ def microgpt_parity(theirs: str, ours: str, steps: int, rel_tol: float = 1e-9) -
     return problems, worst
 
 
-def run_microgpt(script: Path, swapped: bool, steps: int, data: Path, seed: int) -> dict[str, Any]:
-    """Run one whole microgpt process (default GC, nothing patched); time it from outside.
-
-    ``swapped`` says the script is the one with our Value: it must then report
-    a Value defined under this project's src/micrograd.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("N_EMBD", "N_HEAD", "N_LAYER", "BLOCK_SIZE")}
+def program_env(**settings: str) -> dict[str, str]:
+    """The environment of a whole-program run: ours on PYTHONPATH, one thread, no stray microgpt knobs."""
+    dropped = ("N_EMBD", "N_HEAD", "N_LAYER", "BLOCK_SIZE", "PYTHONDONTWRITEBYTECODE")  # see precompile_ours
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(
-        PYTHONPATH=str(OURS),  # the same environment for both; only the swapped script imports micrograd
-        INPUT=str(data),
-        NUM_STEPS=str(steps),
-        SEED=str(seed),
+        PYTHONPATH=str(OURS),  # the same environment for every program; only ours import micrograd
         PYTHONUNBUFFERED="1",  # step lines arrive as printed, so their arrival times the training loop
         OMP_NUM_THREADS="1",
         OPENBLAS_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
     )
+    env.update(settings)
+    return env
+
+
+def precompile_ours() -> None:
+    """Write the bytecode of src/micrograd once, before any program is timed, as ``pip install`` does.
+
+    An installed package has its .pyc files (so do the standard library and numpy here); a
+    process that had to compile the package's sources at every start (PYTHONDONTWRITEBYTECODE
+    in the environment, no __pycache__ yet) would charge ours a few tenths of a second that no
+    user pays. The files go to the usual __pycache__ folders, which git ignores.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(OURS / "micrograd")],
+        env=program_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def run_timed(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Run one whole process and time it from outside, as its user would.
+
+    Returns its exit ``code``, ``lines`` of stdout, ``stderr``, ``wall`` (clock around the
+    process), ``cpu`` (its user + system time, from ``getrusage(RUSAGE_CHILDREN)``) and
+    ``step_clock``: when each stdout line starting with ``step `` arrived.
+    """
     import resource
 
     lines, step_clock = [], []
     with tempfile.TemporaryFile() as err:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, str(script)],
-            env=env,
-            cwd=str(script.parent),
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
+        process = subprocess.Popen(command, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=err, text=True)
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("step "):
@@ -542,19 +594,35 @@ def run_microgpt(script: Path, swapped: bool, steps: int, data: Path, seed: int)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         err.seek(0)
         stderr = err.read().decode(errors="replace")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"code": code, "lines": lines, "stderr": stderr, "wall": wall, "cpu": cpu, "step_clock": step_clock}
+
+
+def _last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1] if stderr.strip() else "(no stderr)"
+
+
+def run_microgpt(script: Path, swapped: bool, steps: int, data: Path, seed: int) -> dict[str, Any]:
+    """Run one whole microgpt process (default GC, nothing patched); time it from outside.
+
+    ``swapped`` says the script is the one with our Value: it must then report
+    a Value defined under this project's src/micrograd.
+    """
+    env = program_env(INPUT=str(data), NUM_STEPS=str(steps), SEED=str(seed))
+    done = run_timed([sys.executable, str(script)], env, script.parent)
+    lines, step_clock, wall = done["lines"], done["step_clock"], done["wall"]
     out: dict[str, Any] = {
         "stdout": "".join(lines),
         "wall": wall,
-        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "cpu": done["cpu"],
         "times": [wall / steps],
         "loop": (step_clock[-1] - step_clock[0]) / (len(step_clock) - 1) if len(step_clock) > 1 else None,
         "error": None,
         "micrograd": None,
     }
     who = "ours" if swapped else "theirs"
-    if code != 0:
-        tail = stderr.strip().splitlines()[-1] if stderr.strip() else "(no stderr)"
-        out["error"] = f"{who} ({script.name}) exited with status {code}: {tail}"
+    if done["code"] != 0:
+        out["error"] = f"{who} ({script.name}) exited with status {done['code']}: {_last_line(done['stderr'])}"
         return out
     marks = [line[len(SWAP_MARK) :].strip() for line in lines if line.startswith(SWAP_MARK)]
     if swapped:
@@ -568,14 +636,22 @@ def run_microgpt(script: Path, swapped: bool, steps: int, data: Path, seed: int)
     return out
 
 
+def missing_reference(script: Path, data: Path) -> str | None:
+    """One line saying why a row that runs microgpt.py is skipped (the script or its data is absent), or None."""
+    for what, path in (("script", script), ("data", data)):
+        if not path.is_file():
+            return f"skipped: microgpt {what} {path} not found (--microgpt PATH / --microgpt-input PATH)"
+    return None
+
+
 def microgpt_setup(script: Path, data: Path) -> tuple[str | None, Path | None]:
     """A reason to skip the row (the script or its data is missing), or the swapped script in a fresh temporary folder.
 
     The folder is outside the repository: nothing of the script is ever written into it.
     """
-    for what, path in (("script", script), ("data", data)):
-        if not path.is_file():
-            return f"skipped: microgpt {what} {path} not found (--microgpt PATH / --microgpt-input PATH)", None
+    reason = missing_reference(script, data)
+    if reason is not None:
+        return reason, None
     folder = Path(tempfile.mkdtemp(prefix="micrograd-bench-microgpt-"))
     swapped = folder / "microgpt_with_our_value.py"
     swapped.write_text(swap_value_class(script.read_text()))
@@ -630,6 +706,266 @@ def microgpt_lines(info: dict[str, Any]) -> list[str]:
         f"{ours[0]['micrograd']}."
     )
     return lines
+
+
+# ----------------------------------------------------------------------
+# micrograd gpt train: the microgpt model and run as our own command, against microgpt.py
+# ----------------------------------------------------------------------
+
+GPT_ENGINES = ("eager", "compiled")
+GPT_TARGETS = {"eager": 10.0, "compiled": 50.0}  # how many times faster than microgpt.py, whole runs
+GPT_DEFAULT_STEPS = 1000  # `micrograd gpt train` without --steps (and microgpt.py without NUM_STEPS)
+
+
+def gpt_label(engine: str) -> str:
+    return f"micrograd gpt train --engine {engine}"
+
+
+def gpt_train_command(
+    engine: str, out: Path, data: Path, steps: int | None = None, seed: int | None = None, quiet: bool = True
+) -> list[str]:
+    """The command line of one ``micrograd gpt train`` run; no ``steps`` or ``seed``: the command's defaults.
+
+    ``python -m micrograd`` with the running interpreter is what the installed ``micrograd``
+    script does (import the package's CLI and call it), on the same Python as microgpt.py.
+    """
+    command = [sys.executable, "-m", "micrograd", "gpt", "train", "--engine", engine, "--data", str(data)]
+    command += ["--out", str(out)]
+    if steps is not None:
+        command += ["--steps", str(steps)]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    if quiet:
+        command.append("--quiet")
+    return command
+
+
+def gpt_history_lines(history: Any, steps: int) -> list[str]:
+    """A checkpoint's ``extra.history`` (``[{"step": k, "loss": x}, ...]``) as microgpt.py's step lines.
+
+    The loss is written with ``repr``, every digit of the float that was saved, so that
+    parse_microgpt_output reads back exactly that number. An entry of another shape gives no
+    line, and the parity check then reports its step as missing.
+    """
+    lines: list[str] = []
+    if not isinstance(history, list):
+        return lines
+    for entry in history:
+        if not isinstance(entry, dict):
+            continue
+        step, loss = entry.get("step"), entry.get("loss")
+        if isinstance(step, bool) or isinstance(loss, bool):
+            continue
+        if isinstance(step, int) and isinstance(loss, int | float):
+            lines.append(f"step {step:4d} / {steps:4d} | loss {float(loss)!r}")
+    return lines
+
+
+def read_gpt_history(path: Path) -> Any:
+    """The ``extra.history`` of a checkpoint written by ``micrograd gpt train``; ValueError if it has none."""
+    try:
+        return json.loads(path.read_text())["extra"]["history"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"no extra.history in {path}: {type(e).__name__}: {e}") from None
+
+
+def run_gpt_train(
+    engine: str, data: Path, steps: int | None = None, seed: int | None = None, quiet: bool = True
+) -> dict[str, Any]:
+    """Run one whole ``micrograd gpt train`` process in a fresh temporary folder; time it from outside.
+
+    The result's ``stdout`` is what microgpt_parity compares with microgpt.py's output: every
+    step's loss from the checkpoint (exact; the command prints no losses with --quiet and
+    rounds them without), then what the command printed (the sampled names).
+    """
+    total = steps if steps is not None else GPT_DEFAULT_STEPS
+    folder = Path(tempfile.mkdtemp(prefix="micrograd-bench-gpt-"))  # outside the repository; removed below
+    try:
+        done = run_timed(gpt_train_command(engine, folder / "out", data, steps, seed, quiet), program_env(), folder)
+        printed = "".join(done["lines"])
+        out: dict[str, Any] = {
+            "stdout": printed,
+            "wall": done["wall"],
+            "cpu": done["cpu"],
+            "times": [done["wall"] / total],
+            "error": None,
+        }
+        if done["code"] != 0:
+            out["error"] = f"{gpt_label(engine)} exited with status {done['code']}: {_last_line(done['stderr'])}"
+            return out
+        try:
+            history = read_gpt_history(folder / "out" / "checkpoint.json")
+        except ValueError as e:
+            out["error"] = str(e)
+            return out
+        out["stdout"] = "".join(line + "\n" for line in gpt_history_lines(history, total)) + printed
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def imported_micrograd() -> Path | None:
+    """The package folder that ``python -m micrograd`` imports in the programs' environment."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import micrograd; print(micrograd.__file__)"],
+        env=program_env(),
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    return Path(result.stdout.strip().splitlines()[-1]).resolve().parent
+
+
+def run_gpt_full(script: Path, data: Path, engines: tuple[str, ...], started: float) -> dict[str, Any]:
+    """One round of the full default run: microgpt.py's 1,000 steps, then ``micrograd gpt train`` per engine.
+
+    Ours run as a user types it: no --steps, --seed or --quiet (the progress bar goes to
+    stderr), only --engine, --data (the same file as microgpt.py's INPUT) and a temporary --out.
+    """
+    full: dict[str, Any] = {"steps": GPT_DEFAULT_STEPS, "engines": {}}
+    theirs = run_microgpt(script, swapped=False, steps=GPT_DEFAULT_STEPS, data=data, seed=MICROGPT_SEED)
+    full["theirs"] = theirs
+    print(f"gpt-full: microgpt.py done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    for engine in engines:
+        state: dict[str, Any] = {"steps": GPT_DEFAULT_STEPS}
+        full["engines"][engine] = state
+        if theirs["error"]:
+            state["failure"] = theirs["error"]
+            continue
+        ours = run_gpt_train(engine, data, quiet=False)
+        state["run"] = ours
+        if ours["error"]:
+            state["failure"] = ours["error"]
+        else:
+            check_microgpt_round(state, theirs, ours)
+        print(f"gpt-full: {engine} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return full
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{seconds:.1f} s"
+
+
+def _times(x: float) -> str:
+    return f"{x:.0f}x" if x >= 100 else f"{x:.1f}x"
+
+
+def _parity_words(state: dict[str, Any]) -> str:
+    return (
+        f"all {state['steps']} losses equal to 1e-9 relative (largest relative difference {state['worst']:.1e}), "
+        f"the {state['samples']} sampled names identical"
+    )
+
+
+def gpt_lines(info: dict[str, Any]) -> list[str]:
+    """The table of the gpt-eager / gpt-compiled rows (a failed row says so instead of a speed) and its notes."""
+    head = [
+        "| workload | microgpt.py | ours | ratio, median | ratio, min-max over rounds | CPU ratio, median (min-max) "
+        "| target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    lines, notes = list(head), []
+    steps = info["steps"]
+    for engine, state in info["engines"].items():
+        target = f">= {GPT_TARGETS[engine]:.0f}x"
+        if info.get("skip"):
+            lines.append(f"| {gpt_label(engine)} | {info['skip']} | | | | | {target} |")
+            continue
+        if state.get("failure"):
+            failed = f"**FAILED, no speed reported**: {state['failure']}"
+            lines.append(f"| {gpt_label(engine)} | {failed} | | | | | {target} |")
+            continue
+        theirs, ours = info["theirs"], state["runs"]
+        wall = [a["wall"] / b["wall"] for a, b in zip(theirs, ours, strict=True)]
+        cpu = [a["cpu"] / b["cpu"] for a, b in zip(theirs, ours, strict=True)]
+        wall_theirs = statistics.median(run["wall"] for run in theirs)
+        wall_ours = statistics.median(run["wall"] for run in ours)
+        verdict = "met" if statistics.median(wall) >= GPT_TARGETS[engine] else "**not met**"
+        lines.append(
+            f"| {gpt_label(engine)} | {_ms(wall_theirs / steps)} per step | {_ms(wall_ours / steps)} per step | "
+            f"{_times(statistics.median(wall))} | {_times(min(wall))} - {_times(max(wall))} | "
+            f"{_times(statistics.median(cpu))} ({_times(min(cpu))} - {_times(max(cpu))}) | {target}: {verdict} |"
+        )
+        cpu_theirs = statistics.median(run["cpu"] for run in theirs)
+        cpu_ours = statistics.median(run["cpu"] for run in ours)
+        notes.append(
+            f"{gpt_label(engine)}: whole process {wall_ours:.2f} s wall, {cpu_ours:.2f} s CPU (microgpt.py "
+            f"{wall_theirs:.1f} s wall, {cpu_theirs:.1f} s CPU). Parity, every round: {_parity_words(state)}."
+        )
+    lines += [
+        "",
+        f"gpt rows: `micrograd gpt train --engine E --steps {steps} --seed {info['seed']} --data {info['input']} "
+        f"--quiet --out TMP` against microgpt.py with NUM_STEPS={steps}, SEED={info['seed']}, INPUT the same file, "
+        "alternating fresh processes; per step = whole-process wall time / steps (interpreter start, setup, "
+        "the training steps and the 20 sampled names); ratio = microgpt.py / ours, per round. "
+        f"Ours imported micrograd from {info.get('micrograd')}.",
+        *notes,
+    ]
+    return lines
+
+
+def gpt_full_lines(full: dict[str, Any]) -> list[str]:
+    """The full default run: one process each, total wall and CPU time."""
+    theirs = full["theirs"]
+    lines = [
+        f"| full default run, one process each: {full['steps']:,} steps + 20 names | wall | CPU | "
+        "microgpt.py / ours, wall | microgpt.py / ours, CPU |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    if theirs["error"]:
+        return lines + [f"| microgpt.py | **FAILED**: {theirs['error']} | | | |"]
+    lines.append(
+        f"| microgpt.py, NUM_STEPS={full['steps']}, SEED={MICROGPT_SEED} | {_duration(theirs['wall'])} | "
+        f"{_duration(theirs['cpu'])} | | |"
+    )
+    notes = []
+    for engine, state in full["engines"].items():
+        label = f"`micrograd gpt train --engine {engine}`"
+        if state.get("failure"):
+            lines.append(f"| {label} | **FAILED, no time reported**: {state['failure']} | | | |")
+            continue
+        ours = state["run"]
+        lines.append(
+            f"| {label} | {_duration(ours['wall'])} | {_duration(ours['cpu'])} | "
+            f"{_times(theirs['wall'] / ours['wall'])} | {_times(theirs['cpu'] / ours['cpu'])} |"
+        )
+        notes.append(f"{engine}: {_parity_words(state)}")
+    lines += [
+        "",
+        "gpt-full: ours with no --steps, --seed or --quiet (defaults 1,000 and 42, progress bar on stderr), the same "
+        "data file as microgpt.py; one round, so each ratio is one measurement (on a loaded machine the CPU "
+        "ratio is the steadier one)." + (" Parity: " + "; ".join(notes) + "." if notes else ""),
+    ]
+    return lines
+
+
+def gpt_memory_lines(memory: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| memory, GPT training through the Python API | RSS, first sample -> last | highest |", "|---|---:|---:|"]
+    for engine, result in memory.items():
+        if "failure" in result:
+            lines.append(f"| gpt.Training, engine={engine!r} | **FAILED**: {result['failure']} | |")
+            continue
+        rss = result["rss"]
+        first, last = rss[0][1] / 2**20, rss[-1][1] / 2**20
+        lines.append(
+            f"| gpt.Training, engine={engine!r}: step {rss[0][0]} -> {rss[-1][0]}, sampled every {rss[0][0]} | "
+            f"{first:.1f} -> {last:.1f} MB ({last - first:+.1f} MB) | {max(b for _, b in rss) / 2**20:.1f} MB |"
+        )
+    series = [
+        f"gpt-memory, {engine}, RSS in MB by step: "
+        + ", ".join(f"{step}: {rss / 2**20:.1f}" for step, rss in result["rss"])
+        + "."
+        for engine, result in memory.items()
+        if "rss" in result
+    ]
+    return lines + ([""] + series if series else [])
 
 
 # ----------------------------------------------------------------------
@@ -689,7 +1025,9 @@ def has_module(name: str) -> bool:
     return result.returncode == 0
 
 
-WORKLOADS = ("w1", "w2", "w3", "memory", "microgpt")
+WORKLOADS = ("w1", "w2", "w3", "memory", "microgpt", "gpt-eager", "gpt-compiled", "gpt-memory", "gpt-full")
+DEFAULT_WORKLOADS = WORKLOADS[:-1]  # gpt-full (about ten minutes) only when asked for by name
+QUICK_WORKLOADS = WORKLOADS[:5]  # --quick stays a smoke run of a few seconds a row: no gpt rows unless named
 
 
 def workload_names(text: str) -> set[str]:
@@ -713,7 +1051,8 @@ def main() -> int:
         type=workload_names,
         action="append",
         metavar="NAMES",
-        help=f"run only these workloads, comma-separated or repeated: {', '.join(WORKLOADS)} (default: all)",
+        help=f"run only these workloads, comma-separated or repeated: {', '.join(WORKLOADS)} "
+        f"(default: all but gpt-full; with --quick: {', '.join(QUICK_WORKLOADS)})",
     )
     parser.add_argument(
         "--microgpt",
@@ -731,6 +1070,12 @@ def main() -> int:
         metavar="N",
         help="NUM_STEPS of each microgpt process (default 30; 5 with --quick)",
     )
+    parser.add_argument(
+        "--gpt-steps",
+        type=int,
+        metavar="N",
+        help="training steps of each process in the gpt-eager and gpt-compiled rows (default 30; 5 with --quick)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -741,10 +1086,14 @@ def main() -> int:
     rounds = 2 if quick and args.rounds == 5 else args.rounds
     if rounds < 1:
         parser.error("--rounds must be at least 1")
-    selected: set[str] = set().union(*args.only) if args.only else set(WORKLOADS)
+    selected: set[str] = set().union(*args.only) if args.only else set(QUICK_WORKLOADS if quick else DEFAULT_WORKLOADS)
     microgpt_steps = args.microgpt_steps or (5 if quick else 30)
     if microgpt_steps < 1:
         parser.error("--microgpt-steps must be at least 1")
+    gpt_steps = args.gpt_steps if args.gpt_steps is not None else 5 if quick else 30
+    if gpt_steps < 1:
+        parser.error("--gpt-steps must be at least 1")
+    load_before = os.getloadavg()[0]
     steps = {
         "original_gc": 1 if quick else 3,
         "original_nogc": 1 if quick else 5,
@@ -759,7 +1108,7 @@ def main() -> int:
     memory_steps = 50 if quick else 1000
 
     original, data = ORIGINAL, SCRATCH / "data.json"
-    if selected - {"microgpt"}:  # the microgpt row needs neither the original package nor the moons
+    if selected & {"w1", "w2", "w3", "memory"}:  # the microgpt and gpt rows need neither the original nor the moons
         original = ensure_original()
         data = make_data()
     torch_ok = "w1" in selected and has_module("torch")
@@ -833,10 +1182,29 @@ def main() -> int:
         rows.append(("W2 original", "w2", original, {"repeats": 1 if quick else 2, "n_nodes": w2_nodes}, ""))
         rows.append(("W2 eager", "w2", OURS, {"repeats": 2 if quick else 3, "n_nodes": w2_nodes}, "W2 original"))
 
+    # The rows that run whole programs: microgpt.py as it is (shared by every row with the same NUM_STEPS),
+    # with our Value, and `micrograd gpt train`. A row compared with microgpt.py reports into a state dict
+    # (its "failure" stops it); a run of microgpt.py as it is reports into every row that needs it.
+    script, microgpt_input = args.microgpt.resolve(), args.microgpt_input.resolve()
+    dependents: dict[str, list[dict[str, Any]]] = {}
+    pairs: list[tuple[str, str, dict[str, Any]]] = []  # (row, the microgpt.py row it is compared with, its state)
+
+    def theirs_row(steps: int, state: dict[str, Any]) -> str:
+        label = next(
+            (row[0] for row in rows if row[1] == "microgpt" and row[3] == {**options(steps), "swapped": False}), None
+        )
+        if label is None:
+            label = MICROGPT_THEIRS if MICROGPT_THEIRS not in dependents else f"{MICROGPT_THEIRS}, NUM_STEPS={steps}"
+            rows.append((label, "microgpt", script, {**options(steps), "swapped": False}, ""))
+        dependents.setdefault(label, []).append(state)
+        return label
+
+    def options(steps: int) -> dict[str, Any]:
+        return {"steps": steps, "data": microgpt_input, "seed": MICROGPT_SEED}
+
     microgpt: dict[str, Any] | None = None
     swapped_folder: Path | None = None
     if "microgpt" in selected:
-        script, microgpt_input = args.microgpt.resolve(), args.microgpt_input.resolve()
         microgpt = {"steps": microgpt_steps, "seed": MICROGPT_SEED, "input": microgpt_input, "theirs": [], "ours": []}
         try:
             microgpt["skip"], swapped = microgpt_setup(script, microgpt_input)
@@ -845,31 +1213,61 @@ def main() -> int:
             microgpt["failure"] = f"cannot swap the Value class of {script}: {e}"
         if swapped is not None:
             swapped_folder = swapped.parent
-            options = {"steps": microgpt_steps, "data": microgpt_input, "seed": MICROGPT_SEED}
-            rows.append((MICROGPT_THEIRS, "microgpt", script, {**options, "swapped": False}, ""))
-            rows.append((MICROGPT_OURS, "microgpt", swapped, {**options, "swapped": True}, MICROGPT_THEIRS))
+            baseline = theirs_row(microgpt_steps, microgpt)
+            rows.append((MICROGPT_OURS, "microgpt", swapped, {**options(microgpt_steps), "swapped": True}, baseline))
+            dependents[MICROGPT_OURS] = [microgpt]
+            pairs.append((MICROGPT_OURS, baseline, microgpt))
 
+    gpt: dict[str, Any] | None = None
+    gpt_engines = tuple(engine for engine in GPT_ENGINES if f"gpt-{engine}" in selected)
+    if gpt_engines:
+        gpt = {"steps": gpt_steps, "seed": MICROGPT_SEED, "input": microgpt_input, "theirs": [], "engines": {}}
+        gpt["engines"] = {engine: {"steps": gpt_steps, "runs": []} for engine in gpt_engines}
+        gpt["skip"] = missing_reference(script, microgpt_input)
+        gpt["micrograd"] = imported_micrograd()
+        if gpt["micrograd"] != (OURS / "micrograd").resolve():
+            for state in gpt["engines"].values():
+                state["failure"] = f"python -m micrograd imports {gpt['micrograd']}, not {OURS / 'micrograd'}"
+        if not gpt["skip"]:
+            for engine, state in gpt["engines"].items():
+                baseline = theirs_row(gpt_steps, state)
+                label = gpt_label(engine)
+                rows.append(
+                    (label, "gpt", OURS, {"engine": engine, "steps": gpt_steps, **options(gpt_steps)}, baseline)
+                )
+                dependents[label] = [state]
+                pairs.append((label, baseline, state))
+                state["baseline"] = baseline
+
+    if any(row[1] in ("microgpt", "gpt") for row in rows) or selected & {"gpt-full"}:
+        precompile_ours()
     medians: dict[str, list[float]] = {label: [] for label, *_ in rows}
     extras: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in rows}
     try:
         for r in range(rounds):
             order = rows if r % 2 == 0 else rows[::-1]  # flip the order each round: drift hits both sides alike
-            for label, worker, path, options, _ in order:
-                if worker == "microgpt":
-                    assert microgpt is not None
-                    if microgpt.get("failure"):
+            for label, worker, path, options_, _ in order:
+                if worker in ("microgpt", "gpt"):
+                    states = dependents[label]
+                    if all(state.get("failure") for state in states):
                         continue  # reported once, instead of a speed; the other rows go on
-                    out = run_microgpt(path, **options)
+                    if worker == "microgpt":
+                        out = run_microgpt(path, **options_)
+                    else:
+                        out = run_gpt_train(options_["engine"], options_["data"], options_["steps"], options_["seed"])
                     if out["error"]:
-                        microgpt["failure"] = out["error"]
+                        for state in states:
+                            state.setdefault("failure", out["error"])
                         continue
                 else:
-                    out = run(worker, path, data, **options)
+                    out = run(worker, path, data, **options_)
                 medians[label].append(statistics.median(out["times"]))
                 extras[label].append(out)
-            if microgpt is not None and not microgpt.get("failure") and extras.get(MICROGPT_OURS):
-                check_microgpt_round(microgpt, extras[MICROGPT_THEIRS][-1], extras[MICROGPT_OURS][-1])
-            print(f"round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            for label, baseline, state in pairs:  # parity before any speed: every round, every step
+                if not state.get("failure"):
+                    check_microgpt_round(state, extras[baseline][-1], extras[label][-1])
+            if rows:
+                print(f"round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     finally:
         if swapped_folder is not None:
             shutil.rmtree(swapped_folder, ignore_errors=True)
@@ -897,9 +1295,47 @@ def main() -> int:
         memory_original = run("memory", original, data, n_nodes=w2_nodes, steps=2 if quick else 20, engine="eager")
     if microgpt is not None and not microgpt.get("skip") and not microgpt.get("failure"):
         microgpt["theirs"], microgpt["ours"] = extras[MICROGPT_THEIRS], extras[MICROGPT_OURS]
+    more: list[str] = []
+    failures: list[str] = []
+    if gpt is not None:
+        for engine, state in gpt["engines"].items():
+            if state.get("failure"):
+                failures.append(f"{gpt_label(engine)}: {state['failure']}")
+            elif not gpt["skip"]:
+                gpt["theirs"], state["runs"] = extras[state["baseline"]], extras[gpt_label(engine)]
+        more += ["", *gpt_lines(gpt)]
+    if "gpt-memory" in selected:
+        gpt_memory: dict[str, dict[str, Any]] = {}
+        memory_file = SCRATCH / "gpt.json"
+        memory_file.parent.mkdir(parents=True, exist_ok=True)
+        memory_file.write_text(json.dumps({"seed": MICROGPT_SEED}))
+        gpt_memory_steps = 100 if quick else GPT_DEFAULT_STEPS
+        for engine in GPT_ENGINES:
+            try:
+                gpt_memory[engine] = run(
+                    "gpt_memory", OURS, memory_file, steps=gpt_memory_steps, every=gpt_memory_steps // 10, engine=engine
+                )
+            except RuntimeError as e:
+                gpt_memory[engine] = {"failure": _last_line(str(e))}
+                failures.append(f"gpt-memory, engine {engine}: {gpt_memory[engine]['failure']}")
+        more += ["", *gpt_memory_lines(gpt_memory)]
+    if "gpt-full" in selected:
+        skip = missing_reference(script, microgpt_input)
+        if skip:
+            more += ["", f"gpt-full: {skip}"]
+        else:
+            full = run_gpt_full(script, microgpt_input, GPT_ENGINES, started)
+            more += ["", *gpt_full_lines(full)]
+            if full["theirs"]["error"]:
+                failures.append(f"gpt-full, microgpt.py: {full['theirs']['error']}")
+            failures += [
+                f"gpt-full, {engine}: {state['failure']}"
+                for engine, state in full["engines"].items()
+                if state.get("failure") and state["failure"] != full["theirs"]["error"]
+            ]
 
     table = report(
-        [row for row in rows if row[1] != "microgpt"],
+        [row for row in rows if row[1] not in ("microgpt", "gpt")],
         medians,
         extras,
         rounds,
@@ -910,14 +1346,20 @@ def main() -> int:
         microgpt,
         quick,
         time.perf_counter() - started,
+        (load_before, os.getloadavg()[0]),
+        more,
     )
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
+    status = 0
     if microgpt is not None and microgpt.get("failure"):
         print(f"MICROGPT FAILED: {microgpt['failure']}", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    for failure in failures:
+        print(f"GPT FAILED: {failure}", file=sys.stderr)
+        status = 1
+    return status
 
 
 def check_microgpt_round(microgpt: dict[str, Any], theirs: dict[str, Any], ours: dict[str, Any]) -> None:
@@ -943,6 +1385,8 @@ def report(
     microgpt: dict[str, Any] | None,
     quick: bool,
     seconds: float,
+    load: tuple[float, float] = (math.nan, math.nan),
+    more: list[str] | None = None,
 ) -> str:
     def ms(x: float) -> str:
         return f"{x * 1e3:.3f}" if x < 0.01 else f"{x * 1e3:.1f}" if x < 1 else f"{x * 1e3:.0f}"
@@ -954,7 +1398,8 @@ def report(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; {time.strftime('%Y-%m-%d %H:%M')}; {rounds} rounds"
-        f"{' (--quick)' if quick else ''}, {seconds:.0f} s.",
+        f"{' (--quick)' if quick else ''}, {seconds:.0f} s; load average (1 min) {load[0]:.1f} at the start, "
+        f"{load[1]:.1f} at the end.",
     ]
     if rows:
         lines += [
@@ -1026,6 +1471,7 @@ def report(
         )
     if microgpt is not None:
         lines += ["", *microgpt_lines(microgpt)]
+    lines += more or []
     return "\n".join(lines) + "\n"
 
 
