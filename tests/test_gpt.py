@@ -66,7 +66,7 @@ lu
 
 def _configurations() -> dict[str, dict[str, Any]]:
     return {
-        "defaults": {"data": NAMES, "steps": 12, "sizes": {}},
+        "defaults": {"data": NAMES, "steps": 10, "sizes": {}},
         "two-layers": {
             "data": NAMES,
             "steps": 10,
