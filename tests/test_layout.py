@@ -121,21 +121,8 @@ def test_the_graph_reader_sees_imports_inside_functions_and_finds_cycles() -> No
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# Cycles that were there when this test was written, outside the modules this layout moved:
-# micrograd.gpt imports micrograd.interop inside GPT.to_torch / from_torch, and interop imports
-# gpt inside gpt_to_torch / gpt_from_torch. Each has a strict xfail below, so that removing the
-# cycle shows up as an unexpected pass and the entry can go.
-KNOWN_CYCLES = [["micrograd.gpt", "micrograd.interop"]]
-
-
 def test_no_import_cycles() -> None:
-    assert [cycle for cycle in find_cycles(import_graph()) if cycle not in KNOWN_CYCLES] == []
-
-
-@pytest.mark.parametrize("cycle", [pytest.param(c, id="-".join(c)) for c in KNOWN_CYCLES])
-@pytest.mark.xfail(strict=True, reason="a known cycle, see KNOWN_CYCLES")
-def test_known_cycle_is_gone(cycle: list[str]) -> None:
-    assert cycle not in find_cycles(import_graph())
+    assert find_cycles(import_graph()) == []
 
 
 @pytest.mark.parametrize("core", CORE)

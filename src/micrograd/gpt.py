@@ -422,9 +422,17 @@ def _sampling_weights(logits: list[Value], temperature: float) -> list[float]:
 
 def from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) -> GPT:
     """A GPT with the weights of a module made by ``GPT.to_torch()`` (or one with the same structure)."""
-    from micrograd.interop import gpt_from_torch
+    from micrograd.interop import load_gpt_weights, read_gpt_module
 
-    return gpt_from_torch(module, chars)
+    sizes, vocabulary = read_gpt_module(module, chars)
+    state = random.getstate()  # building draws weights; every one is overwritten
+    try:
+        model = GPT(GPTConfig(**sizes), vocabulary, rng=random.Random(0))
+    finally:
+        random.setstate(state)
+    model.rng = None
+    load_gpt_weights(model, module)
+    return model
 
 
 # ----------------------------------------------------------------------

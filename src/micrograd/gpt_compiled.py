@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +36,9 @@ from micrograd.engine import Value, topological_order
 from micrograd.losses import SOFTMAX_CROSS_ENTROPY, _python_pow
 from micrograd.ops import ADD, DOT, MUL, RELU, Op
 
-if TYPE_CHECKING:
-    from micrograd.gpt import GPT, Training
+# The model and the run are micrograd.gpt's GPT and Training, passed in (not imported: gpt imports this module).
+GPT = Any
+Training = Any
 
 __all__ = ["Recording", "Program", "CompiledTraining"]
 

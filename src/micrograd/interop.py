@@ -26,9 +26,7 @@ from micrograd.nn import MLP, Layer
 if TYPE_CHECKING:  # for the annotations only; at run time torch is imported on first use
     import torch
 
-    from micrograd.gpt import GPT
-
-__all__ = ["to_torch", "from_torch", "gpt_to_torch", "gpt_from_torch"]
+__all__ = ["to_torch", "from_torch", "gpt_to_torch", "read_gpt_module", "load_gpt_weights"]
 
 # micrograd activation name -> name of the torch.nn module class computing the same function.
 _TORCH_ACTIVATION_CLASSES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
@@ -166,7 +164,7 @@ def _require_torch() -> None:
 _TORCH_GPT_CLASS: Any = None
 
 
-def gpt_to_torch(model: GPT) -> torch.nn.Module:
+def gpt_to_torch(model: Any) -> torch.nn.Module:
     """A float64 ``torch.nn.Module`` computing the same logits as a ``micrograd.gpt.GPT``.
 
     Its ``forward(idx)`` takes a LongTensor of token ids of shape (B, T), T <= block_size, and
@@ -178,9 +176,7 @@ def gpt_to_torch(model: GPT) -> torch.nn.Module:
     _require_torch()
     import torch
 
-    from micrograd.gpt import GPT
-
-    if not isinstance(model, GPT):
+    if not all(hasattr(model, name) for name in ("config", "chars", "wte", "layers")):  # duck-typed: gpt imports us
         raise TypeError(f"gpt_to_torch: expected a micrograd.gpt.GPT, got {type(model).__name__}")
     c = model.config
     module = _torch_gpt_class()(c.vocab_size, c.n_embd, c.n_head, c.n_layer, c.block_size, list(model.chars))
@@ -190,16 +186,14 @@ def gpt_to_torch(model: GPT) -> torch.nn.Module:
     return cast("torch.nn.Module", module)
 
 
-def gpt_from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) -> GPT:
-    """A ``micrograd.gpt.GPT`` with the weights of a module made by ``gpt_to_torch`` (or built the same way).
+def read_gpt_module(module: torch.nn.Module, chars: Iterable[str] | None = None) -> tuple[dict[str, int], list[str]]:
+    """The sizes (GPTConfig's fields) and the vocabulary of a module made by ``gpt_to_torch``.
 
-    The sizes are read from the module (``n_head`` from its attribute of that name), the
-    vocabulary from ``chars`` or else ``module.chars``. Weights of any float dtype become floats.
+    ``n_head`` comes from the module's attribute of that name, the vocabulary from ``chars`` or
+    else ``module.chars``. ``micrograd.gpt.from_torch`` builds the model from these.
     """
     _require_torch()
     import torch
-
-    from micrograd.gpt import GPT, GPTConfig
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"gpt_from_torch: expected a torch.nn.Module, got {type(module).__name__}")
@@ -213,19 +207,20 @@ def gpt_from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) 
     vocabulary = chars if chars is not None else getattr(module, "chars", None)
     if vocabulary is None:
         raise ValueError("gpt_from_torch: the module has no 'chars'; pass the vocabulary as chars=")
-    config = GPTConfig(
-        vocab_size=int(wte.shape[0]),
-        n_embd=int(wte.shape[1]),
-        n_head=int(n_head),
-        n_layer=n_layer,
-        block_size=int(wpe.shape[0]),
-    )
-    state = random.getstate()  # building draws weights; every one is overwritten
-    try:
-        model = GPT(config, vocabulary, rng=random.Random(0))
-    finally:
-        random.setstate(state)
-    model.rng = None
+    sizes = {
+        "vocab_size": int(wte.shape[0]),
+        "n_embd": int(wte.shape[1]),
+        "n_head": int(n_head),
+        "n_layer": n_layer,
+        "block_size": int(wpe.shape[0]),
+    }
+    return sizes, list(vocabulary)
+
+
+def load_gpt_weights(model: Any, module: torch.nn.Module) -> None:
+    """Copy every matrix of ``module`` (as ``gpt_to_torch`` names them) into the GPT ``model``."""
+    import torch
+
     for name, rows in _gpt_matrices(model):
         try:
             weight = module.get_parameter(name).detach().to(torch.float64)
@@ -238,10 +233,9 @@ def gpt_from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) 
         for row, numbers_ in zip(rows, weight.tolist(), strict=True):
             for p, number in zip(row, numbers_, strict=True):
                 p.data = number
-    return model
 
 
-def _gpt_matrices(model: GPT) -> list[tuple[str, list[list[Value]]]]:
+def _gpt_matrices(model: Any) -> list[tuple[str, list[list[Value]]]]:
     """(torch parameter name, micrograd weight rows) for every matrix of the model."""
     matrices = [
         ("wte.weight", model.wte.weight),
