@@ -166,7 +166,7 @@ class Value:
         if type(other) is not Value and not isinstance(other, Value):
             other = _constant(other)
         if _disabled_blocks and not _mode.enabled:
-            return Value(self.data + other.data)
+            return _constant(self.data + other.data)  # no_grad: a leaf
         out: Value = _new(Value)  # object.__new__: no __init__ frame, every slot set below
         out.data = self.data + other.data
         out.grad = 0.0
@@ -184,7 +184,7 @@ class Value:
         a = self.data
         b = other.data
         if _disabled_blocks and not _mode.enabled:
-            return Value(a * b)
+            return _constant(a * b)
         out: Value = _new(Value)
         out.data = a * b
         out.grad = 0.0
@@ -208,7 +208,7 @@ class Value:
         x = self.data
         data = float_pow("pow", x, k)
         if _disabled_blocks and not _mode.enabled:
-            return Value(data)
+            return _constant(data)
         if x == 0.0 and k < 1.0 and k != 0.0:
             raise ZeroDivisionError(f"pow: the derivative of x**{exponent} is infinite at x = 0.0")
         try:
@@ -387,7 +387,7 @@ _new = object.__new__
 
 
 def _constant(x: Any) -> Value:
-    """A number met in an op (the 2 of x * 2), as a leaf: Value(x) without its argument handling."""
+    """A number as a leaf (the 2 of x * 2, or an op's result under no_grad): Value(x) without its argument handling."""
     if type(x) is int and -(2**53) <= x <= 2**53:  # sum() starts from the int 0
         x = float(x)
     elif type(x) is not float:
@@ -412,7 +412,7 @@ def _unary(op: Op, x: Value) -> Value:
     if type(data) is not float:
         data = float(data)
     if _disabled_blocks and not _mode.enabled:
-        return Value(data)
+        return _constant(data)
     try:
         local = op.derivative(d, data)
     except ZeroDivisionError:
@@ -437,7 +437,7 @@ def _apply(op: Op, inputs: Sequence[Any], attrs: tuple[Any, ...]) -> Value:
     data = op.forward(*data_in, **named)
     data = data if type(data) is float else _to_float(data, f"{op.name}: result")
     if _disabled_blocks and not _mode.enabled:
-        return Value(data)
+        return _constant(data)
     try:
         local = op.local_grads(tuple(data_in), data, attrs)
     except ZeroDivisionError:
@@ -483,7 +483,7 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     # reduce adds left to right, one product at a time: exactly the loop bias + w1*x1 + w2*x2 ...
     total = reduce(_add, map(_mul, w_data, x_data), start)
     if _disabled_blocks and not _mode.enabled:
-        return Value(total)
+        return _constant(total)
     out: Value = _new(Value)
     out.data = total
     out.grad = 0.0
