@@ -1,12 +1,15 @@
-"""Atomic file writes: a reader (or a crash) sees the old file or the new one, never half of one."""
+"""Checkpoint files: atomic writes (a reader, or a crash, sees the old file or the new one, never half of
+one), and the reading and first checks every kind of checkpoint shares."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -71,3 +74,47 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+CHECKPOINT_FORMAT = "micrograd-checkpoint"  # every checkpoint, MLP or GPT; its "kind" tells them apart
+
+
+def read_checkpoint_json(name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:
+    """The JSON object in the checkpoint file ``name``, refused with ``fail(problem)`` unless it is one.
+
+    Only finite numbers are accepted (json would otherwise read NaN and Infinity), the top
+    level must be an object, and its "format" must be a micrograd checkpoint's.
+    """
+    try:
+        with open(name, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {name!r}: no such file") from None
+    except UnicodeDecodeError:  # (a folder given as the file raises IsADirectoryError, an OSError, as open() does)
+        raise fail("is not UTF-8 text, so not a checkpoint") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except _NonFiniteError as error:
+        raise fail(f"holds {error.args[0]}, but a checkpoint may only hold finite numbers") from None
+    except json.JSONDecodeError as error:
+        # A checkpoint always ends with the closing brace of the top-level object.
+        truncated = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
+        raise fail(f"is not valid JSON{truncated}: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except ValueError as error:  # e.g. an integer with more digits than Python will parse
+        raise fail(f"is not a usable JSON file: {error}") from None
+    except RecursionError:
+        raise fail("is nested too deeply to be a checkpoint") from None
+    if not isinstance(data, dict):
+        raise fail(f"expected a JSON object at the top level, got {type(data).__name__}")
+    if data.get("format") != CHECKPOINT_FORMAT:
+        found = data.get("format")
+        raise fail(f"'format' is {found!r}, expected {CHECKPOINT_FORMAT!r}; this is not a micrograd checkpoint")
+    return data
+
+
+class _NonFiniteError(Exception):
+    pass
+
+
+def _refuse_constant(constant: str) -> float:
+    raise _NonFiniteError(constant)  # json calls this for NaN, Infinity and -Infinity

@@ -31,8 +31,6 @@ and replays it with arrays. Both give microgpt.py's losses and samples.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import math
@@ -42,8 +40,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from micrograd._files import atomic_write
-from micrograd.engine import Value, no_grad
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, read_checkpoint_json
+from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
 from micrograd.optim import LinearLR, PaperAdam
@@ -74,7 +72,7 @@ BETAS = (0.85, 0.99)
 EPS = 1e-8
 LEARNING_RATE = 0.01
 
-FORMAT = "micrograd-checkpoint"  # the same family as micrograd.app.checkpoint; "kind" tells them apart
+FORMAT = CHECKPOINT_FORMAT  # the same family as micrograd.app.checkpoint; "kind" tells them apart
 VERSION = 1
 KIND = "gpt"
 ENGINES = ("eager", "compiled")
@@ -616,25 +614,6 @@ def train(
     return training
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for one training step.
-
-    A step allocates a graph of tens of thousands of objects; every few hundred allocations the
-    collector would scan the young ones, and now and then everything alive (the model, the
-    documents), looking for reference cycles. A graph has none (a node refers only to its
-    children) and is freed by reference counting when the step drops it, so those scans find
-    nothing: pausing them saves about a fifth of a step. The collector is back on between steps.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _documents_digest(docs: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(docs).encode("utf-8")).hexdigest()
 
@@ -713,26 +692,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     def fail(problem: str) -> CheckpointError:
         return CheckpointError(f"checkpoint {name!r}: {problem}")
 
-    try:
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {name!r}: no such file") from None
-    except IsADirectoryError:
-        raise fail("is a directory") from None
-    except UnicodeDecodeError:
-        raise fail("is not UTF-8 text, so not a checkpoint") from None
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        truncated = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
-        raise fail(f"is not valid JSON{truncated}: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except (ValueError, RecursionError) as error:
-        raise fail(f"is not a usable JSON file: {error}") from None
-    if not isinstance(data, dict):
-        raise fail(f"expected a JSON object at the top level, got {type(data).__name__}")
-    if data.get("format") != FORMAT:
-        raise fail(f"'format' is {data.get('format')!r}, expected {FORMAT!r}; this is not a micrograd checkpoint")
+    data = read_checkpoint_json(name, fail)
     if data.get("kind") != KIND:
         raise fail(f"'kind' is {data.get('kind')!r}, expected {KIND!r}; this is not a GPT checkpoint")
     if data.get("version") != VERSION:
@@ -816,9 +776,3 @@ def _unseeded_model(config: GPTConfig, chars: Sequence[str]) -> GPT:
     return model
 
 
-class _NonFiniteError(ValueError):
-    pass
-
-
-def _refuse_constant(constant: str) -> float:
-    raise _NonFiniteError(f"holds {constant}, but a checkpoint may only hold finite numbers")

@@ -37,12 +37,12 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from micrograd._files import atomic_write
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, read_checkpoint_json
 from micrograd.nn import ACTIVATIONS, MLP
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
 
-FORMAT = "micrograd-checkpoint"
+FORMAT = CHECKPOINT_FORMAT
 VERSION = 1
 
 PathLike = str | os.PathLike[str]
@@ -151,30 +151,7 @@ def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
     def fail(problem: str) -> CheckpointError:
         return CheckpointError(f"checkpoint {name!r}: {problem}")
 
-    try:
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {name!r}: no such file") from None
-    except UnicodeDecodeError:
-        raise fail("is not UTF-8 text, so not a checkpoint") from None
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except _NonFiniteError as error:
-        raise fail(f"holds {error.args[0]}, but a checkpoint may only hold finite numbers") from None
-    except json.JSONDecodeError as error:
-        # save() always ends the file with the closing brace of the top-level object.
-        truncated = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
-        raise fail(f"is not valid JSON{truncated}: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except ValueError as error:  # e.g. an integer with more digits than Python will parse
-        raise fail(f"is not a usable JSON file: {error}") from None
-    except RecursionError:
-        raise fail("is nested too deeply to be a checkpoint") from None
-
-    if not isinstance(data, dict):
-        raise fail(f"expected a JSON object at the top level, got {type(data).__name__}")
-    if data.get("format") != FORMAT:
-        raise fail(f"'format' is {data.get('format')!r}, expected {FORMAT!r}; this is not a micrograd checkpoint")
+    data = read_checkpoint_json(name, fail)
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise fail(f"'version' must be an int, got {version!r}")
@@ -226,14 +203,6 @@ def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
     except ValueError as error:  # sizes over micrograd.nn's limits (MAX_INPUTS, MAX_LAYER_SIZE, ...)
         raise fail(f"the model cannot be built: {error}") from None
     return checkpoint, model
-
-
-class _NonFiniteError(Exception):
-    pass
-
-
-def _refuse_constant(constant: str) -> float:
-    raise _NonFiniteError(constant)  # json calls this for NaN, Infinity and -Infinity
 
 
 def _check_architecture(spec: Any, fail: Callable[[str], CheckpointError]) -> dict[str, Any]:
