@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from micrograd.app.flags import finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
@@ -35,46 +36,8 @@ class UserError(Exception):
 
 
 # ----------------------------------------------------------------------
-# Argument types: reject bad values at parse time with a clear message
+# Argument types: reject bad values at parse time with a clear message (the shared ones in flags.py)
 # ----------------------------------------------------------------------
-
-
-def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -351,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="train the original moons demo and write its pictures and checkpoint")
     demo.add_argument("--out", default="micrograd-out", help="output folder (default: micrograd-out)")
-    demo.add_argument("--steps", type=_positive_int, default=100, help="training steps (default: 100)")
+    demo.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
     demo.add_argument("--seed", type=int, default=1337, help="seed for data and weights (default: 1337)")
     demo.add_argument("--html", action="store_true", help="also write training.html, an interactive page of the run")
     demo.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
@@ -359,24 +322,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train an MLP on a dataset, with checkpoints")
     train.add_argument("--dataset", default="moons", help=f"{', '.join(DATASETS)} or csv:PATH (default: moons)")
-    train.add_argument("--samples", type=_positive_int, default=200, help="points to generate (default: 200)")
-    train.add_argument("--noise", type=_finite_float, default=0.1, help="noise of generated data (default: 0.1)")
+    train.add_argument("--samples", type=positive_int, default=200, help="points to generate (default: 200)")
+    train.add_argument("--noise", type=finite_float, default=0.1, help="noise of generated data (default: 0.1)")
     train.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], help="hidden layer sizes (default: 16,16)")
     train.add_argument("--activation", default="relu", choices=hidden_activations)
     train.add_argument("--loss", default="auto", choices=("auto",) + LOSSES,
                        help="default: hinge for two classes, ce for more")
     train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 1.0 sgd, 0.01 adam)")
+    train.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1.0 sgd, 0.01 adam)")
     train.add_argument("--schedule", default="linear", choices=SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--l2", type=_finite_float, default=1e-4, help="L2 penalty alpha*sum(p*p) (default: 1e-4)")
-    train.add_argument("--steps", type=_positive_int, default=None,
+    train.add_argument("--l2", type=finite_float, default=1e-4, help="L2 penalty alpha*sum(p*p) (default: 1e-4)")
+    train.add_argument("--steps", type=positive_int, default=None,
                        help="total steps, also when resuming (default: 100)")
-    train.add_argument("--batch-size", type=_non_negative_int, default=0, help="examples per step, 0 = all")
-    train.add_argument("--val-fraction", type=_finite_float, default=0.2, help="held out for validation (default: 0.2)")
+    train.add_argument("--batch-size", type=non_negative_int, default=0, help="examples per step, 0 = all")
+    train.add_argument("--val-fraction", type=finite_float, default=0.2, help="held out for validation (default: 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed for data, weights and batches (default: 0)")
     train.add_argument("--out", default="micrograd-out", help="output folder; the checkpoint is OUT/checkpoint.json")
     train.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
-    train.add_argument("--checkpoint-every", type=_non_negative_int, default=10,
+    train.add_argument("--checkpoint-every", type=non_negative_int, default=10,
                        help="save every N steps (default: 10)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
@@ -409,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph_parser.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], default="LR", help="layout direction")
     graph_parser.add_argument("--color-by-grad", action="store_true", help="fill each box by |grad|")
     graph_parser.add_argument("--show-order", action="store_true", help="number the boxes in topological order")
-    graph_parser.add_argument("--max-nodes", type=_positive_int, default=DEFAULT_MAX_NODES,
+    graph_parser.add_argument("--max-nodes", type=positive_int, default=DEFAULT_MAX_NODES,
                               help=f"refuse larger graphs (default {DEFAULT_MAX_NODES})")
     graph_parser.set_defaults(handler=_cmd_graph)
 

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from micrograd.app.flags import non_negative_int, positive_float, positive_int, whole_number
+
 __all__ = ["add_gpt_command", "train_command", "sample_command"]
 
 CHECKPOINT_NAME = "checkpoint.json"
@@ -42,43 +44,6 @@ class GPTUsageError(ValueError):
     """A mistake in the command's input: one line on stderr, exit status 2 (as every ValueError in main)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0.0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def add_gpt_command(sub: Any) -> None:
     """Add ``gpt train`` and ``gpt sample`` to the ``micrograd`` parser's subcommands."""
     gpt = sub.add_parser("gpt", help="train Karpathy's microgpt on names and sample new ones")
@@ -87,20 +52,21 @@ def add_gpt_command(sub: Any) -> None:
 
     train = commands.add_parser("train", help="train a GPT as microgpt.py does, then print sampled names")
     train.add_argument("--data", metavar="PATH", help="one document per line (default: the shipped names.txt)")
-    train.add_argument("--steps", type=_positive_int, help="training steps, one document each (default: 1000)")
-    train.add_argument("--seed", type=_int, help="seed of the document order, weights and samples (default: 42)")
-    train.add_argument("--n-embd", type=_positive_int, help="embedding size (default: 16)")
-    train.add_argument("--n-head", type=_positive_int, help="attention heads; must divide --n-embd (default: 4)")
-    train.add_argument("--n-layer", type=_positive_int, help="transformer layers (default: 1)")
-    train.add_argument("--block-size", type=_positive_int, help="longest sequence, BOS included (default: 16)")
-    train.add_argument("--lr", type=_positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
+    train.add_argument("--steps", type=positive_int, help="training steps, one document each (default: 1000)")
+    train.add_argument("--seed", type=whole_number,
+                       help="seed of the document order, weights and samples (default: 42)")
+    train.add_argument("--n-embd", type=positive_int, help="embedding size (default: 16)")
+    train.add_argument("--n-head", type=positive_int, help="attention heads; must divide --n-embd (default: 4)")
+    train.add_argument("--n-layer", type=positive_int, help="transformer layers (default: 1)")
+    train.add_argument("--block-size", type=positive_int, help="longest sequence, BOS included (default: 16)")
+    train.add_argument("--lr", type=positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
     train.add_argument("--engine", default="auto", choices=ENGINES,
                        help="eager: a graph of Values every step; compiled: recorded once per document length, "
                        "replayed with numpy (the same losses); auto (default): compiled when numpy is installed")
-    train.add_argument("--samples", type=_non_negative_int, default=20, help="names to print at the end (default: 20)")
-    train.add_argument("--temperature", type=_positive_float, default=0.5, help="sampling temperature (default: 0.5)")
+    train.add_argument("--samples", type=non_negative_int, default=20, help="names to print at the end (default: 20)")
+    train.add_argument("--temperature", type=positive_float, default=0.5, help="sampling temperature (default: 0.5)")
     train.add_argument("--out", metavar="DIR", help="output folder for checkpoint.json (default: micrograd-out)")
-    train.add_argument("--checkpoint-every", type=_non_negative_int, default=100, metavar="N",
+    train.add_argument("--checkpoint-every", type=non_negative_int, default=100, metavar="N",
                        help="also save every N steps; 0: only at the end (default: 100)")
     train.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly")
     train.add_argument("--quiet", action="store_true", help="no progress bar and no notes: only the names")
@@ -110,9 +76,10 @@ def add_gpt_command(sub: Any) -> None:
 
     sample = commands.add_parser("sample", help="print names sampled from a trained GPT")
     sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint.json written by gpt train")
-    sample.add_argument("--num", type=_non_negative_int, default=20, help="how many names (default: 20)")
-    sample.add_argument("--temperature", type=_positive_float, default=0.5, help="sampling temperature (default: 0.5)")
-    sample.add_argument("--seed", type=_int, help="seed of the draws (default: continue the run's random stream, "
+    sample.add_argument("--num", type=non_negative_int, default=20, help="how many names (default: 20)")
+    sample.add_argument("--temperature", type=positive_float, default=0.5, help="sampling temperature (default: 0.5)")
+    sample.add_argument("--seed", type=whole_number,
+                        help="seed of the draws (default: continue the run's random stream, "
                         "which gives the names gpt train printed)")
     sample.add_argument("--prefix", default="", metavar="TEXT", help="start every name with TEXT")
     sample.set_defaults(handler=sample_command)
