@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -77,6 +78,14 @@ def _fsync_folder(folder: Path) -> None:
 
 
 CHECKPOINT_FORMAT = "micrograd-checkpoint"  # every checkpoint, MLP or GPT; its "kind" tells them apart
+
+
+def finite_parameters(parameters: dict[str, float]) -> dict[str, float]:
+    """The parameters to save, refused if any is nan or inf (a checkpoint holds finite numbers only)."""
+    for name, number in parameters.items():
+        if not math.isfinite(number):
+            raise ValueError(f"save: parameter {name} is {number}; refusing to save a model with nan/inf parameters")
+    return parameters
 
 
 def read_checkpoint_json(name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:

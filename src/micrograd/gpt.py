@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, read_checkpoint_json
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json
 from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
@@ -655,10 +655,7 @@ def save(
     """
     if not isinstance(model, GPT):
         raise TypeError(f"save: model must be a micrograd.gpt.GPT, got {type(model).__name__}")
-    parameters = model.state_dict()
-    for name, number in parameters.items():
-        if not math.isfinite(number):
-            raise ValueError(f"save: parameter {name} is {number}; refusing to save a model with nan/inf parameters")
+    parameters = finite_parameters(model.state_dict())
     checkpoint = {
         "format": FORMAT,
         "version": VERSION,

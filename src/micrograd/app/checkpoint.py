@@ -37,7 +37,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, read_checkpoint_json
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json
 from micrograd.nn import ACTIVATIONS, MLP
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
@@ -72,10 +72,7 @@ def save(
         raise ValueError(f"save: step must be an int >= 0, got {step!r}")
     if extra is not None and not isinstance(extra, Mapping):
         raise TypeError(f"save: extra must be a dict or None, got {type(extra).__name__}")
-    parameters = model.state_dict()
-    for name, number in parameters.items():
-        if not math.isfinite(number):
-            raise ValueError(f"save: parameter {name} is {number}; refusing to save a model with nan/inf parameters")
+    parameters = finite_parameters(model.state_dict())
     checkpoint = {
         "format": FORMAT,
         "version": VERSION,
