@@ -90,12 +90,12 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
 
 
 def _page(kind: str, title: str, data: Any) -> str:
-    """The page ``static/<kind>.html`` with its title, CSS (common.css + <kind>.css), data and script filled in."""
+    """The page ``static/<kind>.html`` with its title, CSS (common + <kind>), data and script (common + <kind>)."""
     return (
         _static(f"{kind}.html").replace("__TITLE__", html.escape(title))
         .replace("__STYLE__", "\n" + _static("common.css") + "\n" + _static(f"{kind}.css"))
         .replace("__DATA__", _script_literal(data))
-        .replace("__SCRIPT__", "\n" + _static(f"{kind}.js"))
+        .replace("__SCRIPT__", "\n" + _static("common.js") + "\n" + _static(f"{kind}.js"))
     )
 
 

@@ -1,5 +1,3 @@
-"use strict";
-const SVG_NS = "http://www.w3.org/2000/svg";
 const BOX_W = 170, BOX_H = 58, COLUMN_GAP = 90, ROW_GAP = 24, PAD = 20;
 const nodes = DATA.nodes, steps = DATA.steps;
 const byIndex = {};
@@ -65,13 +63,6 @@ const height = PAD * 2 + tallest * (BOX_H + ROW_GAP) - ROW_GAP;
 svg.setAttribute("width", width);
 svg.setAttribute("height", height);
 svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-function make(tag, attributes, parent, text) {
-  const element = document.createElementNS(SVG_NS, tag);
-  for (const key in attributes) element.setAttribute(key, attributes[key]);
-  if (text !== undefined) element.textContent = text;
-  parent.appendChild(element);
-  return element;
-}
 const edgeLayer = make("g", {}, svg), opLayer = make("g", {}, svg), nodeLayer = make("g", {}, svg);
 const edgeElements = {};  // "child-parent" -> path, so a step can light up its edge
 const nodeElements = {}, gradTexts = {};

@@ -1,14 +1,3 @@
-"use strict";
-const SVG_NS = "http://www.w3.org/2000/svg";
-
-function make(tag, attributes, parent, text) {
-  const element = document.createElementNS(SVG_NS, tag);
-  for (const key in attributes) element.setAttribute(key, attributes[key]);
-  if (text !== undefined) element.textContent = text;
-  parent.appendChild(element);
-  return element;
-}
-
 function html(tag, parent, text, className) {
   const element = document.createElement(tag);
   if (text !== undefined) element.textContent = text;

@@ -1,5 +1,3 @@
-"use strict";
-const SVG_NS = "http://www.w3.org/2000/svg";
 const snapshots = DATA.snapshots, curve = DATA.curve;
 const slider = document.getElementById("slider");
 const label = document.getElementById("snapshot-label");
@@ -43,14 +41,6 @@ function drawBoundary(snapshot) {
     context.strokeStyle = "#222";
     context.stroke();
   });
-}
-
-function make(tag, attributes, parent, text) {
-  const element = document.createElementNS(SVG_NS, tag);
-  for (const key in attributes) element.setAttribute(key, attributes[key]);
-  if (text !== undefined) element.textContent = text;
-  parent.appendChild(element);
-  return element;
 }
 
 // A line chart of one field of the curve; returns a function that moves the step marker.
