@@ -10,3 +10,20 @@ function make(tag, attributes, parent, text) {
   parent.appendChild(element);
   return element;
 }
+
+// The frame of a line chart over steps: axes, the value range and the first and last step written
+// on it. Returns the scales {toX, toY} that put a (step, value) point on the chart, and the
+// y of the plot's top and bottom edges (for a step marker).
+function chartFrame(svg, sMin, sMax, vMin, vMax) {
+  const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
+  const left = 46, right = 10, top = 10, bottom = 24;
+  const toX = s => left + (s - sMin) / (sMax - sMin) * (W - left - right);
+  const toY = v => H - bottom - (v - vMin) / (vMax - vMin) * (H - top - bottom);
+  make("line", { class: "axis", x1: left, y1: H - bottom, x2: W - right, y2: H - bottom }, svg);
+  make("line", { class: "axis", x1: left, y1: top, x2: left, y2: H - bottom }, svg);
+  make("text", { x: left - 4, y: toY(vMax) + 4, "text-anchor": "end" }, svg, Number(vMax.toPrecision(3)));
+  make("text", { x: left - 4, y: toY(vMin) + 4, "text-anchor": "end" }, svg, Number(vMin.toPrecision(3)));
+  make("text", { x: left, y: H - 8 }, svg, "step " + sMin);
+  make("text", { x: W - right, y: H - 8, "text-anchor": "end" }, svg, "step " + sMax);
+  return { toX, toY, yTop: top, yBottom: H - bottom };
+}

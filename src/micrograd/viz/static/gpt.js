@@ -9,20 +9,10 @@ function html(tag, parent, text, className) {
 // The loss of every step (light) and its running mean over a window (dark): one document per
 // step makes the raw curve noisy.
 function drawLoss(svg, curve) {
-  const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
-  const left = 46, right = 10, top = 10, bottom = 24;
   if (curve.length === 0) return;
   const steps = curve.map(p => p[0]), losses = curve.map(p => p[1]);
   const sMin = Math.min(...steps), sMax = Math.max(...steps, sMin + 1);
-  const vMin = Math.min(0, ...losses), vMax = Math.max(...losses, 1e-12);
-  const toX = s => left + (s - sMin) / (sMax - sMin) * (W - left - right);
-  const toY = v => H - bottom - (v - vMin) / (vMax - vMin) * (H - top - bottom);
-  make("line", { class: "axis", x1: left, y1: H - bottom, x2: W - right, y2: H - bottom }, svg);
-  make("line", { class: "axis", x1: left, y1: top, x2: left, y2: H - bottom }, svg);
-  make("text", { x: left - 4, y: toY(vMax) + 4, "text-anchor": "end" }, svg, Number(vMax.toPrecision(3)));
-  make("text", { x: left - 4, y: toY(vMin) + 4, "text-anchor": "end" }, svg, Number(vMin.toPrecision(3)));
-  make("text", { x: left, y: H - 8 }, svg, "step " + sMin);
-  make("text", { x: W - right, y: H - 8, "text-anchor": "end" }, svg, "step " + sMax);
+  const { toX, toY } = chartFrame(svg, sMin, sMax, Math.min(0, ...losses), Math.max(...losses, 1e-12));
   make("polyline", { class: "loss-raw", points: curve.map(p => toX(p[0]) + "," + toY(p[1])).join(" ") }, svg);
   const window = Math.max(1, Math.round(curve.length / 25));
   let sum = 0;

@@ -45,25 +45,16 @@ function drawBoundary(snapshot) {
 
 // A line chart of one field of the curve; returns a function that moves the step marker.
 function drawCurve(svg, field, className, fixedRange) {
-  const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
-  const left = 46, right = 10, top = 10, bottom = 24;
   const points = curve.filter(p => isFinite(p[field]));
   const steps = curve.map(p => p.step);
   const sMin = Math.min(...steps), sMax = Math.max(...steps, sMin + 1);
   const values = points.map(p => p[field]);
   const [vMin, vMax] = fixedRange || [Math.min(0, ...values), Math.max(...values, 1e-12)];
-  const toX = s => left + (s - sMin) / (sMax - sMin) * (W - left - right);
-  const toY = v => H - bottom - (v - vMin) / (vMax - vMin) * (H - top - bottom);
-  make("line", { class: "axis", x1: left, y1: H - bottom, x2: W - right, y2: H - bottom }, svg);
-  make("line", { class: "axis", x1: left, y1: top, x2: left, y2: H - bottom }, svg);
-  make("text", { x: left - 4, y: toY(vMax) + 4, "text-anchor": "end" }, svg, Number(vMax.toPrecision(3)));
-  make("text", { x: left - 4, y: toY(vMin) + 4, "text-anchor": "end" }, svg, Number(vMin.toPrecision(3)));
-  make("text", { x: left, y: H - 8 }, svg, "step " + sMin);
-  make("text", { x: W - right, y: H - 8, "text-anchor": "end" }, svg, "step " + sMax);
+  const { toX, toY, yTop, yBottom } = chartFrame(svg, sMin, sMax, vMin, vMax);
   make("polyline", {
     class: className, points: points.map(p => toX(p.step) + "," + toY(p[field])).join(" "),
   }, svg);
-  const marker = make("line", { class: "marker", y1: top, y2: H - bottom }, svg);
+  const marker = make("line", { class: "marker", y1: yTop, y2: yBottom }, svg);
   return step => { marker.setAttribute("x1", toX(step)); marker.setAttribute("x2", toX(step)); };
 }
 const moveLossMarker = drawCurve(document.getElementById("loss"), "loss", "loss-line", null);
