@@ -1,8 +1,8 @@
 """The interactive pages (micrograd.html): their content, and their behaviour in a real browser.
 
-The browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright
-for Python; they skip only when one of the two is absent. Playwright's own
-browser downloads are never used. Set MICROGRAD_SCREENSHOTS=folder to keep
+The browser tests drive Chromium with Playwright for Python (the ``chromium``
+fixture of conftest.py finds it on PATH or where Playwright put it); they skip
+with the reason when either is absent. Set MICROGRAD_SCREENSHOTS=folder to keep
 the screenshots for looking at.
 """
 
@@ -24,16 +24,6 @@ from micrograd.expr import evaluate
 from micrograd.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
 from micrograd.viz import to_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SEED_EXPRESSION = "n = x1*w1 + x2*w2 + b; o = tanh(n)"
 SEED_VALUES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
 
@@ -168,15 +158,9 @@ def test_grid_snapshot_scores_rows_by_y() -> None:
 # ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+@pytest.fixture
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 @pytest.fixture

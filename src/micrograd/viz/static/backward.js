@@ -3,9 +3,10 @@ const nodes = DATA.nodes, steps = DATA.steps;
 const byIndex = {};
 nodes.forEach(n => { byIndex[n.index] = n; });
 
-// Numbers as in the text narration: 6 significant digits, no "-0".
+// Numbers as in the text narration: 6 significant digits, no "-0". Python sends nan and the
+// infinities as the words "nan", "inf", "-inf" (JSON has no number for them): shown as they are.
 function num(x) {
-  if (!isFinite(x)) return String(x);
+  if (typeof x === "string") return x;
   let text = Number(x.toPrecision(6)).toString();
   return text === "-0" ? "0" : text;
 }
