@@ -6,7 +6,9 @@
   numbers, and gradients filling in as you go. Buttons and arrow keys
   (left/right, Home/End, space to play).
 - :func:`training_html` -- a training run: the decision boundary at several
-  steps (a slider) and the loss and accuracy curves.
+  steps (a slider) and the loss and accuracy curves. Step k is the parameters
+  after k updates; at each slider position the loss, the accuracy and the
+  boundary are of those same parameters.
 
 Everything (data, CSS, JavaScript) is inlined; the numbers are computed in
 Python and only drawn by the page, so what it shows is exactly what the
@@ -25,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypedDict
 
+from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.engine import Value
 from micrograd.viz.narrate import trace_backward
 
@@ -188,7 +191,7 @@ def script_json(data: Any) -> str:
 
 
 class Grid(TypedDict):
-    """Model scores on a grid: ``scores[j][i]`` is the score at ``(xs[i], ys[j])``; > 0 is class +1."""
+    """Model scores on a grid: ``scores[j][i]`` is the score at ``(xs[i], ys[j])``; > 0 is class 1, else class 0."""
 
     xs: list[float]
     ys: list[float]
@@ -196,7 +199,7 @@ class Grid(TypedDict):
 
 
 class Snapshot(TypedDict):
-    """The model at one training step."""
+    """The model after ``step`` updates (0: the initial parameters): loss, accuracy and grid all of those parameters."""
 
     step: int
     loss: float
@@ -214,7 +217,7 @@ class CurvePoint(TypedDict):
 
 class _HistoryRequired(TypedDict):
     X: list[list[float]]  # training points, each [x, y]
-    y: list[float]  # their labels: > 0 is class +1, otherwise class -1 (so -1/1 and 0/1 both work)
+    y: list[float]  # their labels: > 0 is class 1, otherwise class 0 (so -1/1 and 0/1 both work)
     snapshots: list[Snapshot]
 
 
@@ -250,7 +253,7 @@ def grid_snapshot(
     xs: Sequence[float],
     ys: Sequence[float],
 ) -> Snapshot:
-    """One snapshot, scoring the model at every grid point: ``score(x, y) -> float`` (> 0 means class +1)."""
+    """One snapshot, scoring the model at every grid point: ``score(x, y) -> float`` (> 0 means class 1)."""
     scores = [[float(score(x, y)) for x in xs] for y in ys]
     return {
         "step": int(step),
@@ -261,19 +264,45 @@ def grid_snapshot(
 
 
 def training_html(history: TrainingHistory) -> str:
-    """A page with the decision boundary at each snapshot (a slider) and the loss and accuracy curves."""
+    """A page with the decision boundary at each snapshot (a slider) and the loss and accuracy curves.
+
+    "step k" means the parameters after k updates (step 0: the initial ones). A snapshot's
+    boundary, loss and accuracy must all be of those parameters, and the curve's point k too,
+    so the slider and the curves agree. Class names and colours come from
+    :mod:`micrograd._outputs`, as in every other picture; a nan or inf anywhere is refused
+    (:class:`~micrograd._outputs.NonFiniteOutput`) rather than drawn as something else.
+    """
     _check_history(history)
+    snapshots = history["snapshots"]
     curve = history.get("curve") or [
-        {"step": s["step"], "loss": s["loss"], "accuracy": s["accuracy"]} for s in history["snapshots"]
+        {"step": s["step"], "loss": s["loss"], "accuracy": s["accuracy"]} for s in snapshots
     ]
     data = {
-        "X": [[float(a), float(b)] for a, b in history["X"]],
-        "y": [1 if label > 0 else -1 for label in history["y"]],
-        "snapshots": history["snapshots"],
-        "curve": curve,
+        "X": [finite_outputs(f"training_html: X[{i}]", point) for i, point in enumerate(history["X"])],
+        "labels": [binary_class(label) for label in finite_outputs("training_html: y", history["y"])],
+        "classes": [{"name": class_name(k), "colour": class_colour(k), "region": region_colour(k)} for k in (0, 1)],
+        "snapshots": [_checked_snapshot(i, snapshot) for i, snapshot in enumerate(snapshots)],
+        "curve": [_checked_point(f"training_html: curve[{i}]", point) for i, point in enumerate(curve)],
     }
-    title = history.get("title", "Training run")
-    return _page("training", title, data)
+    return _page("training", history.get("title", "Training run"), data)
+
+
+def _checked_point(where: str, point: CurvePoint | Snapshot) -> dict[str, float]:
+    loss, accuracy = finite_outputs(f"{where}'s loss and accuracy", [point["loss"], point["accuracy"]])
+    return {"step": int(point["step"]), "loss": loss, "accuracy": accuracy}
+
+
+def _checked_snapshot(i: int, snapshot: Snapshot) -> dict[str, Any]:
+    where = f"training_html: snapshots[{i}]"
+    grid = snapshot["grid"]
+    return {
+        **_checked_point(where, snapshot),
+        "grid": {
+            "xs": finite_outputs(f"{where}'s grid xs", grid["xs"]),
+            "ys": finite_outputs(f"{where}'s grid ys", grid["ys"]),
+            "scores": [finite_outputs(f"{where}'s scores", row) for row in grid["scores"]],
+        },
+    }
 
 
 def _check_history(history: TrainingHistory) -> None:
