@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from micrograd import ops
-from micrograd._outputs import class_colour, class_name, region_colour
+from micrograd._outputs import NonFiniteOutput, class_colour, class_name, region_colour
 from micrograd.engine import Value
 from micrograd.expr import evaluate
 from micrograd.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
 from micrograd.viz import to_html
+from micrograd.viz.gpt_page import gpt_html
 
 SEED_EXPRESSION = "n = x1*w1 + x2*w2 + b; o = tanh(n)"
 SEED_VALUES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
@@ -152,6 +153,54 @@ def test_grid_snapshot_scores_rows_by_y() -> None:
     snapshot = grid_snapshot(3, 0.5, 0.75, lambda x, y: 10 * x + y, [0.0, 1.0], [0.0, 2.0, 4.0])
     assert snapshot["grid"]["scores"] == [[0.0, 10.0], [2.0, 12.0], [4.0, 14.0]]
     assert snapshot["step"] == 3 and snapshot["accuracy"] == 0.75
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["snapshots"][1].__setitem__("loss", math.nan), r"snapshots\[1\]'s loss and accuracy .* nan"),
+        (
+            lambda h: h["snapshots"][2]["grid"]["scores"][3].__setitem__(4, math.inf),
+            r"snapshots\[2\]'s scores came out as inf",
+        ),
+        (lambda h: h["curve"][7].__setitem__("accuracy", math.nan), r"curve\[7\]'s loss and accuracy came out as nan"),
+        (lambda h: h["X"][0].__setitem__(1, -math.inf), r"X\[0\] came out as -inf"),
+    ],
+)
+def test_a_nan_in_a_training_run_is_refused_not_drawn(change: Any, message: str) -> None:
+    """A nan would be drawn as some colour or point that looks like a result: refused, naming where it is."""
+    history = small_history()
+    change(history)
+    with pytest.raises(NonFiniteOutput, match=message):
+        training_html(history)
+
+
+def test_a_nan_loss_of_a_gpt_run_is_refused_not_left_out() -> None:
+    run = {
+        "history": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": math.nan}, {"step": 3, "loss": 2.5}],
+        "samples": [],
+        "attention": [],
+    }
+    with pytest.raises(NonFiniteOutput, match=r"the run's loss came out as nan \(position 1\)"):
+        gpt_html(run)  # type: ignore[arg-type]
+
+
+def test_chromium_is_found_on_path_then_where_playwright_put_it(tmp_path: Path, monkeypatch: Any) -> None:
+    from conftest import find_chromium
+
+    on_path = tmp_path / "bin" / "chromium-browser"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    bundled = tmp_path / "ms-playwright" / "chrome"
+    bundled.parent.mkdir()
+    bundled.write_text("")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert find_chromium(str(bundled)) == on_path  # PATH first
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert find_chromium(str(bundled)) == bundled
+    assert find_chromium(str(tmp_path / "ms-playwright" / "not-downloaded")) is None
+    assert find_chromium(None) is None
 
 
 # ----------------------------------------------------------------------
