@@ -40,6 +40,8 @@ __all__ = [
     "Snapshot",
     "Grid",
     "CurvePoint",
+    "fill_template",
+    "script_json",
 ]
 
 
