@@ -139,8 +139,10 @@ def test_a_nan_on_the_backward_page_is_shown_as_nan(open_page: Any) -> None:
     page = open_page(backward_html(root))
     assert page.locator(".node").count() == 3
     assert page.locator('.node[data-name="x"] .data').text_content() == "data nan"
+    assert page.locator(".node .non-finite").count() == 2  # x and x*2, marked in red
     page.click("#last")
     assert page.locator('.node[data-name="x"] .grad').text_content() == "grad 2"
+    assert page.locator(".node .grad.non-finite").count() == 0  # its grad is a number
 
 
 # ----------------------------------------------------------------------

@@ -90,7 +90,8 @@ nodes.forEach(n => {
   const label = n.name.length > 20 ? n.name.slice(0, 19) + "\u2026" : n.name;
   make("title", {}, group, n.formula ? n.name + " = " + n.formula : n.name);  // full name on hover
   make("text", { class: "name", x: p.x + 8, y: p.y + 17 }, group, label);
-  make("text", { class: "data", x: p.x + 8, y: p.y + 34 }, group, "data " + num(n.data));
+  const dataClass = typeof n.data === "string" ? "data non-finite" : "data";  // nan/inf: marked, not hidden
+  make("text", { class: dataClass, x: p.x + 8, y: p.y + 34 }, group, "data " + num(n.data));
   gradTexts[n.index] = make("text", { class: "grad", x: p.x + 8, y: p.y + 50 }, group, "grad ?");
   nodeElements[n.index] = group;
 });
@@ -117,6 +118,7 @@ function show(k) {
   nodes.forEach(n => {
     const known = n.index in grad;
     gradTexts[n.index].textContent = "grad " + (known ? num(grad[n.index]) : "?");
+    gradTexts[n.index].classList.toggle("non-finite", known && typeof grad[n.index] === "string");
     nodeElements[n.index].classList.toggle("has-grad", known);
     nodeElements[n.index].classList.remove("current", "source");
   });
