@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -37,3 +40,52 @@ def original_micrograd() -> Path:
         if result.returncode != 0:
             pytest.skip(f"could not install micrograd==0.1.0: {result.stderr.strip()[-200:]}")
     return ORIGINAL_DIR
+
+
+# ----------------------------------------------------------------------
+# Chromium, for the tests that open the pages in a browser
+# ----------------------------------------------------------------------
+
+# Names the browser goes by on PATH: Debian's package, Ubuntu's, Google's builds.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def find_chromium(playwright_chromium_path: str | None = None) -> Path | None:
+    """A Chromium to drive: the first of CHROMIUM_NAMES on PATH, else the one Playwright
+    downloaded (``playwright install chromium``) if that file exists, else None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    if playwright_chromium_path and Path(playwright_chromium_path).is_file():
+        return Path(playwright_chromium_path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright, shared by the session; skips with the reason when there is none."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as playwright:
+        try:
+            bundled: str | None = playwright.chromium.executable_path
+        except Exception:  # Playwright without its browser downloads has no path to give
+            bundled = None
+        executable = find_chromium(bundled)
+        if executable is None:
+            pytest.skip(
+                f"no Chromium found: none of {', '.join(CHROMIUM_NAMES)} is on PATH and Playwright has not "
+                "downloaded one (apt-get install chromium, or playwright install chromium)"
+            )
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

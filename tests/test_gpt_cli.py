@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -244,11 +245,6 @@ def test_the_installed_command_runs(tmp_path: Path, words: Path) -> None:
 # --html: one self-contained page, looked at in Chromium
 # ----------------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
     code, out, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "10", *SMALL, "--samples", "3",
                        "--html", "--quiet", "--out", str(tmp_path), "--engine", "eager")
@@ -271,38 +267,35 @@ def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     assert (tmp_path / "resumed" / "gpt.html").read_text(encoding="utf-8") == page
 
 
-def test_html_page_in_chromium(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
+def test_html_page_in_chromium(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, chromium: Any
+) -> None:
     code, _, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--n-layer", "2",
                      "--samples", "3", "--html", "--quiet", "--out", str(tmp_path))
     assert code == 0
     model = gpt.load(tmp_path / "checkpoint.json")
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto((tmp_path / "gpt.html").as_uri())
-        # The loss: one point per step, raw and running mean.
-        assert page.locator("#loss polyline.loss-raw").get_attribute("points").count(",") == 12
-        assert page.locator("#samples tr").count() == 13  # step 0, then 1..12
-        # The heat maps of the first name: 2 layers x 2 heads, each a triangle of T(T+1)/2 cells.
-        first = page.locator("#name option").first.text_content()
-        length = min(len(first) + 1, 8)
-        assert page.locator("table.map").count() == 4
-        assert page.locator("td.cell").count() == 4 * length * (length + 1) // 2
-        # Each row of a map sums to 1, and the cells are the model's own weights.
-        weights = model.attention_weights(first)
-        cell = page.locator("table.map").nth(1).locator("tr").nth(length).locator("td.cell").last
-        assert float(cell.get_attribute("data-weight")) == pytest.approx(weights[0][length - 1][1][length - 1])
-        page.screenshot(path=str(tmp_path / "gpt-page.png"), full_page=True)
-        # Choosing another name redraws the maps for it.
-        options = page.locator("#name option")
-        last = options.nth(options.count() - 1).text_content()
-        page.locator("#name").select_option(index=options.count() - 1)
-        tokens = page.locator("table.map").first.locator("tr").first.locator("th").all_text_contents()[1:]
-        assert "".join(tokens[1:]) == last[: 7]
-        browser.close()
+    page = chromium.new_page(viewport={"width": 1300, "height": 900})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((tmp_path / "gpt.html").as_uri())
+    # The loss: one point per step, raw and running mean.
+    assert page.locator("#loss polyline.loss-raw").get_attribute("points").count(",") == 12
+    assert page.locator("#samples tr").count() == 13  # step 0, then 1..12
+    # The heat maps of the first name: 2 layers x 2 heads, each a triangle of T(T+1)/2 cells.
+    first = page.locator("#name option").first.text_content()
+    length = min(len(first) + 1, 8)
+    assert page.locator("table.map").count() == 4
+    assert page.locator("td.cell").count() == 4 * length * (length + 1) // 2
+    # Each row of a map sums to 1, and the cells are the model's own weights.
+    weights = model.attention_weights(first)
+    cell = page.locator("table.map").nth(1).locator("tr").nth(length).locator("td.cell").last
+    assert float(cell.get_attribute("data-weight")) == pytest.approx(weights[0][length - 1][1][length - 1])
+    page.screenshot(path=str(tmp_path / "gpt-page.png"), full_page=True)
+    # Choosing another name redraws the maps for it.
+    options = page.locator("#name option")
+    last = options.nth(options.count() - 1).text_content()
+    page.locator("#name").select_option(index=options.count() - 1)
+    tokens = page.locator("table.map").first.locator("tr").first.locator("th").all_text_contents()[1:]
+    assert "".join(tokens[1:]) == last[: 7]
+    page.close()
     assert errors == []

@@ -1,8 +1,8 @@
 """The interactive pages (micrograd.html): their content, and their behaviour in a real browser.
 
-The browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright
-for Python; they skip only when one of the two is absent. Playwright's own
-browser downloads are never used. Set MICROGRAD_SCREENSHOTS=folder to keep
+The browser tests drive Chromium with Playwright for Python (the ``chromium``
+fixture of conftest.py finds it on PATH or where Playwright put it); they skip
+with the reason when either is absent. Set MICROGRAD_SCREENSHOTS=folder to keep
 the screenshots for looking at.
 """
 
@@ -19,21 +19,13 @@ from typing import Any
 import pytest
 
 from micrograd import ops
+from micrograd._outputs import NonFiniteOutput, class_colour, class_name, region_colour
 from micrograd.engine import Value
 from micrograd.expr import evaluate
 from micrograd.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
 from micrograd.viz import to_html
+from micrograd.viz.gpt_page import gpt_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SEED_EXPRESSION = "n = x1*w1 + x2*w2 + b; o = tanh(n)"
 SEED_VALUES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
 
@@ -163,20 +155,62 @@ def test_grid_snapshot_scores_rows_by_y() -> None:
     assert snapshot["step"] == 3 and snapshot["accuracy"] == 0.75
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["snapshots"][1].__setitem__("loss", math.nan), r"snapshots\[1\]'s loss and accuracy .* nan"),
+        (
+            lambda h: h["snapshots"][2]["grid"]["scores"][3].__setitem__(4, math.inf),
+            r"snapshots\[2\]'s scores came out as inf",
+        ),
+        (lambda h: h["curve"][7].__setitem__("accuracy", math.nan), r"curve\[7\]'s loss and accuracy came out as nan"),
+        (lambda h: h["X"][0].__setitem__(1, -math.inf), r"X\[0\] came out as -inf"),
+    ],
+)
+def test_a_nan_in_a_training_run_is_refused_not_drawn(change: Any, message: str) -> None:
+    """A nan would be drawn as some colour or point that looks like a result: refused, naming where it is."""
+    history = small_history()
+    change(history)
+    with pytest.raises(NonFiniteOutput, match=message):
+        training_html(history)
+
+
+def test_a_nan_loss_of_a_gpt_run_is_refused_not_left_out() -> None:
+    run = {
+        "history": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": math.nan}, {"step": 3, "loss": 2.5}],
+        "samples": [],
+        "attention": [],
+    }
+    with pytest.raises(NonFiniteOutput, match=r"the run's loss came out as nan \(position 1\)"):
+        gpt_html(run)  # type: ignore[arg-type]
+
+
+def test_chromium_is_found_on_path_then_where_playwright_put_it(tmp_path: Path, monkeypatch: Any) -> None:
+    from conftest import find_chromium
+
+    on_path = tmp_path / "bin" / "chromium-browser"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    bundled = tmp_path / "ms-playwright" / "chrome"
+    bundled.parent.mkdir()
+    bundled.write_text("")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert find_chromium(str(bundled)) == on_path  # PATH first
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert find_chromium(str(bundled)) == bundled
+    assert find_chromium(str(tmp_path / "ms-playwright" / "not-downloaded")) is None
+    assert find_chromium(None) is None
+
+
 # ----------------------------------------------------------------------
 # In Chromium
 # ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+@pytest.fixture
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 @pytest.fixture
@@ -276,31 +310,156 @@ def test_a_reused_value_shows_its_gradient_adding_up(open_page: Any) -> None:
     assert "x.grad = 3 + 3 × 1 = 6" in page.locator("#panel").inner_text()
 
 
+def polyline_points(page: Any, selector: str) -> list[list[float]]:
+    return [[float(v) for v in xy.split(",")] for xy in page.locator(selector).get_attribute("points").split()]
+
+
+def hex_rgb(colour: str) -> list[int]:
+    return [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+
+
+def canvas_pixel(page: Any, pixel_x: int, pixel_y: int) -> list[int]:
+    """The boundary canvas's colour at one pixel, as [r, g, b]."""
+    context = "document.getElementById('boundary').getContext('2d')"
+    rgba = page.evaluate(f"Array.from({context}.getImageData({pixel_x}, {pixel_y}, 1, 1).data)")
+    return list(rgba[:3])
+
+
 def test_the_training_page_moves_through_the_snapshots(open_page: Any, tmp_path: Path) -> None:
     page = open_page(training_html(small_history()))
     label = page.locator("#snapshot-label")
     assert label.text_content() == "step 0: loss 2, accuracy 50.0%"
 
     def colour_at(x: float) -> list[int]:
-        """The boundary canvas's pixel at data coordinate (x, 0); the grid spans -1.5..1.5."""
-        pixel_x = round((x + 1.5) / 3.0 * 420)
-        return page.evaluate(
-            f"Array.from(document.getElementById('boundary').getContext('2d').getImageData({pixel_x}, 100, 1, 1).data)"
-        )
+        """The region colour at data coordinate (x, 0.79): the grid spans -1.5..1.5, away from the dots."""
+        return canvas_pixel(page, round((x + 1.5) / 3.0 * 420), 100)
 
-    # Step 0: the boundary is at x = 1, so x = 0.5 is still class -1 (red: more red than blue).
-    red, _, blue, _ = colour_at(0.5)
-    assert red > blue
+    # Step 0: the boundary is at x = 1, so x = 0.5 is still class 0: the lighter shade of class 0's dots.
+    assert colour_at(0.5) == hex_rgb(region_colour(0))
+    assert colour_at(1.3) == hex_rgb(region_colour(1))
     screenshot(page, tmp_path, "training-step-0")
 
     page.locator("#slider").fill("2")
     assert label.text_content() == "step 20: loss 0.1, accuracy 100.0%"
-    red, _, blue, _ = colour_at(0.5)  # the boundary moved to x = 0: now class +1, blue
-    assert blue > red
+    assert colour_at(0.5) == hex_rgb(region_colour(1))  # the boundary moved to x = 0
+    assert colour_at(-0.5) == hex_rgb(region_colour(0))
     marker = page.locator("#loss .marker")
     assert float(marker.get_attribute("x1")) == pytest.approx(410.0)  # the marker is at the last step
     assert page.locator("#loss polyline").get_attribute("points").count(",") == 21
     screenshot(page, tmp_path, "training-step-20")
+
+
+def demo_scores(parameters: dict[str, float], X: Any) -> Any:
+    """Scores of the demo's MLP 2-16-16-1 (relu, linear output) in PyTorch float64, from its parameters by name."""
+    torch = pytest.importorskip("torch")
+    out = torch.tensor(X, dtype=torch.float64)
+    for layer, (nin, nout) in enumerate([(2, 16), (16, 16), (16, 1)]):
+        weights = torch.tensor(
+            [[parameters[f"layers.{layer}.neurons.{n}.w.{i}"] for i in range(nin)] for n in range(nout)],
+            dtype=torch.float64,
+        )
+        biases = torch.tensor([parameters[f"layers.{layer}.neurons.{n}.b"] for n in range(nout)], dtype=torch.float64)
+        out = out @ weights.T + biases
+        if layer < 2:
+            out = torch.relu(out)
+    return out[:, 0]
+
+
+def loss_and_accuracy(parameters: dict[str, float], X: Any, y: Any) -> tuple[float, float]:
+    """The demo's objective worked in PyTorch: mean hinge loss on labels -1/+1 plus 1e-4 * sum(p*p)."""
+    import torch
+
+    scores = demo_scores(parameters, X)
+    signs = torch.tensor([2.0 * label - 1.0 for label in y], dtype=torch.float64)
+    hinge = torch.relu(1 - signs * scores).mean()
+    l2 = 1e-4 * sum(value * value for value in parameters.values())
+    predicted = (scores > 0).long().tolist()
+    return float(hinge) + l2, sum(p == label for p, label in zip(predicted, y, strict=True)) / len(y)
+
+
+def test_the_demo_page_shows_one_set_of_parameters_at_each_step(
+    open_page: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At each slider position the label's loss and accuracy and the drawn boundary are of one set of
+    parameters: step k = after k updates. Checked at the first and last positions against PyTorch."""
+    from micrograd.app.cli import main
+    from micrograd.app.data import make_moons
+    from micrograd.app.training import TrainConfig, build_model
+
+    assert main(["demo", "--steps", "20", "--html", "--engine", "eager", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    page = open_page((tmp_path / "run" / "training.html").read_text(encoding="utf-8"))
+    data = page.evaluate("DATA")
+    X, y = make_moons(n_samples=100, noise=0.1, seed=1337)
+    initial = build_model(TrainConfig(), 2, 2).state_dict()  # the seed's weights, before any update
+    final = json.loads((tmp_path / "run" / "checkpoint.json").read_text(encoding="utf-8"))["parameters"]
+    assert [s["step"] for s in data["snapshots"]] == [0, 1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert [p["step"] for p in data["curve"]] == list(range(21))  # the same numbering as the slider
+    assert page.locator("#slider").get_attribute("max") == str(len(data["snapshots"]) - 1)
+
+    for position, parameters in ((0, initial), (len(data["snapshots"]) - 1, final)):
+        page.locator("#slider").fill(str(position))
+        snapshot = data["snapshots"][position]
+        loss, accuracy = loss_and_accuracy(parameters, X, y)
+        assert snapshot["loss"] == pytest.approx(loss, rel=1e-9) and snapshot["accuracy"] == accuracy
+        label = page.locator("#snapshot-label").text_content()
+        shown = re.fullmatch(r"step (\d+): loss ([\d.e-]+), accuracy ([\d.]+)%", label)
+        assert shown is not None
+        assert int(shown.group(1)) == snapshot["step"]
+        assert float(shown.group(2)) == pytest.approx(loss, rel=1e-3)
+        assert shown.group(3) == f"{100 * accuracy:.1f}"
+        # The curve's point of this step is of the same parameters.
+        assert data["curve"][snapshot["step"]]["loss"] == pytest.approx(loss, rel=1e-9)
+        # The boundary drawn: the grid's scores are these parameters' scores...
+        grid = snapshot["grid"]
+        points = [[gx, gy] for gy in grid["ys"] for gx in grid["xs"]]
+        expected = demo_scores(parameters, points).tolist()
+        assert [s for row in grid["scores"] for s in row] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        # ... and the canvas is coloured by them: away from the boundary and the dots, each pixel is
+        # the region colour of the class these parameters give that place.
+        x0, x1, y0, y1 = grid["xs"][0], grid["xs"][-1], grid["ys"][0], grid["ys"][-1]
+        checked = 0
+        for pixel_y in range(15, 420, 30):
+            for pixel_x in range(15, 420, 30):
+                place = [x0 + (pixel_x + 0.5) / 420 * (x1 - x0), y1 - (pixel_y + 0.5) / 420 * (y1 - y0)]
+                score = float(demo_scores(parameters, [place])[0])
+                near_a_dot = any(math.dist(place, point) < 0.15 for point in X)
+                if abs(score) < 0.3 or near_a_dot:
+                    continue
+                assert canvas_pixel(page, pixel_x, pixel_y) == hex_rgb(region_colour(1 if score > 0 else 0))
+                checked += 1
+        assert checked > 40
+        screenshot(page, tmp_path, f"demo-position-{position}")
+
+    # The marker of the last step sits on the end of the axis, where the curve ends.
+    axis_end = float(page.locator("#loss line.axis").first.get_attribute("x2"))
+    assert float(page.locator("#loss .marker").get_attribute("x1")) == pytest.approx(axis_end)
+    last_point = page.locator("#loss polyline").get_attribute("points").split()[-1]
+    assert float(last_point.split(",")[0]) == pytest.approx(axis_end)
+    # The loss axis is logarithmic by default: the middle step's loss sits at its log position.
+    assert page.locator("#log-scale").is_checked()
+    losses = [p["loss"] for p in data["curve"]]
+    points = polyline_points(page, "#loss polyline")
+    top, bottom = 10, 180 - 24  # the chart's plot area (svg height 180)
+
+    def log_y(loss: float) -> float:
+        low, high = math.log10(min(losses)), math.log10(max(losses))
+        return bottom - (math.log10(loss) - low) / (high - low) * (bottom - top)
+
+    assert points[10][1] == pytest.approx(log_y(losses[10]))
+    page.locator("#log-scale").uncheck()  # the switch: a linear axis from 0
+    points = polyline_points(page, "#loss polyline")
+    assert points[10][1] == pytest.approx(bottom - losses[10] / max(losses) * (bottom - top))
+
+    # One set of class names and colours, from micrograd._outputs; the title names the dataset and the run.
+    assert data["classes"] == [
+        {"name": class_name(k), "colour": class_colour(k), "region": region_colour(k)} for k in (0, 1)
+    ]
+    legend = page.locator("#legend").inner_text()
+    assert "class 0" in legend and "class 1" in legend
+    assert "+1" not in page.locator("body").inner_text() and "−1" not in page.locator("body").inner_text()
+    final_accuracy = data["snapshots"][-1]["accuracy"]
+    assert page.locator("h1").text_content() == f"moons, 2 classes, step 20: accuracy {100 * final_accuracy:.1f}%"
 
 
 def test_the_page_explains_an_op_added_with_defop_and_nodes_made_by_hand(open_page: Any, tmp_path: Path) -> None:

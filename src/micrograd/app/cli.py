@@ -99,11 +99,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, seed=args.seed)
     run = start_run(config, out, engine=args.engine)
     began = time.perf_counter()
-    snapshots = []
+    # Step k of the page is the parameters after k updates: step 0 before training, then after
+    # the first, every snapshot_every-th and the last update, each with its own loss and accuracy.
+    snapshots = [_snapshot(run)] if args.html else []
     snapshot_every = max(1, config.steps // 10)
-    for record in run.steps():
-        if args.html and (run.step % snapshot_every == 0 or run.step == 1):
-            snapshots.append(_snapshot(run, record))
+    for _ in run.steps():
+        if args.html and (run.step % snapshot_every == 0 or run.step in (1, config.steps)):
+            snapshots.append(_snapshot(run))
     seconds = time.perf_counter() - began
     run.save()
     X, y = run.data.X_train, run.data.y_train
@@ -124,16 +126,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _snapshot(run: Any, record: dict[str, float]) -> dict[str, Any]:
+def _snapshot(run: Any) -> dict[str, Any]:
+    """The model as it is now: its boundary, loss and accuracy all of the same parameters."""
     from micrograd.app.plots import decision_grid
 
     xs, ys, scores = decision_grid(run.model, run.data.X_train, resolution=40)
-    return {"step": run.step, "loss": record["loss"], "accuracy": record["accuracy"],
-            "grid": {"xs": xs, "ys": ys, "scores": scores}}
+    loss, accuracy = run.evaluate()
+    return {"step": run.step, "loss": loss, "accuracy": accuracy, "grid": {"xs": xs, "ys": ys, "scores": scores}}
 
 
 def _training_history(run: Any, snapshots: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"X": run.data.X_train, "y": run.data.y_train, "curve": run.history, "snapshots": snapshots}
+    """The page's data. The history's record k is measured on the parameters after k updates (before
+    update k+1), so it is the curve's step k; the last snapshot adds the final step, which no record has."""
+    curve = [{"step": int(r["step"]), "loss": r["loss"], "accuracy": r["accuracy"]} for r in run.history]
+    last = snapshots[-1]
+    if not curve or curve[-1]["step"] < last["step"]:
+        curve.append({"step": last["step"], "loss": last["loss"], "accuracy": last["accuracy"]})
+    title = (f"{run.config.dataset}, {run.data.n_classes} classes, step {last['step']}: "
+             f"accuracy {100 * last['accuracy']:.1f}%")
+    return {"X": run.data.X_train, "y": run.data.y_train, "curve": curve, "snapshots": snapshots, "title": title}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -350,6 +350,19 @@ class Run:
         chosen = rng.sample(range(len(X)), size)
         return [X[i] for i in chosen], [y[i] for i in chosen]
 
+    def evaluate(self) -> tuple[float, float]:
+        """(loss, accuracy) of the current parameters on the whole training set, l2 included, as a
+        full-batch step measures them before its update: what the training page calls "step k"
+        (the parameters after k updates). Changes no gradient."""
+        from micrograd.engine import no_grad
+
+        with no_grad():
+            outputs = [self.model(x) for x in self.data.X_train]
+            total = data_loss(self.loss, outputs, self.data.y_train)
+            if self.config.l2:
+                total = total + self.config.l2 * sum(p * p for p in self.model.parameters())
+        return total.data, accuracy(self.model, self.data.X_train, self.data.y_train)
+
     def steps(self) -> Iterator[dict[str, float]]:
         """Train until config.steps, yielding each step's record."""
         while self.step < self.config.steps:

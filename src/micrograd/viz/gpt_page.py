@@ -8,9 +8,9 @@ The numbers are computed in Python (``micrograd.gpt``) and only drawn by the pag
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from micrograd._outputs import finite_outputs
 from micrograd.viz.html import _page
 
 if TYPE_CHECKING:
@@ -61,17 +61,20 @@ def gpt_html(run: GPTRun) -> str:
     for key in ("history", "samples", "attention"):
         if key not in run:
             raise ValueError(f"gpt_html: run needs the key {key!r}")
-    curve = []
+    steps, losses = [], []
     for i, entry in enumerate(run["history"]):
         step, loss = entry.get("step"), entry.get("loss")
         if not isinstance(step, int) or not isinstance(loss, (int, float)):
             raise ValueError(f"gpt_html: history[{i}] must be {{'step': int, 'loss': number}}, got {entry!r}")
-        curve.append([step, float(loss) if math.isfinite(loss) else None])
+        steps.append(step)
+        losses.append(loss)
+    # A nan loss is refused rather than left out: a curve with a silent gap would look like a good run.
+    losses = finite_outputs("gpt_html: the run's loss", losses)
     for i, entry_map in enumerate(run["attention"]):
         _check_map(i, entry_map)
     data = {
         "summary": run.get("summary", ""),
-        "curve": [point for point in curve if point[1] is not None],
+        "curve": [[step, loss] for step, loss in zip(steps, losses, strict=True)],
         "samples": [{"step": int(s["step"]), "names": [str(n) for n in s["names"]]} for s in run["samples"]],
         "attention": run["attention"],
     }
@@ -86,3 +89,5 @@ def _check_map(i: int, entry: AttentionMap) -> None:
         for t, heads in enumerate(layer):
             if any(len(row) != t + 1 for row in heads):
                 raise ValueError(f"gpt_html: attention[{i}], position {t}: each head needs {t + 1} weights")
+            for row in heads:
+                finite_outputs(f"gpt_html: attention[{i}]'s weights", row)

@@ -6,7 +6,9 @@
   numbers, and gradients filling in as you go. Buttons and arrow keys
   (left/right, Home/End, space to play).
 - :func:`training_html` -- a training run: the decision boundary at several
-  steps (a slider) and the loss and accuracy curves.
+  steps (a slider) and the loss and accuracy curves. Step k is the parameters
+  after k updates; at each slider position the loss, the accuracy and the
+  boundary are of those same parameters.
 
 Everything (data, CSS, JavaScript) is inlined; the numbers are computed in
 Python and only drawn by the page, so what it shows is exactly what the
@@ -19,10 +21,13 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Callable, Sequence
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypedDict
 
+from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.engine import Value
 from micrograd.viz.narrate import trace_backward
 
@@ -35,6 +40,8 @@ __all__ = [
     "Snapshot",
     "Grid",
     "CurvePoint",
+    "fill_template",
+    "script_json",
 ]
 
 
@@ -61,12 +68,12 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
                 "index": node.index,
                 "name": node.name,
                 "op": node.op,
-                "data": node.data,
+                "data": _shown(node.data),
                 "children": list(node.children),
                 "formula": node.formula,
                 "rule": node.rule,
                 "constant": node.is_constant,
-                "grad": trace.grads[node.index],
+                "grad": _shown(trace.grads[node.index]),
             }
             for node in trace.nodes
         ],
@@ -74,12 +81,12 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
             {
                 "parent": step.parent,
                 "child": step.child,
-                "upstream": step.upstream,
-                "local": step.local,
+                "upstream": _shown(step.upstream),
+                "local": _shown(step.local),
                 "rule": step.local_rule,
-                "product": step.product,
-                "before": step.before,
-                "after": step.after,
+                "product": _shown(step.product),
+                "before": _shown(step.before),
+                "after": _shown(step.after),
                 "how": step.how,
             }
             for step in trace.steps
@@ -89,14 +96,72 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -
     return _page("backward", heading, data)
 
 
+def _shown(number: float) -> float | str:
+    """A number of the backward page: finite ones as they are, nan and infinities as the words
+    "nan", "inf", "-inf", which the page prints as they are.
+
+    The backward page explains a graph as it is, so a node whose data is nan shows "nan" rather
+    than refusing the page (the training and GPT pages refuse instead: a nan there means a run
+    went wrong). JSON has no number for them, so they travel as words, never as a wrong number.
+    """
+    return number if math.isfinite(number) else repr(float(number))
+
+
 def _page(kind: str, title: str, data: Any) -> str:
-    """The page ``static/<kind>.html`` with its title, CSS (common + <kind>), data and script (common + <kind>)."""
-    return (
-        _static(f"{kind}.html").replace("__TITLE__", html.escape(title))
-        .replace("__STYLE__", "\n" + _static("common.css") + "\n" + _static(f"{kind}.css"))
-        .replace("__DATA__", _script_literal(data))
-        .replace("__SCRIPT__", "\n" + _static("common.js") + "\n" + _static(f"{kind}.js"))
+    """The page ``static/<kind>.html`` with its title, CSS (common + <kind>), data and script (common + <kind>).
+
+    Every page (backward, training, gpt) is made here, by :func:`fill_template`: one pass over
+    the template, so a title or a label that happens to contain ``__DATA__`` stays text.
+    """
+    return fill_template(
+        _static(f"{kind}.html"),
+        texts={"TITLE": title},
+        json_blocks={"DATA": data},
+        trusted={
+            "STYLE": "\n" + _static("common.css") + "\n" + _static(f"{kind}.css"),
+            "SCRIPT": "\n" + _static("common.js") + "\n" + _static(f"{kind}.js"),
+        },
     )
+
+
+_PLACEHOLDER = re.compile(r"__([A-Z]+)__")
+
+
+def fill_template(
+    template: str,
+    texts: Mapping[str, str] = {},  # noqa: B006 -- read only
+    json_blocks: Mapping[str, Any] = {},  # noqa: B006 -- read only
+    trusted: Mapping[str, str] = {},  # noqa: B006 -- read only
+) -> str:
+    """``template`` with every ``__NAME__`` replaced in one pass (what is put in is never searched again).
+
+    - ``texts``: user text (titles, labels), HTML-escaped, quotes included.
+    - ``json_blocks``: data for a ``<script>`` element, as JSON escaped by :func:`script_json`.
+    - ``trusted``: our own files (CSS, JavaScript), put in as they are.
+
+    A placeholder in the template with no value, or a value with no placeholder, is a
+    programming error and raises KeyError, so a renamed placeholder cannot go unnoticed.
+    """
+    values: dict[str, str] = {}
+    for name, text in texts.items():
+        values[name] = html.escape(text, quote=True)
+    for name, block in json_blocks.items():
+        values[name] = script_json(block)
+    values.update(trusted)
+    used: set[str] = set()
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"fill_template: no value for the placeholder __{name}__")
+        used.add(name)
+        return values[name]
+
+    page = _PLACEHOLDER.sub(value_of, template)
+    unused = set(values) - used
+    if unused:
+        raise KeyError(f"fill_template: the template has no placeholder for {sorted(unused)}")
+    return page
 
 
 @functools.cache
@@ -105,14 +170,21 @@ def _static(name: str) -> str:
     return (resources.files("micrograd.viz") / "static" / name).read_text(encoding="utf-8")
 
 
-def _script_literal(data: Any) -> str:
-    """Data as a JavaScript literal that is safe inside <script>.
+# Characters that could end a <script> element or open an HTML comment inside it ("</script>",
+# "<!--"), plus the two line separators that older JavaScript did not allow in a string.
+_SCRIPT_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
-    json.dumps writes NaN and Infinity as bare words, which JavaScript reads as
-    its own NaN and Infinity, so odd numbers survive. '</' is escaped so no
-    label can close the script element early.
+
+def script_json(data: Any) -> str:
+    """``data`` as JSON that is safe inside ``<script>``: no ``<``, ``>``, ``&``, U+2028 or U+2029 appear raw.
+
+    JSON strings keep their meaning (``\\u003c`` is ``<`` to JavaScript), and outside strings
+    JSON has none of these characters. NaN and infinities are refused (ValueError): JSON has
+    no word for them, so each page decides before this how to show such a number.
     """
-    return json.dumps(data).replace("</", "<\\/")
+    return json.dumps(data, allow_nan=False).translate(_SCRIPT_ESCAPES)
 
 
 # ----------------------------------------------------------------------
@@ -121,7 +193,7 @@ def _script_literal(data: Any) -> str:
 
 
 class Grid(TypedDict):
-    """Model scores on a grid: ``scores[j][i]`` is the score at ``(xs[i], ys[j])``; > 0 is class +1."""
+    """Model scores on a grid: ``scores[j][i]`` is the score at ``(xs[i], ys[j])``; > 0 is class 1, else class 0."""
 
     xs: list[float]
     ys: list[float]
@@ -129,7 +201,7 @@ class Grid(TypedDict):
 
 
 class Snapshot(TypedDict):
-    """The model at one training step."""
+    """The model after ``step`` updates (0: the initial parameters): loss, accuracy and grid all of those parameters."""
 
     step: int
     loss: float
@@ -147,7 +219,7 @@ class CurvePoint(TypedDict):
 
 class _HistoryRequired(TypedDict):
     X: list[list[float]]  # training points, each [x, y]
-    y: list[float]  # their labels: > 0 is class +1, otherwise class -1 (so -1/1 and 0/1 both work)
+    y: list[float]  # their labels: > 0 is class 1, otherwise class 0 (so -1/1 and 0/1 both work)
     snapshots: list[Snapshot]
 
 
@@ -183,7 +255,7 @@ def grid_snapshot(
     xs: Sequence[float],
     ys: Sequence[float],
 ) -> Snapshot:
-    """One snapshot, scoring the model at every grid point: ``score(x, y) -> float`` (> 0 means class +1)."""
+    """One snapshot, scoring the model at every grid point: ``score(x, y) -> float`` (> 0 means class 1)."""
     scores = [[float(score(x, y)) for x in xs] for y in ys]
     return {
         "step": int(step),
@@ -194,19 +266,45 @@ def grid_snapshot(
 
 
 def training_html(history: TrainingHistory) -> str:
-    """A page with the decision boundary at each snapshot (a slider) and the loss and accuracy curves."""
+    """A page with the decision boundary at each snapshot (a slider) and the loss and accuracy curves.
+
+    "step k" means the parameters after k updates (step 0: the initial ones). A snapshot's
+    boundary, loss and accuracy must all be of those parameters, and the curve's point k too,
+    so the slider and the curves agree. Class names and colours come from
+    :mod:`micrograd._outputs`, as in every other picture; a nan or inf anywhere is refused
+    (:class:`~micrograd._outputs.NonFiniteOutput`) rather than drawn as something else.
+    """
     _check_history(history)
+    snapshots = history["snapshots"]
     curve = history.get("curve") or [
-        {"step": s["step"], "loss": s["loss"], "accuracy": s["accuracy"]} for s in history["snapshots"]
+        {"step": s["step"], "loss": s["loss"], "accuracy": s["accuracy"]} for s in snapshots
     ]
     data = {
-        "X": [[float(a), float(b)] for a, b in history["X"]],
-        "y": [1 if label > 0 else -1 for label in history["y"]],
-        "snapshots": history["snapshots"],
-        "curve": curve,
+        "X": [finite_outputs(f"training_html: X[{i}]", point) for i, point in enumerate(history["X"])],
+        "labels": [binary_class(label) for label in finite_outputs("training_html: y", history["y"])],
+        "classes": [{"name": class_name(k), "colour": class_colour(k), "region": region_colour(k)} for k in (0, 1)],
+        "snapshots": [_checked_snapshot(i, snapshot) for i, snapshot in enumerate(snapshots)],
+        "curve": [_checked_point(f"training_html: curve[{i}]", point) for i, point in enumerate(curve)],
     }
-    title = history.get("title", "Training run")
-    return _page("training", title, data)
+    return _page("training", history.get("title", "Training run"), data)
+
+
+def _checked_point(where: str, point: CurvePoint | Snapshot) -> dict[str, float]:
+    loss, accuracy = finite_outputs(f"{where}'s loss and accuracy", [point["loss"], point["accuracy"]])
+    return {"step": int(point["step"]), "loss": loss, "accuracy": accuracy}
+
+
+def _checked_snapshot(i: int, snapshot: Snapshot) -> dict[str, Any]:
+    where = f"training_html: snapshots[{i}]"
+    grid = snapshot["grid"]
+    return {
+        **_checked_point(where, snapshot),
+        "grid": {
+            "xs": finite_outputs(f"{where}'s grid xs", grid["xs"]),
+            "ys": finite_outputs(f"{where}'s grid ys", grid["ys"]),
+            "scores": [finite_outputs(f"{where}'s scores", row) for row in grid["scores"]],
+        },
+    }
 
 
 def _check_history(history: TrainingHistory) -> None:

@@ -3,9 +3,10 @@ const nodes = DATA.nodes, steps = DATA.steps;
 const byIndex = {};
 nodes.forEach(n => { byIndex[n.index] = n; });
 
-// Numbers as in the text narration: 6 significant digits, no "-0".
+// Numbers as in the text narration: 6 significant digits, no "-0". Python sends nan and the
+// infinities as the words "nan", "inf", "-inf" (JSON has no number for them): shown as they are.
 function num(x) {
-  if (!isFinite(x)) return String(x);
+  if (typeof x === "string") return x;
   let text = Number(x.toPrecision(6)).toString();
   return text === "-0" ? "0" : text;
 }
@@ -89,7 +90,8 @@ nodes.forEach(n => {
   const label = n.name.length > 20 ? n.name.slice(0, 19) + "\u2026" : n.name;
   make("title", {}, group, n.formula ? n.name + " = " + n.formula : n.name);  // full name on hover
   make("text", { class: "name", x: p.x + 8, y: p.y + 17 }, group, label);
-  make("text", { class: "data", x: p.x + 8, y: p.y + 34 }, group, "data " + num(n.data));
+  const dataClass = typeof n.data === "string" ? "data non-finite" : "data";  // nan/inf: marked, not hidden
+  make("text", { class: dataClass, x: p.x + 8, y: p.y + 34 }, group, "data " + num(n.data));
   gradTexts[n.index] = make("text", { class: "grad", x: p.x + 8, y: p.y + 50 }, group, "grad ?");
   nodeElements[n.index] = group;
 });
@@ -116,6 +118,7 @@ function show(k) {
   nodes.forEach(n => {
     const known = n.index in grad;
     gradTexts[n.index].textContent = "grad " + (known ? num(grad[n.index]) : "?");
+    gradTexts[n.index].classList.toggle("non-finite", known && typeof grad[n.index] === "string");
     nodeElements[n.index].classList.toggle("has-grad", known);
     nodeElements[n.index].classList.remove("current", "source");
   });
