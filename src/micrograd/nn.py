@@ -142,7 +142,7 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons that each see all ``nin`` inputs."""
+    """``nout`` neurons that each see all ``nin`` inputs; keyword arguments (activation, init) go to each Neuron."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         _check_size("Layer: nin", nin, MAX_INPUTS)
