@@ -3,7 +3,9 @@
 Same defaults and the same initialisation as the original micrograd (weights
 drawn from ``random.uniform(-1, 1)`` on Python's global ``random`` in the same
 order, bias 0, ReLU hidden layers, a linear last layer), so seeded code written
-for the original gives the same numbers.
+for the original gives the same numbers. ``init="lecture"`` initialises as the
+lecture's notebook does instead (the bias drawn from uniform(-1, 1) too, right
+after the neuron's weights), so the lecture's seeded training gives its numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+# How a Neuron's parameters start. Both draw every weight from random.uniform(-1, 1) on Python's
+# global random, neuron by neuron, layer by layer; they differ only in the bias:
+# - "original": bias 0, as micrograd's nn.py (the repository's library);
+# - "lecture": bias from uniform(-1, 1), drawn right after the neuron's weights, as the Neuron
+#   written in the lecture's notebook. So random.seed(s) then MLP(..., init="lecture") holds the
+#   same numbers as the lecture's MLP after the same seed.
+INITS = ("original", "lecture")
 
 # Upper bounds on sizes, checked before any Value is made: a typo such as 10**12 must be refused at
 # once instead of allocating until the memory runs out. Every Value is a Python object of a few
@@ -94,15 +104,19 @@ class Module:
 
 
 class Neuron(Module):
-    """activation(w . x + b) with weights drawn from uniform(-1, 1) and bias 0."""
+    """activation(w . x + b) with weights drawn from uniform(-1, 1) and bias 0 (or, with
+    ``init="lecture"``, the bias drawn from uniform(-1, 1) after the weights, as in the lecture)."""
 
-    def __init__(self, nin: int, nonlin: bool = True, activation: str | None = None) -> None:
+    def __init__(
+        self, nin: int, nonlin: bool = True, activation: str | None = None, *, init: str = "original"
+    ) -> None:
         _check_size("Neuron: nin", nin, MAX_INPUTS)
         if activation is None:
             activation = "relu" if nonlin else "linear"
         _check_activation("Neuron", "activation", activation)
+        _check_init("Neuron", init)
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Value(0)
+        self.b = Value(random.uniform(-1, 1)) if init == "lecture" else Value(0)
         self.activation = activation
         self.nonlin = activation != "linear"
 
@@ -128,7 +142,7 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons that each see all ``nin`` inputs."""
+    """``nout`` neurons that each see all ``nin`` inputs; keyword arguments (activation, init) go to each Neuron."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         _check_size("Layer: nin", nin, MAX_INPUTS)
@@ -153,7 +167,11 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multi-layer perceptron: ``MLP(2, [16, 16, 1])`` maps 2 inputs through two hidden layers to 1 output."""
+    """A multi-layer perceptron: ``MLP(2, [16, 16, 1])`` maps 2 inputs through two hidden layers to 1 output.
+
+    ``init`` is how the parameters start: ``"original"`` (bias 0, the default) or ``"lecture"``
+    (every bias drawn from uniform(-1, 1) after its neuron's weights, as the lecture's MLP).
+    """
 
     def __init__(
         self,
@@ -161,6 +179,8 @@ class MLP(Module):
         nouts: Sequence[int],
         activation: str = "relu",
         output_activation: str = "linear",
+        *,
+        init: str = "original",
     ) -> None:
         _check_size("MLP: nin", nin, MAX_INPUTS)
         if isinstance(nouts, (int, str)) or not isinstance(nouts, Sequence) or len(nouts) == 0:
@@ -172,6 +192,7 @@ class MLP(Module):
         # and a checkpoint naming an unknown activation cannot be loaded.
         _check_activation("MLP", "activation", activation)
         _check_activation("MLP", "output_activation", output_activation)
+        _check_init("MLP", init)
         self.nin = nin
         self.nouts = list(nouts)
         self.activation = activation
@@ -179,7 +200,7 @@ class MLP(Module):
         sizes = [nin] + list(nouts)
         last = len(nouts) - 1
         self.layers = [
-            Layer(sizes[i], sizes[i + 1], activation=output_activation if i == last else activation)
+            Layer(sizes[i], sizes[i + 1], activation=output_activation if i == last else activation, init=init)
             for i in range(len(nouts))
         ]
 
@@ -284,6 +305,13 @@ def _check_parameter_count(owner: str, sizes: list[int]) -> None:
 def _check_activation(owner: str, name: str, activation: Any) -> None:
     if activation not in ACTIVATIONS:
         raise ValueError(f"{owner}: unknown {name} {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def _check_init(owner: str, init: Any) -> None:
+    if not isinstance(init, str):
+        raise TypeError(f"{owner}: init must be a str, one of {', '.join(INITS)}; got {type(init).__name__}")
+    if init not in INITS:
+        raise ValueError(f"{owner}: unknown init {init!r}; choose one of {', '.join(INITS)}")
 
 
 # ----------------------------------------------------------------------
