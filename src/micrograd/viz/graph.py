@@ -1,16 +1,16 @@
 """Pictures of the expression graph: ``draw_dot(root)`` returns a :class:`Graph`.
 
 A :class:`Graph` holds the DOT text of the graph (one record box ``label | data | grad`` per Value,
-one small node per op, edges in the direction the data flows), which a Graphviz ``dot`` program
-turns into SVG or PNG. It shows itself inline in Jupyter. A renderer is looked for in this order:
+one small node per op, edges in the direction the data flows) and turns it into SVG or PNG.
+It shows itself inline in Jupyter. It is drawn by:
 
-1. ``dot`` on the PATH (Graphviz, if installed);
-2. ``graphviz-pure`` (from ``pip install 'micrograd[viz]'``), on the PATH or
-   in the running interpreter's scripts folder -- an un-activated venv keeps it
-   off the PATH, so ``.venv/bin/python`` alone must still find it.
+1. Graphviz's ``dot``, when a real one is on the PATH (micrograd's own ``dot`` command,
+   which stands in for it, is skipped);
+2. otherwise micrograd's layered layout (:mod:`micrograd.viz.render`), in this process:
+   SVG with nothing else installed, PNG/PDF with matplotlib (``pip install 'micrograd[viz]'``).
 
-Without either, :class:`RendererNotFound` says how to get one (and the DOT
-text is still written, so nothing is lost).
+Only a PNG/PDF without matplotlib or Graphviz raises :class:`RendererNotFound`, which says how
+to get one (and the DOT text is still written, so nothing is lost).
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 from micrograd.engine import Value, topological_order
+from micrograd.viz.dot_command import real_graphviz_dot
+from micrograd.viz.render import MissingPainter, render_dot
 
 __all__ = ["Graph", "RendererNotFound", "RenderError", "DEFAULT_MAX_NODES", "INSTALL_HINT", "find_renderer", "draw_dot"]
 
@@ -35,7 +34,7 @@ PathLike = str | os.PathLike[str]
 # the picture would be unreadable anyway. A few hundred is the most a person can read.
 DEFAULT_MAX_NODES = 500
 
-INSTALL_HINT = "pip install 'micrograd[viz]'"
+INSTALL_HINT = "pip install 'micrograd[viz]'"  # brings matplotlib, which paints PNG and PDF
 
 # Long enough for any graph under the node cap; a hung renderer must not hang the caller.
 _RENDER_TIMEOUT_SECONDS = 120
@@ -62,30 +61,17 @@ class RenderError(RuntimeError, OSError):
 
 
 def find_renderer() -> str | None:
-    """The path of a dot-compatible program, or None if there is none (see the module docstring)."""
-    for name in ("dot", "graphviz-pure"):
-        found = shutil.which(name)
-        if found:
-            return found
-    # Not on the PATH: look where pip put the package's scripts for *this* interpreter.
-    suffix = ".exe" if os.name == "nt" else ""
-    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    try:
-        folders.append(sysconfig.get_path("scripts", f"{os.name}_user"))  # pip install --user
-    except KeyError:
-        pass
-    for folder in folders:
-        candidate = Path(folder) / f"graphviz-pure{suffix}"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    """The path of Graphviz's ``dot`` on the PATH, or None: then micrograd's own layout draws the graph."""
+    return real_graphviz_dot()
 
 
 def _run_renderer(source: str, format: str) -> bytes:
     program = find_renderer()
     if program is None:
-        raise RendererNotFound(f"no Graphviz 'dot' program found to draw the graph; {INSTALL_HINT} to get one")
-    # -Kdot: graphviz-pure picks its layout engine from its own name, so name the one we want.
+        try:
+            return render_dot(source, format)
+        except MissingPainter as error:
+            raise RendererNotFound(str(error)) from None
     command = [program, "-Kdot", f"-T{format}"]
     try:
         finished = subprocess.run(
@@ -157,8 +143,8 @@ class Graph:
             fallback = target.with_suffix(".dot")
             self.save(fallback)
             raise RendererNotFound(
-                f"no Graphviz 'dot' program found, so the graph was saved as DOT text in {fallback}; "
-                f"{INSTALL_HINT} (or install Graphviz) to draw pictures"
+                f"no way to draw {format.upper()} here, so the graph was saved as DOT text in {fallback}; "
+                f"{INSTALL_HINT} (or install Graphviz) to draw it, or ask for .svg, which needs neither"
             ) from None
         target.write_bytes(picture)
         return str(target)
