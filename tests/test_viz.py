@@ -162,6 +162,104 @@ def test_a_large_graph_is_refused_quickly_with_the_count_and_the_way_out() -> No
         draw_dot(loss)
 
 
+def drawn_boxes(source: str) -> tuple[list[tuple[str, float, float]], list[str]]:
+    """(label, data, grad) of every record box, and the label of every op node, read from the DOT text."""
+    from micrograd.viz.dot_reader import read_dot
+
+    boxes, ops_drawn = [], []
+    for attributes in read_dot(source).nodes.values():
+        label = attributes["label"]
+        if attributes.get("shape") == "ellipse":
+            ops_drawn.append(label)
+            continue
+        match = re.fullmatch(r"\{ (.*) \| data (\S+) \| grad (\S+) \}", label)
+        assert match, label
+        boxes.append((match[1], float(match[2]), float(match[3])))
+    return boxes, ops_drawn
+
+
+def fused_lecture_neuron(bias: bool = True) -> Value:
+    """The lecture's neuron with its weighted sum as one fused linear node, as nn.Neuron makes it."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    n = linear([w1, w2], [x1, x2], Value(B, label="b") if bias else None)
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return o
+
+
+def test_a_fused_neuron_is_drawn_as_the_lectures_boxes_with_the_unfused_grads() -> None:
+    o = fused_lecture_neuron()
+    o.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o).source)
+    # The lecture's picture: 10 boxes (5 leaves, x1*w1, x2*w2, their sum, n, o) and 5 ops: 15 nodes.
+    assert len(boxes) == 10 and sorted(ops_drawn) == ["*", "*", "+", "+", "tanh"]
+    # Each box has the data and grad of the same box in the lecture's graph, built with plain * and +.
+    unfused, by_label = lecture_neuron()
+    unfused.backward()
+    assert sorted(label for label, _, _ in boxes) == sorted(by_label)
+    for label, data, grad in boxes:
+        assert data == pytest.approx(by_label[label].data, abs=5e-5), label
+        assert grad == pytest.approx(by_label[label].grad, abs=5e-5), label
+    assert draw_dot(o).node_count == 10
+
+
+def test_a_three_input_neuron_expands_to_the_unfused_grads() -> None:
+    import random
+
+    from micrograd.nn import Neuron
+
+    random.seed(3)
+    neuron = Neuron(3, activation="tanh")
+    for i, weight in enumerate(neuron.w, start=1):
+        weight.label = f"w{i}"
+    neuron.b.label = "b"
+    xs = [Value(v, label=f"x{i}") for i, v in enumerate([0.7, -1.3, 2.1], start=1)]
+    out = neuron(xs)
+    assert isinstance(out, Value)
+    out.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(out).source)
+    assert sorted(ops_drawn) == ["*", "*", "*", "+", "+", "+", "tanh"]
+    # The same neuron by hand, as the lecture writes it: ((x1*w1 + x2*w2) + x3*w3) + b, then tanh.
+    twins = {label: Value(v.data, label=label) for label, v in [(w.label, w) for w in neuron.w] + [("b", neuron.b)]}
+    twin_xs = [Value(x.data, label=x.label) for x in xs]
+    products = [x * twins[f"w{i}"] for i, x in enumerate(twin_xs, start=1)]
+    sums = [products[0] + products[1]]
+    sums.append(sums[0] + products[2])
+    hand = (sums[1] + twins["b"]).tanh()
+    hand.backward()
+    truth = {v.label: v for v in [*twins.values(), *twin_xs]}
+    truth.update({"x1*w1": products[0], "x2*w2": products[1], "x3*w3": products[2]})
+    truth.update({"x1*w1 + x2*w2": sums[0], "x1*w1 + x2*w2 + x3*w3": sums[1]})
+    drawn = {label: (data, grad) for label, data, grad in boxes if label}
+    assert set(truth) <= set(drawn)
+    for label, value in truth.items():
+        assert drawn[label] == (pytest.approx(value.data, abs=5e-5), pytest.approx(value.grad, abs=5e-5)), label
+
+
+def test_a_fused_sum_without_bias_expands_without_the_last_plus() -> None:
+    o = fused_lecture_neuron(bias=False)
+    o.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o).source)
+    assert sorted(ops_drawn) == ["*", "*", "+", "tanh"]
+    assert ("n", -6.0, pytest.approx(1 - math.tanh(-6.0) ** 2, abs=5e-5)) in boxes
+
+
+def test_expand_linear_can_be_switched_off_and_is_off_for_big_graphs() -> None:
+    o = fused_lecture_neuron()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o, expand_linear=False).source)
+    assert len(boxes) == 7 and sorted(ops_drawn) == ["linear", "tanh"]
+    big = o
+    for _ in range(30):  # past 50 Values: a sum of 30 more terms
+        big = big + 1.0
+    assert len(topological_order(big)) > 50
+    assert "linear" in drawn_boxes(draw_dot(big).source)[1]
+    assert "linear" not in drawn_boxes(draw_dot(big, expand_linear=True).source)[1]
+    with pytest.raises(TypeError, match="expand_linear"):
+        draw_dot(o, expand_linear="yes")  # type: ignore[arg-type]
+
+
 def test_max_nodes_can_be_raised() -> None:
     chain = Value(1.0)
     for _ in range(300):
