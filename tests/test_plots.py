@@ -135,3 +135,12 @@ def test_the_plot_command_titles_the_picture_from_the_run(tmp_path: Path, monkey
     title = saved[0].axes[0].get_title()
     assert title.startswith("spiral, 3 classes, step 3: accuracy ") and title.endswith("%")
     assert (tmp_path / "decision_boundary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_curves_refuse_a_nan_loss() -> None:
+    history = [{"step": 0.0, "loss": 1.0, "accuracy": 0.5}, {"step": 1.0, "loss": math.nan, "accuracy": 0.5}]
+    with pytest.raises(NonFiniteOutput, match="the loss curve"):
+        plots.curves_figure(history)
+    history[1]["loss"] = 0.5
+    ax = plots.curves_figure(history).axes[0]
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss"

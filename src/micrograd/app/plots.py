@@ -164,14 +164,16 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "training") 
     """A Figure with loss (left axis) and accuracy (right axis) against the step."""
     Figure = _require_matplotlib()
     steps = [h["step"] for h in history]
+    losses = finite_outputs("the loss curve", [h["loss"] for h in history])
     fig = Figure(figsize=(7, 4), dpi=100)
     ax = fig.add_subplot()
-    ax.plot(steps, [h["loss"] for h in history], color="#c0392b", label="loss")
+    ax.plot(steps, losses, color="#c0392b", label="loss")
     ax.set_xlabel("step")
     ax.set_ylabel("loss", color="#c0392b")
-    ax.set_yscale("log" if all(h["loss"] > 0 for h in history) else "linear")
+    ax.set_yscale("log" if all(loss > 0 for loss in losses) else "linear")
     acc_ax = ax.twinx()
-    acc_ax.plot(steps, [100 * h["accuracy"] for h in history], color="#2c6fbb", label="train accuracy")
+    accuracies = finite_outputs("the accuracy curve", [100 * h["accuracy"] for h in history])
+    acc_ax.plot(steps, accuracies, color="#2c6fbb", label="train accuracy")
     if any("val_accuracy" in h for h in history):
         acc_ax.plot(steps, [100 * h.get("val_accuracy", float("nan")) for h in history], color="#27ae60",
                     linestyle="--", label="validation accuracy")
