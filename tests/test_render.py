@@ -254,3 +254,13 @@ def test_the_stand_in_hands_over_to_a_real_graphviz_later_on_the_path(tmp_path: 
     finished = subprocess.run([str(stand_in), "-Tsvg"], input="digraph { a }", env=env, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
     assert finished.returncode == 0 and "<svg" in finished.stdout
+
+
+def test_a_plain_label_is_shown_without_its_escapes() -> None:
+    o = Value(-2.0, label="a") * 3
+    o.backward()
+    svg = ElementTree.fromstring(render_dot(draw_dot(o, color_by_grad=True).source, "svg"))
+    texts = ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")]
+    assert "fill: |grad| relative to the largest, 3.0000" in texts
+    svg = ElementTree.fromstring(render_dot('digraph { a [shape=box, label="x \\{1\\} \\\\ y"] }', "svg"))
+    assert ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")] == ["x {1} \\ y"]

@@ -59,6 +59,14 @@ def text_width(text: str, font_size: float) -> float:
     return units * font_size
 
 
+_ESCAPED = re.compile(r'\\([{}|<>"\\ ])')
+
+
+def unescape_label(label: str) -> str:
+    r"""A plain (non-record) label as shown: ``\|`` is ``|``, ``\\`` a backslash; ``\n`` stays a line break."""
+    return _ESCAPED.sub(r"\1", label)
+
+
 def _label_lines(label: str) -> list[str]:
     # dot's line breaks: \n centred, \l left, \r right (all drawn centred here).
     return [line for line in re.split(r"\\[nlr]|\n", label)] or [""]
@@ -214,6 +222,8 @@ def _node_size(attributes: dict[str, str], name: str, left_to_right: bool) -> tu
     shape = attributes.get("shape", "ellipse").lower()
     label = attributes.get("label", "\\N").replace("\\N", name)
     font_size = _font_size(attributes)
+    if shape not in ("record", "mrecord"):
+        label = unescape_label(label)
     if shape in ("record", "mrecord"):
         # The top level runs across in TB and down in LR; each brace turns it (dot's rule).
         record = _simplify(_parse_record(label))
@@ -483,7 +493,7 @@ def layout(graph: DotGraph) -> Layout:
     extent_across = max((coordinate[n] + across[n] / 2 for n in range(total)), default=0.0) + _MARGIN
 
     # The graph's own label (a title) takes a strip at the top.
-    title = graph.graph_attributes.get("label", "")
+    title = unescape_label(graph.graph_attributes.get("label", ""))
     title_height = _text_box(title, _font_size(graph.graph_attributes))[1] + 8.0 if title else 0.0
 
     flip_along = rankdir in ("BT", "RL")
@@ -510,7 +520,7 @@ def layout(graph: DotGraph) -> Layout:
         placed_nodes.append(
             PlacedNode(
                 name=name,
-                label=attributes.get("label", "\\N").replace("\\N", name),
+                label=unescape_label(attributes.get("label", "\\N").replace("\\N", name)),
                 shape=attributes.get("shape", "ellipse").lower(),
                 x=x,
                 y=y,

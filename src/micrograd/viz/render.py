@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from micrograd.viz.dot_reader import read_dot
-from micrograd.viz.layered import Field, Layout, PlacedEdge, PlacedNode, arrowhead, curve, layout
+from micrograd.viz.layered import Field, Layout, PlacedEdge, PlacedNode, arrowhead, curve, layout, unescape_label
 
 __all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "render_dot", "render_layout"]
 
@@ -218,7 +218,8 @@ def _svg_edge(edge: PlacedEdge, number: int, left_to_right: bool, directed: bool
     if attributes.get("label"):
         middle = edge.points[len(edge.points) // 2]
         font = attributes.get("fontname", _DEFAULT_FONT)
-        parts += _svg_text(middle[0], middle[1] - 8, attributes["label"], font, _font_size(attributes), colour)
+        shown = unescape_label(attributes["label"])
+        parts += _svg_text(middle[0], middle[1] - 8, shown, font, _font_size(attributes), colour)
     parts.append("</g>")
     return parts
 
@@ -264,7 +265,7 @@ _MATPLOTLIB_FONTS = {"helvetica": "sans-serif", "arial": "sans-serif", "courier"
 def _paint(placed: Layout, format: str) -> bytes:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.collections import LineCollection
+        from matplotlib.collections import LineCollection, PatchCollection
         from matplotlib.figure import Figure
         from matplotlib.patches import Ellipse, PathPatch, Polygon, Rectangle
         from matplotlib.path import Path as CurvePath
@@ -295,16 +296,21 @@ def _paint(placed: Layout, format: str) -> bytes:
 
     if placed.label:
         text(placed.width / 2, placed.label_height / 2, placed.label, placed.graph_attributes, "black")
+    # Shapes are gathered into a few collections, each drawn as one artist: a thousand separate
+    # patches cost most of the time of a big picture in bookkeeping, not in drawing.
+    curves: list[Any] = []
+    shapes: list[Any] = []
+    separators: list[Any] = []
+    separator_colours: list[str] = []
     for edge in placed.edges:
         if "invis" in _styles(edge.attributes):
             continue
         colour = _colour(edge.attributes.get("color"), "black")
         points, heads = _edge_curve(edge, left_to_right, placed.directed)
         codes = [CurvePath.MOVETO] + [CurvePath.CURVE4] * (len(points) - 1)
-        # add_artist, not add_patch: the limits are set already, and updating them per patch is most of the time.
-        axes.add_artist(PathPatch(CurvePath(points, codes), fill=False, edgecolor=colour, linewidth=1))
+        curves.append(PathPatch(CurvePath(points, codes), fill=False, edgecolor=colour, linewidth=1))
         for triangle in heads:
-            axes.add_artist(Polygon(triangle, closed=True, facecolor=colour, edgecolor=colour, linewidth=1))
+            curves.append(Polygon(triangle, closed=True, facecolor=colour, edgecolor=colour, linewidth=1))
     for node in placed.nodes:
         attributes = node.attributes
         if "invis" in _styles(attributes):
@@ -315,18 +321,25 @@ def _paint(placed: Layout, format: str) -> bytes:
         text_colour = _colour(attributes.get("fontcolor"), "black")
         left, top = node.x - node.width / 2, node.y - node.height / 2
         if node.shape in ("record", "mrecord", "box", "rect", "rectangle", "square"):
-            axes.add_artist(Rectangle((left, top), node.width, node.height, facecolor=fill_colour, edgecolor=stroke))
+            shapes.append(Rectangle((left, top), node.width, node.height, facecolor=fill_colour, edgecolor=stroke))
         elif node.shape == "point":
-            axes.add_artist(Ellipse((node.x, node.y), 6, 6, facecolor=stroke, edgecolor=stroke))
+            shapes.append(Ellipse((node.x, node.y), 6, 6, facecolor=stroke, edgecolor=stroke))
         elif node.shape not in ("plaintext", "plain", "none", "underline"):
-            axes.add_artist(Ellipse((node.x, node.y), node.width, node.height, facecolor=fill_colour, edgecolor=stroke))
+            shapes.append(Ellipse((node.x, node.y), node.width, node.height, facecolor=fill_colour, edgecolor=stroke))
         if node.record is not None:
-            separators = [((x1, y1), (x2, y2)) for x1, y1, x2, y2 in _separators(node.record)]
-            axes.add_collection(LineCollection(separators, colors=stroke, linewidths=1), autolim=False)
+            for x1, y1, x2, y2 in _separators(node.record):
+                separators.append(((x1, y1), (x2, y2)))
+                separator_colours.append(stroke)
             for leaf in _text_fields(node.record):
                 text(leaf.x + leaf.width / 2, leaf.y + leaf.height / 2, leaf.text, attributes, text_colour)
         elif node.shape != "point":
             text(node.x, node.y, node.label, attributes, text_colour)
+    # Edges under the boxes (whose white fill hides their ends), separators on the boxes, text on top.
+    axes.add_collection(PatchCollection(curves, match_original=True, zorder=1), autolim=False)
+    axes.add_collection(PatchCollection(shapes, match_original=True, zorder=2), autolim=False)
+    axes.add_collection(LineCollection(separators, colors=separator_colours, linewidths=1, zorder=3), autolim=False)
+    for label in axes.texts:
+        label.set_zorder(4)
     buffer = io.BytesIO()
     # 72 dpi: one pixel per point, as the SVG; fast PNG compression, since the pictures are mostly white.
     options: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if format == "png" else {}
