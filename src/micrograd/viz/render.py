@@ -291,7 +291,8 @@ def _paint(placed: Layout, format: str) -> bytes:
     def text(x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
         shown = "\n".join(_display_text(words))
         if shown.strip():
-            axes.text(x, y, shown, ha="center", va="center", fontsize=_font_size(attributes),
+            # matplotlib's sans-serif (DejaVu Sans) runs about 10% wider than the Helvetica the boxes are sized for.
+            axes.text(x, y, shown, ha="center", va="center", fontsize=0.9 * _font_size(attributes),
                       family=family(attributes), color=colour, usetex=False, parse_math=False)  # fmt: skip
 
     if placed.label:
