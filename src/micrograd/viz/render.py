@@ -262,6 +262,65 @@ def render_layout(placed: Layout) -> str:
 _MATPLOTLIB_FONTS = {"helvetica": "sans-serif", "arial": "sans-serif", "courier": "monospace"}
 
 
+class _Lettering:
+    """Text for matplotlib as filled glyph outlines, one patch per colour.
+
+    A thousand Text artists take seconds to lay out and draw; each glyph's outline is made
+    once and every string is composed from them (no kerning, which dot's labels do not need).
+    """
+
+    def __init__(self) -> None:
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.textpath import TextPath, TextToPath
+
+        self._make_outline, self._measure, self._properties = TextPath, TextToPath(), FontProperties
+        self._glyphs: dict[tuple[str, str], tuple[Any, Any, float]] = {}  # outline at size 1, its codes, advance
+        self._pieces: dict[str, tuple[list[Any], list[Any]]] = {}  # colour -> vertex arrays, code arrays
+
+    def _glyph(self, char: str, family: str) -> tuple[Any, Any, float]:
+        key = (char, family)
+        if key not in self._glyphs:
+            import numpy
+
+            reference = 100.0  # outlines made large and scaled down keep their precision
+            properties = self._properties(family=family, size=reference)
+            width = self._measure.get_text_width_height_descent(char, properties, ismath=False)[0]
+            vertices, codes = numpy.zeros((0, 2)), numpy.zeros(0, dtype=numpy.uint8)
+            if not char.isspace():  # a space has an advance but no outline (and TextPath refuses it)
+                outline = self._make_outline((0, 0), char, prop=properties)
+                vertices = numpy.asarray(outline.vertices, dtype=float) / reference
+                codes = numpy.asarray(outline.codes if outline.codes is not None else [1] + [2] * (len(vertices) - 1))
+            self._glyphs[key] = (vertices, codes, width / reference)
+        return self._glyphs[key]
+
+    def add(self, line: str, x: float, y: float, size: float, family: str, colour: str) -> None:
+        import numpy
+
+        glyphs = [self._glyph(char, family) for char in line]
+        width = sum(advance for _, _, advance in glyphs) * size
+        pen = x - width / 2
+        baseline = y + size * 0.35  # y grows downwards here; glyph outlines grow upwards
+        vertex_arrays, code_arrays = self._pieces.setdefault(colour, ([], []))
+        for vertices, codes, advance in glyphs:
+            if len(vertices):
+                placed = numpy.column_stack((pen + vertices[:, 0] * size, baseline - vertices[:, 1] * size))
+                vertex_arrays.append(placed)
+                code_arrays.append(codes)
+            pen += advance * size
+
+    def patches(self) -> list[Any]:
+        import numpy
+        from matplotlib.patches import PathPatch
+        from matplotlib.path import Path as OutlinePath
+
+        made = []
+        for colour, (vertex_arrays, code_arrays) in self._pieces.items():
+            if vertex_arrays:
+                outline = OutlinePath(numpy.concatenate(vertex_arrays), numpy.concatenate(code_arrays))
+                made.append(PathPatch(outline, facecolor=colour, edgecolor="none", linewidth=0))
+        return made
+
+
 def _paint(placed: Layout, format: str) -> bytes:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -288,12 +347,16 @@ def _paint(placed: Layout, format: str) -> bytes:
         name = attributes.get("fontname", _DEFAULT_FONT).lower()
         return next((value for key, value in _MATPLOTLIB_FONTS.items() if key in name), "serif")
 
+    lettering = _Lettering()
+
     def text(x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
-        shown = "\n".join(_display_text(words))
-        if shown.strip():
-            # matplotlib's sans-serif (DejaVu Sans) runs about 10% wider than the Helvetica the boxes are sized for.
-            axes.text(x, y, shown, ha="center", va="center", fontsize=0.9 * _font_size(attributes),
-                      family=family(attributes), color=colour, usetex=False, parse_math=False)  # fmt: skip
+        lines = [line for line in _display_text(words)]
+        # matplotlib's sans-serif (DejaVu Sans) runs a little wider than the Helvetica the boxes are sized for.
+        size = 0.95 * _font_size(attributes)
+        first = y - (len(lines) - 1) * size * 0.6
+        for number, line in enumerate(lines):
+            if line.strip():
+                lettering.add(line, x, first + number * size * 1.2, size, family(attributes), colour)
 
     if placed.label:
         text(placed.width / 2, placed.label_height / 2, placed.label, placed.graph_attributes, "black")
@@ -339,8 +402,9 @@ def _paint(placed: Layout, format: str) -> bytes:
     axes.add_collection(PatchCollection(curves, match_original=True, zorder=1), autolim=False)
     axes.add_collection(PatchCollection(shapes, match_original=True, zorder=2), autolim=False)
     axes.add_collection(LineCollection(separators, colors=separator_colours, linewidths=1, zorder=3), autolim=False)
-    for label in axes.texts:
-        label.set_zorder(4)
+    for patch in lettering.patches():
+        patch.set_zorder(4)
+        axes.add_artist(patch)
     buffer = io.BytesIO()
     # 72 dpi: one pixel per point, as the SVG; fast PNG compression, since the pictures are mostly white.
     options: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if format == "png" else {}
