@@ -264,3 +264,12 @@ def test_a_plain_label_is_shown_without_its_escapes() -> None:
     assert "fill: |grad| relative to the largest, 3.0000" in texts
     svg = ElementTree.fromstring(render_dot('digraph { a [shape=box, label="x \\{1\\} \\\\ y"] }', "svg"))
     assert ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")] == ["x {1} \\ y"]
+
+
+def test_the_dot_command_is_installed_with_micrograd() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(SRC).parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    module, _, function = project["scripts"]["dot"].partition(":")
+    assert (module, function) == ("micrograd.viz.dot_command", "main")
+    assert {"graphviz>=0.20", "scikit-learn>=1.3"} <= set(project["optional-dependencies"]["test"])
+    assert not any("graphviz-pure" in extra for extra in project["optional-dependencies"]["viz"])
