@@ -55,7 +55,7 @@ _DOT_SPECIAL = re.compile(r'([{}|<>"\\])')
 
 
 class RendererNotFound(RuntimeError, OSError):
-    """No ``dot`` program was found; the message says how to install one.
+    """Nothing here can draw the format asked for (PNG/PDF without matplotlib or Graphviz); the message says how.
 
     Also an OSError (a program that is not there is an OS-level problem), so
     a caller that reports OSErrors in one line reports this one too.
@@ -327,7 +327,7 @@ def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
     if len(order) > max_nodes:
         raise ValueError(
             f"{caller}: the graph has {len(order):,} values, more than max_nodes={max_nodes}; "
-            f"pass max_nodes={len(order)} to go on anyway (it will be slow and hard to read), "
+            f"pass max_nodes={len(order)} to go on anyway (the picture will be big and hard to read), "
             "or draw a smaller expression, e.g. one neuron instead of the whole loss"
         )
     return order
