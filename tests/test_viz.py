@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -34,7 +35,15 @@ B = 6.8813735870195432  # the lecture's bias, chosen so that n = 0.8814 and o = 
 # '+' passes 0.5 on unchanged; '*' swaps: x1.grad = w1 * 0.5, w1.grad = x1 * 0.5.
 SEED_GRADS = {"x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0, "b": 0.5, "x1*w1": 0.5, "x2*w2": 0.5, "n": 0.5, "o": 1.0}
 
-needs_renderer = pytest.mark.skipif(find_renderer() is None, reason=f"no dot renderer: {INSTALL_HINT}")
+try:
+    import matplotlib  # noqa: F401  (paints PNG when there is no Graphviz)
+
+    HAVE_MATPLOTLIB = True
+except ImportError:
+    HAVE_MATPLOTLIB = False
+needs_png = pytest.mark.skipif(
+    find_renderer() is None and not HAVE_MATPLOTLIB, reason=f"PNG needs Graphviz or matplotlib: {INSTALL_HINT}"
+)
 
 
 def lecture_neuron() -> tuple[Value, dict[str, Value]]:
@@ -103,7 +112,6 @@ def test_special_characters_in_labels_are_escaped() -> None:
     assert r"a\{b\}\|\<c\> \"d\" \\e" in source
 
 
-@needs_renderer
 def test_escaped_labels_come_out_of_the_renderer_unchanged() -> None:
     tricky = Value(1.0, label='a{b}|<c> "d" \\e')
     svg = draw_dot(tricky * 2).pipe("svg").decode("utf-8")
@@ -154,6 +162,104 @@ def test_a_large_graph_is_refused_quickly_with_the_count_and_the_way_out() -> No
         draw_dot(loss)
 
 
+def drawn_boxes(source: str) -> tuple[list[tuple[str, float, float]], list[str]]:
+    """(label, data, grad) of every record box, and the label of every op node, read from the DOT text."""
+    from micrograd.viz.dot_reader import read_dot
+
+    boxes, ops_drawn = [], []
+    for attributes in read_dot(source).nodes.values():
+        label = attributes["label"]
+        if attributes.get("shape") == "ellipse":
+            ops_drawn.append(label)
+            continue
+        match = re.fullmatch(r"\{ (.*) \| data (\S+) \| grad (\S+) \}", label)
+        assert match, label
+        boxes.append((match[1], float(match[2]), float(match[3])))
+    return boxes, ops_drawn
+
+
+def fused_lecture_neuron(bias: bool = True) -> Value:
+    """The lecture's neuron with its weighted sum as one fused linear node, as nn.Neuron makes it."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    n = linear([w1, w2], [x1, x2], Value(B, label="b") if bias else None)
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return o
+
+
+def test_a_fused_neuron_is_drawn_as_the_lectures_boxes_with_the_unfused_grads() -> None:
+    o = fused_lecture_neuron()
+    o.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o).source)
+    # The lecture's picture: 10 boxes (5 leaves, x1*w1, x2*w2, their sum, n, o) and 5 ops: 15 nodes.
+    assert len(boxes) == 10 and sorted(ops_drawn) == ["*", "*", "+", "+", "tanh"]
+    # Each box has the data and grad of the same box in the lecture's graph, built with plain * and +.
+    unfused, by_label = lecture_neuron()
+    unfused.backward()
+    assert sorted(label for label, _, _ in boxes) == sorted(by_label)
+    for label, data, grad in boxes:
+        assert data == pytest.approx(by_label[label].data, abs=5e-5), label
+        assert grad == pytest.approx(by_label[label].grad, abs=5e-5), label
+    assert draw_dot(o).node_count == 10
+
+
+def test_a_three_input_neuron_expands_to_the_unfused_grads() -> None:
+    import random
+
+    from micrograd.nn import Neuron
+
+    random.seed(3)
+    neuron = Neuron(3, activation="tanh")
+    for i, weight in enumerate(neuron.w, start=1):
+        weight.label = f"w{i}"
+    neuron.b.label = "b"
+    xs = [Value(v, label=f"x{i}") for i, v in enumerate([0.7, -1.3, 2.1], start=1)]
+    out = neuron(xs)
+    assert isinstance(out, Value)
+    out.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(out).source)
+    assert sorted(ops_drawn) == ["*", "*", "*", "+", "+", "+", "tanh"]
+    # The same neuron by hand, as the lecture writes it: ((x1*w1 + x2*w2) + x3*w3) + b, then tanh.
+    twins = {label: Value(v.data, label=label) for label, v in [(w.label, w) for w in neuron.w] + [("b", neuron.b)]}
+    twin_xs = [Value(x.data, label=x.label) for x in xs]
+    products = [x * twins[f"w{i}"] for i, x in enumerate(twin_xs, start=1)]
+    sums = [products[0] + products[1]]
+    sums.append(sums[0] + products[2])
+    hand = (sums[1] + twins["b"]).tanh()
+    hand.backward()
+    truth = {v.label: v for v in [*twins.values(), *twin_xs]}
+    truth.update({"x1*w1": products[0], "x2*w2": products[1], "x3*w3": products[2]})
+    truth.update({"x1*w1 + x2*w2": sums[0], "x1*w1 + x2*w2 + x3*w3": sums[1]})
+    drawn = {label: (data, grad) for label, data, grad in boxes if label}
+    assert set(truth) <= set(drawn)
+    for label, value in truth.items():
+        assert drawn[label] == (pytest.approx(value.data, abs=5e-5), pytest.approx(value.grad, abs=5e-5)), label
+
+
+def test_a_fused_sum_without_bias_expands_without_the_last_plus() -> None:
+    o = fused_lecture_neuron(bias=False)
+    o.backward()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o).source)
+    assert sorted(ops_drawn) == ["*", "*", "+", "tanh"]
+    assert ("n", -6.0, pytest.approx(1 - math.tanh(-6.0) ** 2, abs=5e-5)) in boxes
+
+
+def test_expand_linear_can_be_switched_off_and_is_off_for_big_graphs() -> None:
+    o = fused_lecture_neuron()
+    boxes, ops_drawn = drawn_boxes(draw_dot(o, expand_linear=False).source)
+    assert len(boxes) == 7 and sorted(ops_drawn) == ["linear", "tanh"]
+    big = o
+    for _ in range(30):  # past 50 Values: a sum of 30 more terms
+        big = big + 1.0
+    assert len(topological_order(big)) > 50
+    assert "linear" in drawn_boxes(draw_dot(big).source)[1]
+    assert "linear" not in drawn_boxes(draw_dot(big, expand_linear=True).source)[1]
+    with pytest.raises(TypeError, match="expand_linear"):
+        draw_dot(o, expand_linear="yes")  # type: ignore[arg-type]
+
+
 def test_max_nodes_can_be_raised() -> None:
     chain = Value(1.0)
     for _ in range(300):
@@ -168,7 +274,7 @@ def test_max_nodes_can_be_raised() -> None:
 # ----------------------------------------------------------------------
 
 
-@needs_renderer
+@needs_png
 def test_render_svg_and_png(tmp_path: Path) -> None:
     o, _ = lecture_neuron()
     o.backward()
@@ -182,7 +288,6 @@ def test_render_svg_and_png(tmp_path: Path) -> None:
     assert Path(graph.write(tmp_path / "by_suffix.png")).read_bytes()[:4] == b"\x89PNG"
 
 
-@needs_renderer
 def test_jupyter_bundle_has_the_svg() -> None:
     o, _ = lecture_neuron()
     bundle = draw_dot(o)._repr_mimebundle_()
@@ -198,41 +303,65 @@ def test_save_writes_the_dot_text(tmp_path: Path) -> None:
     assert graph.source.startswith("digraph micrograd {")
 
 
-def test_without_a_renderer_the_dot_text_is_kept_and_the_fix_is_named(
+def test_without_graphviz_or_matplotlib_svg_still_draws_and_png_keeps_the_dot_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(viz_graph, "find_renderer", lambda: None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)  # its import fails, as if absent
     o, _ = lecture_neuron()
     graph = draw_dot(o)
+    svg_path = graph.render(tmp_path / "neuron")  # SVG needs neither
+    assert "data 2.0000" in svg_texts(Path(svg_path).read_text(encoding="utf-8"))
     with pytest.raises(RendererNotFound, match=re.escape("pip install 'micrograd[viz]'")):
-        graph.render(tmp_path / "neuron")
+        graph.render(tmp_path / "neuron", format="png")
     assert (tmp_path / "neuron.dot").read_text(encoding="utf-8") == graph.source
     with pytest.raises(OSError):  # RendererNotFound is an OSError too, for the command line
         graph.write(tmp_path / "picture.png")
     assert (tmp_path / "picture.dot").exists()
 
 
-def test_without_a_renderer_the_notebook_gets_text_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_graphviz_the_notebook_gets_the_svg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(viz_graph, "find_renderer", lambda: None)
     o, _ = lecture_neuron()
     bundle = draw_dot(o)._repr_mimebundle_()
+    assert "x1" in svg_texts(bundle["image/svg+xml"])
+
+
+def test_a_failing_renderer_gives_the_notebook_text_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "dot"
+    broken.write_text("#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setattr(viz_graph, "find_renderer", lambda: str(broken))
+    o, _ = lecture_neuron()
+    bundle = draw_dot(o)._repr_mimebundle_()
     assert list(bundle) == ["text/plain"]
-    assert "pip install 'micrograd[viz]'" in bundle["text/plain"]
+    assert "syntax error in line 1" in bundle["text/plain"]
 
 
-def test_the_renderer_is_found_in_the_interpreters_own_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    # An un-activated venv: its scripts folder is not on the PATH.
-    scripts = Path(sys.executable).parent
-    if not (scripts / "graphviz-pure").exists():
-        pytest.skip("graphviz-pure is not installed next to this interpreter")
-    monkeypatch.setenv("PATH", "/nonexistent")
-    assert find_renderer() == str(scripts / "graphviz-pure")
+def _program(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dot"
+    path.write_text(body, encoding="utf-8")
+    path.chmod(0o755)
+    return path
 
 
-def test_no_renderer_anywhere_gives_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(viz_graph.sysconfig, "get_path", lambda *args: str(tmp_path))
-    monkeypatch.setattr(viz_graph.sys, "executable", str(tmp_path / "python"))
+# What pip writes for the console script `dot = "micrograd.viz.dot_command:main"`.
+STAND_IN = "#!/usr/bin/python3\nimport sys\nfrom micrograd.viz.dot_command import main\nsys.exit(main())\n"
+
+
+def test_graphviz_is_found_past_micrograds_own_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _program(tmp_path / "venv_bin", STAND_IN)
+    real = _program(tmp_path / "usr_bin", "#!/bin/sh\necho graphviz\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'venv_bin'}{os.pathsep}{tmp_path / 'usr_bin'}")
+    assert find_renderer() == str(real)
+
+
+def test_only_micrograds_own_dot_gives_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _program(tmp_path / "venv_bin", STAND_IN)
+    monkeypatch.setenv("PATH", str(tmp_path / "venv_bin"))
     assert find_renderer() is None
 
 
@@ -402,7 +531,6 @@ def test_commands_raise_value_errors_for_bad_input() -> None:
         graph_command("x.y", ["x=1"], output="unused.svg", file=StringIO())
 
 
-@needs_renderer
 def test_graph_command_draws_after_backward(tmp_path: Path) -> None:
     target = tmp_path / "neuron.svg"
     out = StringIO()

@@ -110,7 +110,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     run.save()
     X, y = run.data.X_train, run.data.y_train
     final_accuracy = accuracy(run.model, X, y)  # after the last update, not before it
-    boundary = save_figure(decision_boundary_figure(run.model, X, y, title="moons: decision boundary"),
+    boundary = save_figure(decision_boundary_figure(run.model, X, y, dataset="moons", step=run.step),
                            out / "decision_boundary.png")
     curves = save_figure(curves_figure(run.history, title="moons: loss and accuracy"), out / "training_curves.png")
     print(f"trained MLP 2-16-16-1 on {len(X)} moons points for {config.steps} steps in {seconds:.2f} s"
@@ -219,7 +219,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: checkpoint does not say which data it was trained on")
     data = load_dataset(TrainConfig.from_checkpoint(saved, path))
     out = Path(args.output) if args.output else path.with_name("decision_boundary.png")
-    save_figure(decision_boundary_figure(model, data.X_train, data.y_train, title=path.name), out)
+    figure = decision_boundary_figure(model, data.X_train, data.y_train, dataset=str(extra["config"].get("dataset")),
+                                      step=saved.get("step"))  # fmt: skip
+    save_figure(figure, out)
     print(f"wrote {out}")
     return 0
 

@@ -1,8 +1,8 @@
 """Seeing backprop: pictures of the expression graph, and the backward pass told step by step.
 
-- ``graph`` -- ``draw_dot(root)`` returns a :class:`Graph`: the DOT text of the graph, which a
-  Graphviz ``dot`` program (or ``graphviz-pure``, from ``pip install 'micrograd[viz]'``) turns
-  into SVG or PNG; it shows itself inline in Jupyter.
+- ``graph`` -- ``draw_dot(root)`` returns a :class:`Graph`: the DOT text of the graph, drawn as SVG
+  or PNG by Graphviz's ``dot`` if installed, else by micrograd's own layered layout (``render``);
+  it shows itself inline in Jupyter. A fused neuron is drawn as the lecture's ``*`` and ``+`` boxes.
 - ``narrate`` -- ``explain(root)`` prints the forward values and every step of the backward pass,
   and checks each leaf's gradient numerically; ``trace_backward(root)`` is the same steps as data.
   Neither changes any ``.grad`` in the graph.
@@ -15,6 +15,7 @@ from this ``__init__``, which only gathers their names.
 
 from micrograd.viz.graph import (
     DEFAULT_MAX_NODES,
+    EXPAND_LINEAR_UP_TO,
     INSTALL_HINT,
     Graph,
     RendererNotFound,
@@ -32,6 +33,7 @@ __all__ = [
     "RendererNotFound",
     "RenderError",
     "DEFAULT_MAX_NODES",
+    "EXPAND_LINEAR_UP_TO",
     "INSTALL_HINT",
     "find_renderer",
     "draw_dot",

@@ -1,16 +1,16 @@
 """Pictures of the expression graph: ``draw_dot(root)`` returns a :class:`Graph`.
 
 A :class:`Graph` holds the DOT text of the graph (one record box ``label | data | grad`` per Value,
-one small node per op, edges in the direction the data flows), which a Graphviz ``dot`` program
-turns into SVG or PNG. It shows itself inline in Jupyter. A renderer is looked for in this order:
+one small node per op, edges in the direction the data flows) and turns it into SVG or PNG.
+It shows itself inline in Jupyter. It is drawn by:
 
-1. ``dot`` on the PATH (Graphviz, if installed);
-2. ``graphviz-pure`` (from ``pip install 'micrograd[viz]'``), on the PATH or
-   in the running interpreter's scripts folder -- an un-activated venv keeps it
-   off the PATH, so ``.venv/bin/python`` alone must still find it.
+1. Graphviz's ``dot``, when a real one is on the PATH (micrograd's own ``dot`` command,
+   which stands in for it, is skipped);
+2. otherwise micrograd's layered layout (:mod:`micrograd.viz.render`), in this process:
+   SVG with nothing else installed, PNG/PDF with matplotlib (``pip install 'micrograd[viz]'``).
 
-Without either, :class:`RendererNotFound` says how to get one (and the DOT
-text is still written, so nothing is lost).
+Only a PNG/PDF without matplotlib or Graphviz raises :class:`RendererNotFound`, which says how
+to get one (and the DOT text is still written, so nothing is lost).
 """
 
 from __future__ import annotations
@@ -18,16 +18,26 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
-import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from micrograd import ops
 from micrograd.engine import Value, topological_order
+from micrograd.viz.dot_command import real_graphviz_dot
+from micrograd.viz.render import MissingPainter, render_dot
 
-__all__ = ["Graph", "RendererNotFound", "RenderError", "DEFAULT_MAX_NODES", "INSTALL_HINT", "find_renderer", "draw_dot"]
+__all__ = [
+    "Graph",
+    "RendererNotFound",
+    "RenderError",
+    "DEFAULT_MAX_NODES",
+    "EXPAND_LINEAR_UP_TO",
+    "INSTALL_HINT",
+    "find_renderer",
+    "draw_dot",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -35,7 +45,7 @@ PathLike = str | os.PathLike[str]
 # the picture would be unreadable anyway. A few hundred is the most a person can read.
 DEFAULT_MAX_NODES = 500
 
-INSTALL_HINT = "pip install 'micrograd[viz]'"
+INSTALL_HINT = "pip install 'micrograd[viz]'"  # brings matplotlib, which paints PNG and PDF
 
 # Long enough for any graph under the node cap; a hung renderer must not hang the caller.
 _RENDER_TIMEOUT_SECONDS = 120
@@ -45,7 +55,7 @@ _DOT_SPECIAL = re.compile(r'([{}|<>"\\])')
 
 
 class RendererNotFound(RuntimeError, OSError):
-    """No ``dot`` program was found; the message says how to install one.
+    """Nothing here can draw the format asked for (PNG/PDF without matplotlib or Graphviz); the message says how.
 
     Also an OSError (a program that is not there is an OS-level problem), so
     a caller that reports OSErrors in one line reports this one too.
@@ -62,30 +72,17 @@ class RenderError(RuntimeError, OSError):
 
 
 def find_renderer() -> str | None:
-    """The path of a dot-compatible program, or None if there is none (see the module docstring)."""
-    for name in ("dot", "graphviz-pure"):
-        found = shutil.which(name)
-        if found:
-            return found
-    # Not on the PATH: look where pip put the package's scripts for *this* interpreter.
-    suffix = ".exe" if os.name == "nt" else ""
-    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    try:
-        folders.append(sysconfig.get_path("scripts", f"{os.name}_user"))  # pip install --user
-    except KeyError:
-        pass
-    for folder in folders:
-        candidate = Path(folder) / f"graphviz-pure{suffix}"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    """The path of Graphviz's ``dot`` on the PATH, or None: then micrograd's own layout draws the graph."""
+    return real_graphviz_dot()
 
 
 def _run_renderer(source: str, format: str) -> bytes:
     program = find_renderer()
     if program is None:
-        raise RendererNotFound(f"no Graphviz 'dot' program found to draw the graph; {INSTALL_HINT} to get one")
-    # -Kdot: graphviz-pure picks its layout engine from its own name, so name the one we want.
+        try:
+            return render_dot(source, format)
+        except MissingPainter as error:
+            raise RendererNotFound(str(error)) from None
     command = [program, "-Kdot", f"-T{format}"]
     try:
         finished = subprocess.run(
@@ -157,8 +154,8 @@ class Graph:
             fallback = target.with_suffix(".dot")
             self.save(fallback)
             raise RendererNotFound(
-                f"no Graphviz 'dot' program found, so the graph was saved as DOT text in {fallback}; "
-                f"{INSTALL_HINT} (or install Graphviz) to draw pictures"
+                f"no way to draw {format.upper()} here, so the graph was saved as DOT text in {fallback}; "
+                f"{INSTALL_HINT} (or install Graphviz) to draw it, or ask for .svg, which needs neither"
             ) from None
         target.write_bytes(picture)
         return str(target)
@@ -191,6 +188,7 @@ def draw_dot(
     color_by_grad: bool = False,
     show_order: bool = False,
     max_nodes: int = DEFAULT_MAX_NODES,
+    expand_linear: bool | None = None,
 ) -> Graph:
     """The expression graph of ``root``, as in the lecture's notebook: ``draw_dot(o)``.
 
@@ -206,15 +204,23 @@ def draw_dot(
       ``v<that number>``.
     - ``max_nodes``: a graph with more Values raises ValueError saying how many
       it has (nothing is drawn: a picture of 65,000 boxes helps no one).
+    - ``expand_linear``: draw each fused ``linear`` node (a neuron's ``w.x + b``) as the
+      lecture's boxes: ``x1*w1``, ``x2*w2``, ``+`` ..., ``+ b``, each with the data and grad
+      it would have in the lecture's unfused graph. The default (None) expands graphs of up
+      to :data:`EXPAND_LINEAR_UP_TO` Values, where the extra boxes still fit on a screen.
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_dot: root must be a Value, got {type(root).__name__}")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"draw_dot: rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}")
+    if expand_linear is not None and not isinstance(expand_linear, bool):
+        raise TypeError(f"draw_dot: expand_linear must be True, False or None, got {expand_linear!r}")
     _check_format(format)
     order = _ordered_nodes(root, max_nodes, "draw_dot")
-    ids = {node: f"v{position}" for position, node in enumerate(order, start=1)}
-    largest_grad = max((_magnitude(node.grad) for node in order), default=0.0)
+    if expand_linear is None:
+        expand_linear = len(order) <= EXPAND_LINEAR_UP_TO
+    boxes = _boxes(order, expand_linear)
+    largest_grad = max((_magnitude(box.grad) for box in boxes), default=0.0)
 
     lines = [
         "digraph micrograd {",
@@ -225,25 +231,91 @@ def draw_dot(
     if color_by_grad:
         legend = f"fill: |grad| relative to the largest, {largest_grad:.4f}"
         lines.append(f'  graph [label="{_escape(legend)}", labelloc=t, fontname="Helvetica", fontsize=11];')
-    for position, node in enumerate(order, start=1):
-        # float(): a gradient is a Value after backward(create_graph=True); show its number.
-        fields = [_escape(node.label), f"data {float(node.data):.4f}", f"grad {float(node.grad):.4f}"]
-        if show_order:
-            fields.insert(0, f"#{position}")
+    for box in boxes:
+        fields = [_escape(box.label), f"data {box.data:.4f}", f"grad {box.grad:.4f}"]
+        if show_order and box.position is not None:
+            fields.insert(0, f"#{box.position}")
         attributes = [f'label="{{ {" | ".join(fields)} }}"']
         if color_by_grad:
-            share = _magnitude(node.grad) / largest_grad if largest_grad > 0 else 0.0
+            share = _magnitude(box.grad) / largest_grad if largest_grad > 0 else 0.0
             attributes.append(f'style=filled, fillcolor="{_heat_colour(share)}"')
-        lines.append(f"  {ids[node]} [{', '.join(attributes)}];")
-        if node._prev:
+        lines.append(f"  {box.id} [{', '.join(attributes)}];")
+        if box.inputs:
             # The op gets its own small node, fed by the children, feeding the result.
-            op_id = f"{ids[node]}_op"
-            lines.append(f'  {op_id} [label="{_escape(node._op)}", shape=ellipse, fontsize=11, margin="0.05,0.02"];')
-            for child in node._prev:
-                lines.append(f"  {ids[child]} -> {op_id};")
-            lines.append(f"  {op_id} -> {ids[node]};")
+            op_id = f"{box.id}_op"
+            lines.append(f'  {op_id} [label="{_escape(box.op)}", shape=ellipse, fontsize=11, margin="0.05,0.02"];')
+            for child in box.inputs:
+                lines.append(f"  {child} -> {op_id};")
+            lines.append(f"  {op_id} -> {box.id};")
     lines.append("}")
-    return Graph("\n".join(lines) + "\n", format, len(order))
+    return Graph("\n".join(lines) + "\n", format, len(boxes))
+
+
+# Up to this many Values, draw_dot expands fused linear nodes by default (see expand_linear).
+EXPAND_LINEAR_UP_TO = 50
+
+
+@dataclass
+class _Box:
+    """One record box of the picture: a Value of the graph, or a step of an expanded linear node."""
+
+    id: str
+    label: str
+    data: float
+    grad: float
+    op: str = ""
+    inputs: list[str] = field(default_factory=list)
+    position: int | None = None  # in the topological order; None for the steps of an expanded node
+
+
+def _boxes(order: list[Value], expand_linear: bool) -> list[_Box]:
+    ids = {node: f"v{position}" for position, node in enumerate(order, start=1)}
+    boxes: list[_Box] = []
+    for position, node in enumerate(order, start=1):
+        # float(): a gradient is a Value after backward(create_graph=True); show its number.
+        box = _Box(ids[node], node.label, float(node.data), float(node.grad), node._op, [], position)
+        children = node._prev
+        fn = getattr(node, "_fn", None)
+        fused = fn is ops.LINEAR or fn is ops.DOT
+        if expand_linear and fused and len(children) >= 2:
+            boxes += _expanded_linear(node, box, [ids[child] for child in children], fn is ops.LINEAR)
+        else:
+            box.inputs = [ids[child] for child in children]
+        boxes.append(box)
+    return boxes
+
+
+def _expanded_linear(node: Value, box: _Box, child_ids: list[str], has_bias: bool) -> list[_Box]:
+    """The lecture's boxes for ``node = w1*x1 + ... + wn*xn (+ b)``: the steps before ``box``, which is the last.
+
+    Every step feeds only the next, through ``+``, so in the unfused graph each has the
+    grad of the node itself; the leaves keep their own grads, which backward gave them.
+    """
+    children = node._prev
+    count = (len(children) - 1) // 2 if has_bias else len(children) // 2
+    weights, inputs = children[:count], children[count : 2 * count]
+    weight_ids, input_ids = child_ids[:count], child_ids[count : 2 * count]
+    grad = float(node.grad)
+    steps: list[_Box] = []
+    products = []
+    for i, (weight, x) in enumerate(zip(weights, inputs, strict=True), start=1):
+        label = f"{x.label}*{weight.label}" if x.label and weight.label else ""
+        product = _Box(f"{box.id}_x{i}", label, float(x.data) * float(weight.data), grad, "*",
+                       [input_ids[i - 1], weight_ids[i - 1]])  # fmt: skip
+        steps.append(product)
+        products.append(product)
+    total = products[0]
+    for i, product in enumerate(products[1:], start=2):
+        label = f"{total.label} + {product.label}" if total.label and product.label else ""
+        total = _Box(f"{box.id}_s{i}", label if len(label) <= 32 else "", total.data + product.data, grad, "+",
+                     [total.id, product.id])  # fmt: skip
+        steps.append(total)
+    if has_bias:
+        box.op, box.inputs = "+", [total.id, child_ids[-1]]
+    else:  # the last step is the node itself
+        last = steps.pop()
+        box.op, box.inputs = last.op, last.inputs
+    return steps
 
 
 def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
@@ -255,7 +327,7 @@ def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
     if len(order) > max_nodes:
         raise ValueError(
             f"{caller}: the graph has {len(order):,} values, more than max_nodes={max_nodes}; "
-            f"pass max_nodes={len(order)} to go on anyway (it will be slow and hard to read), "
+            f"pass max_nodes={len(order)} to go on anyway (the picture will be big and hard to read), "
             "or draw a smaller expression, e.g. one neuron instead of the whole loss"
         )
     return order
