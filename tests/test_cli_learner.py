@@ -1,0 +1,191 @@
+"""The command line as a learner meets it (issue 13): inputs starting with "-", probabilities from
+bce models, suggestions for mistyped flags, errors named by their subcommand, and --max-nodes."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from micrograd.app.checkpoint import load_model
+from micrograd.cli import main
+
+
+def _exit_code(argv: list[str]) -> int:
+    """main's return value, or the code of the SystemExit argparse raises for a usage error."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
+def _train(out: Path, *extra: str) -> Path:
+    argv = ["train", "--samples", "40", "--hidden", "4", "--steps", "5", "--out", str(out), "--quiet", *extra]
+    assert main(argv) == 0
+    return out / "checkpoint.json"
+
+
+# ----------------------------------------------------------------------
+# Inputs that start with "-"
+# ----------------------------------------------------------------------
+
+
+def test_predict_takes_an_input_starting_with_minus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _train(tmp_path, "--loss", "hinge")
+    capsys.readouterr()
+    assert main(["predict", str(ckpt), "-0.8,0.2"]) == 0
+    score = load_model(ckpt)([-0.8, 0.2]).data  # type: ignore[union-attr]
+    assert capsys.readouterr().out == f"class {1 if score > 0 else 0} (score {score:.6f})\n"
+
+
+def test_explain_takes_an_expression_starting_with_minus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "-x*2", "--set", "x=1"]) == 0
+    # d(-x*2)/dx = -2 by hand; the check table's row for x reads: name, backward, numerical, agree
+    lines = capsys.readouterr().out.splitlines()
+    check_table = lines[lines.index("  input                backward        numerical   agree") + 1:]
+    assert check_table[0].split() == ["x", "-2", "-2", "yes"]
+
+
+def test_graph_takes_an_expression_starting_with_minus(tmp_path: Path) -> None:
+    out = tmp_path / "g.dot"
+    assert main(["graph", "-x", "--set", "x=3", "-o", str(out)]) == 0
+    dot = out.read_text()
+    assert "{ -x | data -3.0000 | grad 1.0000 }" in dot and "{ x | data 3.0000 | grad -1.0000 }" in dot
+
+
+def test_an_expression_that_looks_like_an_attached_option_value_is_the_expression(tmp_path: Path) -> None:
+    """argparse reads "-o*2" as "-o" with the value "*2"; in graph it is the expression -o*2."""
+    out = tmp_path / "g.dot"
+    assert main(["graph", "-o*2", "--set", "o=1", "-o", str(out)]) == 0
+    assert "{ -o*2 | data -2.0000 |" in out.read_text()
+
+
+def test_option_values_may_be_negative_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse took "-1e-3" for an unknown flag ("expected one argument"); now the value reaches the check
+    assert _exit_code(["train", "--noise", "-1e-3", "--out", str(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err == "micrograd train: error: noise must be >= 0, got -0.001\n"
+    assert main(["explain", "x*2", "--set", "x=-1.5"]) == 0
+
+
+def test_flags_and_help_still_work_where_inputs_may_start_with_minus(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("predict", "explain", "graph"):
+        assert _exit_code([command, "-h"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: micrograd {command}")
+    assert _exit_code(["explain", "x", "--sett", "x=1"]) == 2  # a mistyped --flag is still a flag
+    assert "did you mean --set?" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------
+# predict on a bce model prints probabilities
+# ----------------------------------------------------------------------
+
+
+def test_predict_prints_probabilities_for_bce(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _train(tmp_path, "--loss", "bce")
+    model = load_model(ckpt)
+    for point in ([-0.8, 0.2], [1.0, -0.5], [0.3, 0.3]):
+        capsys.readouterr()
+        assert main(["predict", str(ckpt), ",".join(map(str, point))]) == 0
+        score = model(point).data  # type: ignore[union-attr]
+        p1 = 1 / (1 + math.exp(-score))  # bce models the probability of class 1 as sigmoid(score)
+        best = 1 if p1 > 0.5 else 0
+        expected = f"class {best} (probabilities: class 0 {1 - p1:.4f}, class 1 {p1:.4f})\n"
+        assert capsys.readouterr().out == expected
+
+
+def test_predict_names_every_class_probability_for_ce(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _train(tmp_path, "--dataset", "spiral", "--loss", "ce")
+    capsys.readouterr()
+    assert main(["predict", str(ckpt), "0.1,-0.2"]) == 0
+    logits = [v.data for v in load_model(ckpt)([0.1, -0.2])]  # type: ignore[union-attr]
+    exps = [math.exp(v) for v in logits]
+    probabilities = [e / sum(exps) for e in exps]
+    best = probabilities.index(max(probabilities))
+    shown = ", ".join(f"class {i} {p:.4f}" for i, p in enumerate(probabilities))
+    assert capsys.readouterr().out == f"class {best} (probabilities: {shown})\n"
+
+
+def test_predict_keeps_the_score_for_hinge_and_mse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _train(tmp_path, "--loss", "mse", "--lr", "0.05")
+    capsys.readouterr()
+    assert main(["predict", str(ckpt), "0.5,0.5"]) == 0
+    assert re.fullmatch(r"class [01] \(score -?\d+\.\d{6}\)\n", capsys.readouterr().out)
+
+
+# ----------------------------------------------------------------------
+# Mistyped flags and subcommands; every error named by its subcommand
+# ----------------------------------------------------------------------
+
+
+def _gpt_checkpoint(tmp_path: Path) -> str:
+    out = tmp_path / "gpt"
+    assert main(["gpt", "train", "--steps", "1", "--n-embd", "4", "--n-head", "1", "--block-size", "4",
+                 "--samples", "0", "--out", str(out), "--quiet", "--engine", "eager"]) == 0
+    return str(out / "checkpoint.json")
+
+
+ERRORS = [
+    (["train", "--stpes", "3"], r"micrograd train: error: unrecognized arguments: --stpes 3; did you mean --steps\?"),
+    (["train", "--optimiser=adam"], r"micrograd train: error: unrecognized arguments: --optimiser=adam; "
+     r"did you mean --optimizer\?"),
+    (["trian"], r"micrograd: error: argument COMMAND: invalid choice: 'trian'; did you mean 'train'\? \(choose .*"),
+    (["train", "--engine", "eagr"], r"micrograd train: error: argument --engine: invalid choice: 'eagr'; "
+     r"did you mean 'eager'\? .*"),
+    (["explain", "x", "--set", "x=1", "--max-node", "3", "--no-chek"],
+     r"micrograd explain: error: unrecognized arguments: --no-chek; did you mean --no-check\?"),
+    (["gpt", "trian"], r"micrograd gpt: error: argument COMMAND: invalid choice: 'trian'; did you mean 'train'\? .*"),
+    (["gpt", "train", "--stpes", "3"], r"micrograd gpt train: error: unrecognized arguments: --stpes 3; "
+     r"did you mean --steps\?"),
+    (["gpt", "train", "--n-embd", "6", "--n-head", "4"],
+     r"micrograd gpt train: error: --n-embd \(6\) must be divisible by --n-head \(4\)"),
+    (["gpt", "sample", "/no/such/ckpt.json"], r"micrograd gpt sample: error: .*/no/such/ckpt.json.*"),
+    (["gpt", "sample", "GPT", "--prefix", "Q"], r"micrograd gpt sample: error: --prefix 'Q': .*"),
+    (["gpt", "sample", "GPT", "--nmu", "3"], r"micrograd gpt sample: error: unrecognized arguments: --nmu 3; "
+     r"did you mean --num\?"),
+    (["predict", "/no/such/ckpt.json", "1,2"], r"micrograd predict: error: .*/no/such/ckpt.json.*"),
+    (["tour", "extra"], r"micrograd tour: error: unrecognized arguments: extra"),
+]
+
+
+@pytest.mark.parametrize("argv,line", ERRORS, ids=[" ".join(argv) for argv, _ in ERRORS])
+def test_errors_are_one_line_named_by_the_subcommand(argv: list[str], line: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    if "GPT" in argv:
+        argv = [_gpt_checkpoint(tmp_path) if word == "GPT" else word for word in argv]
+    if argv[:2] == ["gpt", "train"]:
+        argv = argv + ["--out", str(tmp_path / "run"), "--quiet"]
+    capsys.readouterr()
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert re.fullmatch(line + "\n", err), err
+
+
+# ----------------------------------------------------------------------
+# --max-nodes on graph and explain
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["graph", "explain"])
+def test_over_the_cap_advises_the_flag(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    expression = "+".join(["x"] * 12)  # x, then 11 sums: 12 values
+    argv = [command, expression, "--set", "x=1"] + (["-o", str(tmp_path / "g.dot")] if command == "graph" else [])
+    assert _exit_code(argv + ["--max-nodes", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"micrograd {command}: error: the graph has 12 values, more than --max-nodes 5; pass --max-nodes 12"
+                   " to draw it anyway (it will be slow and hard to read), or give a smaller expression\n")
+    assert _exit_code(argv + ["--max-nodes", "12"]) == 0
+
+
+def test_explain_max_nodes_reaches_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """explain's default cap is 200 values (narration and page); --max-nodes raises it for both."""
+    group = "(" + "+".join(["x"] * 20) + ")"  # 19 sums (one long chain would be nested too deeply to parse)
+    expression = "+".join([group] * 11)  # 11 groups and 10 sums between them: 219 sums and x, 220 values
+    page = tmp_path / "p.html"
+    assert _exit_code(["explain", expression, "--set", "x=1", "--no-check", "--html", str(page)]) == 2
+    assert "more than --max-nodes 200; pass --max-nodes 220 " in capsys.readouterr().err
+    assert main(["explain", expression, "--set", "x=1", "--no-check", "--max-nodes", "220", "--html", str(page)]) == 0
+    assert json.dumps(expression)[1:-1][:50] in page.read_text()
