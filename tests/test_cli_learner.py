@@ -189,3 +189,44 @@ def test_explain_max_nodes_reaches_the_page(tmp_path: Path, capsys: pytest.Captu
     assert "more than --max-nodes 200; pass --max-nodes 220 " in capsys.readouterr().err
     assert main(["explain", expression, "--set", "x=1", "--no-check", "--max-nodes", "220", "--html", str(page)]) == 0
     assert json.dumps(expression)[1:-1][:50] in page.read_text()
+
+
+# ----------------------------------------------------------------------
+# A loss that grows tenfold over its best warns once
+# ----------------------------------------------------------------------
+
+
+def test_loss_rise_watch_warns_once_at_the_first_tenfold_rise() -> None:
+    from micrograd.app.cli import LossRiseWatch
+
+    watch = LossRiseWatch(lr=0.5)
+    losses = [1.0, 0.5, 0.4, 3.9, 0.3, 3.1, 50.0, 0.2, 900.0]  # 3.9 < 10 * 0.4; 3.1 > 10 * 0.3 is the first rise
+    warnings = [watch.see({"step": float(i), "loss": loss}) for i, loss in enumerate(losses)]
+    assert warnings == [None] * 5 + ["warning: loss rose from 0.3 to 3.1 at step 6; try --lr 0.05"] + [None] * 3
+
+
+def test_a_resumed_run_remembers_its_best_loss() -> None:
+    from micrograd.app.cli import LossRiseWatch
+
+    watch = LossRiseWatch(lr=1.0, earlier_losses=[2.0, 0.05, 0.1])
+    assert watch.see({"step": 3.0, "loss": 0.6}) == "warning: loss rose from 0.05 to 0.6 at step 4; try --lr 0.1"
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_train_warns_once_when_the_loss_explodes(quiet: bool, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """mse on circles at lr 1 (the old default): the loss climbs to ~1e5 without becoming nan."""
+    argv = ["train", "--dataset", "circles", "--loss", "mse", "--lr", "1", "--steps", "40", "--out", str(tmp_path)]
+    assert main(argv + (["--quiet"] if quiet else [])) == 0
+    history = [record["loss"] for record in json.loads((tmp_path / "checkpoint.json").read_text())["extra"]["history"]]
+    # the first step whose loss is over ten times the lowest loss before it, found from the saved history
+    step = next(k for k in range(1, len(history)) if history[k] > 10 * min(history[:k]))
+    best = min(history[:step])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [f"micrograd train: warning: loss rose from {best:.4g} to {history[step]:.4g} "
+                        f"at step {step + 1}; try --lr 0.1"]
+
+
+def test_a_run_that_trains_does_not_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--steps", "40", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
