@@ -227,6 +227,17 @@ def test_train_warns_once_when_the_loss_explodes(quiet: bool, tmp_path: Path,
                         f"at step {step + 1}; try --lr 0.1"]
 
 
+def test_a_run_that_diverges_ends_with_its_one_line_error_only(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The warning comes when a run ends; a run that diverges ends with the error, which says "lower --lr"."""
+    argv = ["train", "--loss", "mse", "--lr", "1", "--checkpoint-every", "1", "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("micrograd train: error: training diverged at step ") and err.count("\n") == 1, err
+    history = [record["loss"] for record in json.loads((tmp_path / "checkpoint.json").read_text())["extra"]["history"]]
+    assert any(history[k] > 10 * min(history[:k]) for k in range(1, len(history)))  # so a warning was due
+
+
 def test_a_run_that_trains_does_not_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--steps", "40", "--out", str(tmp_path), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err

@@ -141,6 +141,8 @@ class LossRiseWatch:
 
     Such a loss is what a too-large learning rate looks like before it overflows (mse on circles
     at lr 1 went from 0.98 to 272320 without ever becoming nan), so the advice is a smaller --lr.
+    ``train`` prints the warning when the run ends, beside its result: a run that diverges instead
+    ends with its one-line error, which gives the same advice.
     """
 
     RISE = 10.0
@@ -149,34 +151,30 @@ class LossRiseWatch:
         self.lr = lr
         finite = [loss for loss in earlier_losses if math.isfinite(loss)]
         self.best = min(finite) if finite else math.inf  # a resumed run remembers its best
-        self.warned = False
+        self.warning: str | None = None  # the first rise's warning, once seen
 
     def see(self, record: dict[str, float]) -> str | None:
-        """The warning to print for this step's record, or None."""
+        """The warning if this step's record is the run's first tenfold rise, else None."""
         loss = record["loss"]
         rose = self.best > 0 and loss > self.RISE * self.best
-        if rose and not self.warned:
-            self.warned = True
+        if rose and self.warning is None:
             step = int(record["step"]) + 1  # records count from 0; messages from 1, as "training diverged at step k"
-            return (f"warning: loss rose from {self.best:.4g} to {loss:.4g} at step {step}; "
-                    f"try --lr {self.lr / 10:g}")
+            self.warning = (f"warning: loss rose from {self.best:.4g} to {loss:.4g} at step {step}; "
+                            f"try --lr {self.lr / 10:g}")
+            return self.warning
         self.best = min(self.best, loss)
         return None
 
 
-def _train_loop(run: Any, checkpoint_every: int, show_progress: bool) -> bool:
+def _train_loop(run: Any, checkpoint_every: int, show_progress: bool, watch: LossRiseWatch) -> bool:
     """Run to the end (or to Ctrl-C), saving the checkpoint on schedule; True if it finished."""
     from micrograd.app.training import StopRequests
 
     bar = _progress(run.config.steps, run.step, show_progress)
-    watch = LossRiseWatch(run.config.lr, [record["loss"] for record in run.history])
     finished = True
     with StopRequests() as stop:
         for record in run.steps():
-            warning = watch.see(record)
-            if warning is not None:
-                # a warning is not progress: --quiet (no bar) still shows it
-                (bar.write if bar is not None else print)(f"micrograd train: {warning}", file=sys.stderr)
+            watch.see(record)
             if bar is not None:
                 postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
                 if "val_accuracy" in record:
@@ -291,7 +289,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.lr is None:
             config.lr = default_lr(config)
         run = start_run(config, out, engine=args.engine)
-    finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet)
+    watch = LossRiseWatch(run.config.lr, [record["loss"] for record in run.history])
+    finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet, watch=watch)
     last = run.history[-1] if run.history else None
     if last is None:
         print(f"nothing to do: checkpoint is already at step {run.step}")
@@ -301,6 +300,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         line += f" val_accuracy {100 * last['val_accuracy']:.1f}%"
     print(line)
     print(f"checkpoint {run.checkpoint_path}")
+    if watch.warning is not None:  # not progress: shown with --quiet too
+        print(f"micrograd train: {watch.warning}", file=sys.stderr)
     if not finished:
         print("interrupted: resume with --resume " + str(run.checkpoint_path), file=sys.stderr)
         return 130
