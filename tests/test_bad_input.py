@@ -879,7 +879,7 @@ CLI: list[Cli] = [
     Cli("['graph', 'x * 2', '--set', 'x=1', '-o', '/no/such/dir/g.dot']", r"/no/such/dir/g.dot"),
     Cli("['graph', 'x * 2', '--set', 'x=1', '--max-nodes', '0']", r"--max-nodes: must be at least 1, got 0"),
     Cli("['graph', '+'.join(['x'] * 40), '--set', 'x=1', '--max-nodes', '5', '-o', str(WORK / 'g.dot')]",
-        r"more than max_nodes=5"),
+        r"more than --max-nodes 5; pass --max-nodes 40 "),
     Cli("['graph', 'x', '--set', 'x=1', '--rankdir', 'diagonal']", r"--rankdir: invalid choice: 'diagonal'"),
 ]
 

@@ -7,15 +7,19 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from micrograd._outputs import class_name, finite_outputs
 from micrograd.app.flags import finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES
 
@@ -25,10 +29,76 @@ PathLike = str | os.PathLike[str]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (argparse prints the whole usage block first)."""
+    """argparse, with the changes a learner needs:
+
+    - a usage error is one line (argparse prints the whole usage block first), named by the
+      subcommand it belongs to (``micrograd train: error: ...``);
+    - a mistyped flag, subcommand or choice suggests the closest right one;
+    - a positional holding numbers or an expression may start with ``-`` (``predict CKPT -0.8,0.2``,
+      ``graph "-x"``), and so may any option's value that is a number (``--noise -1e-3``).
+    """
+
+    # Set on the subcommands whose positionals hold numbers or expressions: there a word starting
+    # with "-" that is no option of the subcommand is input, not a mistyped flag.
+    dash_positionals = False
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        # argparse hands a subcommand's leftover words up to the top parser, which reports them as
+        # "micrograd: error: unrecognized arguments", without naming the subcommand or what was meant.
+        # So every parser reports its own leftovers; the top one never sees any.
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._flag_suggestion(extras)}")
+        return parsed, extras
+
+    def _flag_suggestion(self, words: Sequence[str]) -> str:
+        flags = [option for action in self._actions for option in action.option_strings if option.startswith("--")]
+        for word in words:
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1, cutoff=0.6)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            names = [str(choice) for choice in choices]
+            close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}{hint} (choose from {', '.join(map(repr, names))})"
+            )
+        super()._check_value(action, value)
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        # argparse decides here, word by word, whether a word is an option; None means "an input".
+        parsed = super()._parse_optional(arg_string)
+        if parsed is None or arg_string.startswith("--"):
+            return parsed  # "--anything" stays a flag, so a mistyped --flag is reported (with a suggestion)
+        # Python 3.12.7+ returns a list of (action, option, separator, value); before, one (action, option, value).
+        action, option = (parsed[0] if isinstance(parsed, list) else parsed)[:2]
+        if action is None:  # no option of this parser
+            return None if self.dash_positionals or _is_number(arg_string) else parsed
+        # "-o*2" would be option -o with the value "*2": in an expression command it is the expression.
+        attached = arg_string != option and not arg_string.startswith(option + "=")
+        if self.dash_positionals and attached and not _EXPRESSION_CHARS.isdisjoint(arg_string):
+            return None
+        return parsed
+
+
+_EXPRESSION_CHARS = frozenset("*+/()^,% ")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class UserError(Exception):
@@ -66,7 +136,37 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
     return tqdm(total=total, initial=initial, desc="training", unit="step", leave=False, file=sys.stderr)
 
 
-def _train_loop(run: Any, checkpoint_every: int, show_progress: bool) -> bool:
+class LossRiseWatch:
+    """Notices, once per run, a loss that has grown tenfold over its best so far.
+
+    Such a loss is what a too-large learning rate looks like before it overflows (mse on circles
+    at lr 1 went from 0.98 to 272320 without ever becoming nan), so the advice is a smaller --lr.
+    ``train`` prints the warning when the run ends, beside its result: a run that diverges instead
+    ends with its one-line error, which gives the same advice.
+    """
+
+    RISE = 10.0
+
+    def __init__(self, lr: float, earlier_losses: Sequence[float] = ()) -> None:
+        self.lr = lr
+        finite = [loss for loss in earlier_losses if math.isfinite(loss)]
+        self.best = min(finite) if finite else math.inf  # a resumed run remembers its best
+        self.warning: str | None = None  # the first rise's warning, once seen
+
+    def see(self, record: dict[str, float]) -> str | None:
+        """The warning if this step's record is the run's first tenfold rise, else None."""
+        loss = record["loss"]
+        rose = self.best > 0 and loss > self.RISE * self.best
+        if rose and self.warning is None:
+            step = int(record["step"]) + 1  # records count from 0; messages from 1, as "training diverged at step k"
+            self.warning = (f"warning: loss rose from {self.best:.4g} to {loss:.4g} at step {step}; "
+                            f"try --lr {self.lr / 10:g}")
+            return self.warning
+        self.best = min(self.best, loss)
+        return None
+
+
+def _train_loop(run: Any, checkpoint_every: int, show_progress: bool, watch: LossRiseWatch) -> bool:
     """Run to the end (or to Ctrl-C), saving the checkpoint on schedule; True if it finished."""
     from micrograd.app.training import StopRequests
 
@@ -74,6 +174,7 @@ def _train_loop(run: Any, checkpoint_every: int, show_progress: bool) -> bool:
     finished = True
     with StopRequests() as stop:
         for record in run.steps():
+            watch.see(record)
             if bar is not None:
                 postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
                 if "val_accuracy" in record:
@@ -147,6 +248,41 @@ def _training_history(run: Any, snapshots: list[dict[str, Any]]) -> dict[str, An
     return {"X": run.data.X_train, "y": run.data.y_train, "curve": curve, "snapshots": snapshots, "title": title}
 
 
+# The learning rate each loss trains with when --lr is not given, per optimizer: measured on every
+# built-in dataset with the command's defaults (200 points, 16,16 relu, 100 steps, linear decay).
+# With sgd, mse's gradient grows with the error, so it takes a tenth of hinge's step (at 1 it
+# overflowed on moons and climbed to 272320 on circles); ce at 1 exploded on blobs (inputs up to
+# +-9) and at 0.3-0.5 its loss still jumped over tenfold there in the first steps. adam's
+# normalised steps make one rate fit every loss: 0.03 beat 0.01 on every dataset.
+DEFAULT_LR: dict[str, dict[str, float]] = {
+    "sgd": {"hinge": 1.0, "bce": 1.0, "mse": 0.1, "ce": 0.2},
+    "adam": {"hinge": 0.03, "bce": 0.03, "mse": 0.03, "ce": 0.03},
+    "adamw": {"hinge": 0.03, "bce": 0.03, "mse": 0.03, "ce": 0.03},
+}
+
+
+def default_lr(config: Any) -> float:
+    """The learning rate for ``config``'s optimizer and loss; "auto" is first resolved from the data's classes."""
+    from micrograd.app.training import load_dataset, resolved_loss
+
+    loss = config.loss
+    if loss == "auto":
+        config.check()  # the data is read to count its classes: refuse a bad setting first, as a run would
+        loss = resolved_loss(config, load_dataset(config).n_classes)
+    return DEFAULT_LR[config.optimizer][loss]
+
+
+def _lr_help() -> str:
+    """--lr's help: each optimizer's rates, "adam, adamw: 0.03" where every loss shares one."""
+    texts: dict[str, list[str]] = {}
+    for optimizer, rates in DEFAULT_LR.items():
+        shared = set(rates.values())
+        text = f"{shared.pop():g}" if len(shared) == 1 else ", ".join(f"{loss} {lr:g}" for loss, lr in rates.items())
+        texts.setdefault(text, []).append(optimizer)
+    return "learning rate (default: the loss's; " + "; ".join(
+        f"{', '.join(optimizers)}: {text}" for text, optimizers in texts.items()) + ")"
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from micrograd.app.training import TrainConfig, resume_run, start_run
 
@@ -157,12 +293,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig(
             dataset=args.dataset, n_samples=args.samples, noise=args.noise, hidden=args.hidden,
             activation=args.activation, loss=args.loss, optimizer=args.optimizer,
-            lr=args.lr if args.lr is not None else (1.0 if args.optimizer == "sgd" else 0.01),
+            lr=args.lr if args.lr is not None else 1.0,  # without --lr: replaced by the loss's default below
             schedule=args.schedule, l2=args.l2, steps=args.steps if args.steps is not None else 100,
             batch_size=args.batch_size, val_fraction=args.val_fraction, seed=args.seed,
         )
+        if args.lr is None:
+            config.lr = default_lr(config)
         run = start_run(config, out, engine=args.engine)
-    finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet)
+    watch = LossRiseWatch(run.config.lr, [record["loss"] for record in run.history])
+    finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet, watch=watch)
     last = run.history[-1] if run.history else None
     if last is None:
         print(f"nothing to do: checkpoint is already at step {run.step}")
@@ -172,6 +311,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         line += f" val_accuracy {100 * last['val_accuracy']:.1f}%"
     print(line)
     print(f"checkpoint {run.checkpoint_path}")
+    if watch.warning is not None:  # not progress: shown with --quiet too
+        print(f"micrograd train: {watch.warning}", file=sys.stderr)
     if not finished:
         print("interrupted: resume with --resume " + str(run.checkpoint_path), file=sys.stderr)
         return 130
@@ -183,6 +324,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from micrograd.engine import Value, no_grad
 
     model = load_model(args.checkpoint)
+    trained_with = _trained_loss(args.checkpoint)
     try:
         x = [float(part) for part in args.inputs.split(",")]
     except ValueError:
@@ -193,15 +335,43 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"the model takes {model.nin} inputs, got {len(x)}")
     with no_grad():
         out = model(x)
-    if isinstance(out, Value):
-        print(f"class {1 if out.data > 0 else 0} (score {out.data:.6f})")
-    else:
-        from micrograd.losses import softmax
-
-        probs = [p.data for p in softmax(out)]
-        best = max(range(len(probs)), key=probs.__getitem__)
-        print(f"class {best} (probabilities {', '.join(f'{p:.4f}' for p in probs)})")
+    scores = finite_outputs("the model's output", [out.data] if isinstance(out, Value) else [o.data for o in out])
+    if len(scores) == 1 and trained_with != "bce":  # hinge and mse train a score, not a probability
+        print(f"{class_name(1 if scores[0] > 0 else 0)} (score {scores[0]:.6f})")
+        return 0
+    # bce trains sigmoid(score) to be the probability of class 1; ce trains softmax(scores) to be all of them
+    probabilities = _two_class_probabilities(scores[0]) if len(scores) == 1 else _softmax(scores)
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    shown = ", ".join(f"{class_name(i)} {p:.4f}" for i, p in enumerate(probabilities))
+    print(f"{class_name(best)} (probabilities: {shown})")
     return 0
+
+
+def _trained_loss(path: PathLike) -> str | None:
+    """The loss a checkpoint's model was trained with (None if the file does not say), from its config."""
+    from micrograd.app.checkpoint import load_checkpoint
+
+    extra = load_checkpoint(Path(path)).get("extra")
+    config = extra.get("config") if isinstance(extra, dict) else None
+    loss = config.get("loss") if isinstance(config, dict) else None
+    return loss if isinstance(loss, str) else None
+
+
+def _two_class_probabilities(score: float) -> list[float]:
+    """[P(class 0), P(class 1)] for a bce model: P(class 1) = sigmoid(score), computed without overflow."""
+    if score >= 0:
+        class_1 = 1.0 / (1.0 + math.exp(-score))
+    else:
+        odds = math.exp(score)
+        class_1 = odds / (1.0 + odds)
+    return [1.0 - class_1, class_1]
+
+
+def _softmax(scores: list[float]) -> list[float]:
+    shift = max(scores)  # exp of the largest is 1: no overflow
+    exps = [math.exp(s - shift) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -241,12 +411,35 @@ def _cmd_tour(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    return explain_command(args.expression, args.settings, html=args.html, check=args.check)
+    return explain_command(args.expression, args.settings, html=args.html, check=args.check,
+                           max_nodes=args.max_nodes)
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     return graph_command(args.expression, args.settings, output=args.output, rankdir=args.rankdir,
                          color_by_grad=args.color_by_grad, show_order=args.show_order, max_nodes=args.max_nodes)
+
+
+# The narration and the step-through page refuse graphs above 200 values: beyond that the page is
+# unreadable. The CLI keeps the library's default and lets --max-nodes raise it.
+EXPLAIN_MAX_NODES = 200
+_OVER_THE_CAP = re.compile(r"the graph has ([\d,]+) values, more than max_nodes=(\d+)")
+
+
+@contextmanager
+def _max_nodes_as_flag() -> Iterator[None]:
+    """Reword the library's "pass max_nodes=N" (advice for Python) as the flag the command line has."""
+    try:
+        yield
+    except ValueError as error:
+        over = _OVER_THE_CAP.search(str(error))
+        if over is None:
+            raise
+        count = over.group(1).replace(",", "")
+        raise UserError(
+            f"the graph has {over.group(1)} values, more than --max-nodes {over.group(2)}; pass --max-nodes {count} "
+            "to draw it anyway (it will be slow and hard to read), or give a smaller expression"
+        ) from None
 
 
 def explain_command(
@@ -255,6 +448,7 @@ def explain_command(
     *,
     html: PathLike | None = None,
     check: bool = True,
+    max_nodes: int = EXPLAIN_MAX_NODES,
     file: TextIO | None = None,
 ) -> int:
     """``micrograd explain EXPR --set x=2 ... [--html out.html]``; returns the exit code 0.
@@ -267,11 +461,12 @@ def explain_command(
 
     out = file if file is not None else sys.stdout
     root = evaluate(expression, parse_settings(settings))
-    explain(root, file=out, check=check)
-    if html is not None:
-        page = to_html(root, title=expression)
-        Path(html).write_text(page, encoding="utf-8")
-        out.write(f"\nwrote {html}: open it in a browser and step with the arrow keys\n")
+    with _max_nodes_as_flag():
+        explain(root, file=out, check=check, max_nodes=max_nodes)
+        if html is not None:
+            page = to_html(root, title=expression, max_nodes=max_nodes)
+            Path(html).write_text(page, encoding="utf-8")
+            out.write(f"\nwrote {html}: open it in a browser and step with the arrow keys\n")
     return 0
 
 
@@ -298,7 +493,9 @@ def graph_command(
 
     root = evaluate(expression, parse_settings(settings))
     root.backward()
-    graph = draw_dot(root, rankdir=rankdir, color_by_grad=color_by_grad, show_order=show_order, max_nodes=max_nodes)
+    with _max_nodes_as_flag():
+        graph = draw_dot(root, rankdir=rankdir, color_by_grad=color_by_grad, show_order=show_order,
+                         max_nodes=max_nodes)
     written = graph.write(output)
     (file if file is not None else sys.stdout).write(f"wrote {written}\n")
     return 0
@@ -342,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", default="auto", choices=("auto",) + LOSSES,
                        help="default: hinge for two classes, ce for more")
     train.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 1.0 sgd, 0.01 adam)")
+    train.add_argument("--lr", type=positive_float, default=None, help=_lr_help())
     train.add_argument("--schedule", default="linear", choices=SCHEDULES, help="learning-rate schedule")
     train.add_argument("--l2", type=finite_float, default=1e-4, help="L2 penalty alpha*sum(p*p) (default: 1e-4)")
     train.add_argument("--steps", type=positive_int, default=None,
@@ -362,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("checkpoint", help="checkpoint.json written by train or demo")
     predict.add_argument("inputs", help="comma-separated input values, e.g. 0.5,-0.2")
     predict.set_defaults(handler=_cmd_predict)
+    predict.dash_positionals = True
 
     plot = sub.add_parser("plot", help="draw a trained model's decision boundary (2-D data)")
     plot.add_argument("checkpoint", help="checkpoint.json written by train or demo")
@@ -374,7 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="the value of an input name; repeat for each input")
     explain_parser.add_argument("--html", metavar="FILE", help="also write a page that steps through the backward pass")
     explain_parser.add_argument("--no-check", dest="check", action="store_false", help="skip the numerical check")
+    explain_parser.add_argument("--max-nodes", type=positive_int, default=EXPLAIN_MAX_NODES,
+                                help=f"refuse larger graphs (default {EXPLAIN_MAX_NODES})")
     explain_parser.set_defaults(handler=_cmd_explain)
+    explain_parser.dash_positionals = True
 
     graph_parser = sub.add_parser("graph", help="draw an expression's graph after the backward pass")
     graph_parser.add_argument("expression", help="e.g. 'tanh(x*w + b)'")
@@ -388,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph_parser.add_argument("--max-nodes", type=positive_int, default=DEFAULT_MAX_NODES,
                               help=f"refuse larger graphs (default {DEFAULT_MAX_NODES})")
     graph_parser.set_defaults(handler=_cmd_graph)
+    graph_parser.dash_positionals = True
 
     tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
     tour.set_defaults(handler=_cmd_tour)
@@ -396,6 +598,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gpt_command(sub)
     return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """The words that named the command, as argparse's own errors name it: ``micrograd gpt train``."""
+    words = ["micrograd", args.command]
+    if getattr(args, "gpt_command", None):
+        words.append(args.gpt_command)
+    return " ".join(words)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(err) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
         if isinstance(err, FileNotFoundError) and err.filename:
             message = f"no such file: {err.filename}"
-        print(f"micrograd {args.command}: error: {message.splitlines()[0] if message else type(err).__name__}",
+        print(f"{_command_name(args)}: error: {message.splitlines()[0] if message else type(err).__name__}",
               file=sys.stderr)
         return 2
 
