@@ -94,6 +94,20 @@ def a_dir() -> str:
     return str(path)
 
 
+def a_fifo() -> str:
+    """A named pipe with no writer: opening it for reading would wait for ever."""
+    path = _fresh(".fifo")
+    os.mkfifo(path)
+    return str(path)
+
+
+def big_file(size: int, suffix: str = ".txt") -> str:
+    """A regular file of ``size`` bytes ('a's)."""
+    path = _fresh(suffix)
+    path.write_bytes(b"a" * size)
+    return str(path)
+
+
 def mlp() -> MLP:
     random.seed(0)  # MLP init draws from the global generator: keep rows reproducible
     return MLP(2, [3, 1])
@@ -849,6 +863,16 @@ CLI: list[Cli] = [
     Cli("['predict', ckpt(), 'nan,0']", r"nan"),
     Cli("['predict', ckpt(), '1e999,0']", r"1e999|inf"),
     Cli("['predict', a_dir(), '1,2']", r"[Ii]s a directory"),
+    Cli("['predict', a_fifo(), '1,2']", r"checkpoint '.*f\d+\.fifo': is a FIFO \(named pipe\), not a regular file$"),
+    Cli("['train', '--dataset', 'csv:' + a_fifo()] + " + OUT, r"load_csv: '.*\.fifo' is a FIFO \(named pipe\)"),
+    Cli("['gpt', 'train', '--data', a_fifo(), '--steps', '1'] + " + OUT, r"data file '.*\.fifo' is a FIFO"),
+    Cli("['predict', big_file(2 * 2**20 + 1, '.json'), '1,2', '--max-file-mb', '2']",
+        r"is 2,097,153 bytes, over the limit of 2,097,152 \(raise it with --max-file-mb\)$"),
+    Cli("['gpt', 'train', '--data', big_file(2**20 + 1), '--max-file-mb', '1', '--steps', '1'] + " + OUT,
+        r"data file '.*' is 1,048,577 bytes, over the limit of 1,048,576"),
+    Cli("['train', '--dataset', 'csv:' + big_file(2**20 + 1, '.csv'), '--max-file-mb', '1'] + " + OUT,
+        r"load_csv: '.*\.csv' is 1,048,577 bytes, over the limit of 1,048,576"),
+    Cli("['predict', ckpt(), '1,2', '--max-file-mb', '0']", r"--max-file-mb: must be at least 1, got 0"),
     Cli("['predict', ckpt_text(b'\\x00\\x01\\x02binary'), '1,2']", r"is not valid JSON"),
     Cli("['predict', ckpt_text(nested(100_000)), '1,2']", r"nested too deeply|not valid JSON"),
     Cli("['predict', ckpt({'parameters/layers.0.neurons.0.b': '0.5'}), '1,2']",
@@ -947,7 +971,12 @@ class Huge:
     bug: str | None = None
 
 
-HUGE_SECONDS = 300.0  # only catches a hang (RLIMIT_AS stops a real allocation); children may queue when loaded
+# Each child is limited by the work it does, not by the clock: RLIMIT_AS stops a real allocation and
+# RLIMIT_CPU a runaway loop, and neither depends on how busy the machine is. A passing case uses
+# well under a second of CPU. The wall-clock guard only catches a child blocked without using CPU
+# (e.g. waiting on a FIFO) and is far beyond what any load makes a passing case take.
+HUGE_CPU_SECONDS = 60
+HUGE_HANG_SECONDS = 900.0
 HUGE_MEMORY = 512 * 2**20  # address-space cap per child
 
 HUGE: list[Huge] = [
@@ -973,11 +1002,30 @@ HUGE: list[Huge] = [
     Huge("micrograd plot: checkpoint config n_samples=10**12",
          "code = main(['plot', ckpt(cfg(n_samples=10**12)), '-o', str(WORK / 'p.png')])",
          r"^micrograd plot: error: .*n_samples"),
+    # Files that never end: read without a bound they grew the memory until MemoryError.
+    Huge("load_csv('/dev/zero')", "load_csv('/dev/zero')",
+         r"InputFileError: load_csv: '/dev/zero' is a character device"),
+    Huge("load_model('/dev/zero')", "load_model('/dev/zero')",
+         r"CheckpointError: checkpoint '/dev/zero': is a character device"),
+    Huge("micrograd train --dataset csv:/dev/zero", "code = main(['train', '--dataset', 'csv:/dev/zero'] + OUT)",
+         r"^micrograd train: error: load_csv: '/dev/zero' is a character device, not a regular file$"),
+    Huge("micrograd predict /dev/zero 1,2", "code = main(['predict', '/dev/zero', '1,2'])",
+         r"^micrograd predict: error: checkpoint '/dev/zero': is a character device, not a regular file$"),
+    Huge("micrograd plot: checkpoint config dataset=csv:/dev/zero",
+         "code = main(['plot', ckpt(cfg(dataset='csv:/dev/zero')), '-o', str(WORK / 'p.png')])",
+         r"^micrograd plot: error: load_csv: '/dev/zero' is a character device"),
+    Huge("micrograd train --resume: checkpoint config dataset=csv:/dev/zero",
+         "code = main(['train', '--resume', ckpt(cfg(dataset='csv:/dev/zero'))] + OUT)",
+         r"^micrograd train: error: load_csv: '/dev/zero' is a character device"),
+    Huge("micrograd gpt train --data /dev/zero",
+         "code = main(['gpt', 'train', '--data', '/dev/zero', '--steps', '1'] + OUT)",
+         r"^micrograd gpt: error: data file '/dev/zero' is a character device, not a regular file$"),
 ]
 
 _CHILD = """
 import json, sys, resource
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))
 sys.path.insert(0, {tests!r})
 import test_bad_input as t
 t.WORK = t.NS["WORK"] = __import__("pathlib").Path({work!r})
@@ -993,18 +1041,23 @@ print("RESULT " + json.dumps(result))
 
 def _huge_outcome(case: Huge, work: Path) -> list[str]:
     out = ["--out", str(work / "out"), "--quiet"]
-    return [sys.executable, "-c", _CHILD.format(limit=HUGE_MEMORY, tests=str(Path(__file__).parent),
-                                                work=str(work), out=out, code=case.code)]
+    return [sys.executable, "-c", _CHILD.format(limit=HUGE_MEMORY, cpu=HUGE_CPU_SECONDS,
+                                                tests=str(Path(__file__).parent), work=str(work), out=out,
+                                                code=case.code)]
 
 
 @pytest.fixture(scope="module")
 def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
-    """Start every huge case at once; after HUGE_SECONDS kill what is left. id -> (outcome, stderr)."""
-    work = tmp_path_factory.mktemp("huge")
+    """Start every huge case at once, each in its own folder; id -> (outcome, stderr)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    children = {case.id: subprocess.Popen(_huge_outcome(case, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True, env=env, cwd=work) for case in HUGE}
-    deadline = time.monotonic() + HUGE_SECONDS
+    children = {}
+    for case in HUGE:
+        # A folder per child: the helpers number their files f0, f1, ... from 0 in every process,
+        # so children sharing a folder would overwrite each other's checkpoints.
+        work = tmp_path_factory.mktemp("huge")
+        children[case.id] = subprocess.Popen(_huge_outcome(case, work), stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True, env=env, cwd=work)
+    deadline = time.monotonic() + HUGE_HANG_SECONDS
     results: dict[str, tuple[str, str]] = {}
     for key, child in children.items():
         try:
@@ -1012,9 +1065,12 @@ def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[st
         except subprocess.TimeoutExpired:
             child.kill()  # our own child, by its handle
             child.communicate()
-            results[key] = (f"still running after {HUGE_SECONDS:.0f} s (killed)", "")
+            results[key] = (f"blocked for {HUGE_HANG_SECONDS:.0f} s without finishing (killed)", "")
             continue
         lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+        if child.returncode == -signal.SIGXCPU:
+            results[key] = (f"used more than {HUGE_CPU_SECONDS} s of CPU (stopped by RLIMIT_CPU)", stderr)
+            continue
         if not lines:
             last = stderr.strip().splitlines()[-1:] or [f"exit {child.returncode}"]
             results[key] = (f"crashed: {last[0]}", stderr)
@@ -1085,3 +1141,53 @@ def test_fuzz_expression_token_soup(text: str) -> None:
 def test_fuzz_expression_well_formed(first: str, rest: list[tuple[str, str]]) -> None:
     # Syntactically valid arithmetic: reaches the evaluation, where maths errors must become ExpressionError.
     _check_expression(first + "".join(op + operand for op, operand in rest))
+
+
+# ----------------------------------------------------------------------
+# Issue 14's reproductions that need more than one line: each fails on the code before its fix
+# ----------------------------------------------------------------------
+
+_TINY_RUN = ["--samples", "20", "--hidden", "3", "--steps", "2", "--checkpoint-every", "1", "--quiet"]
+
+
+def _saved_step(path: Path) -> int:
+    step: int = json.loads(path.read_text())["step"]
+    return step
+
+
+def test_saving_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere" / "run.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "checkpoint.json"
+    link.symlink_to(real)
+    assert main(["train", "--out", str(out), *_TINY_RUN]) == 0
+    assert link.is_symlink(), "the link was replaced by a regular file"
+    assert os.readlink(link) == str(real)
+    assert _saved_step(real) == 2, "the link's target is stale"
+    assert [p.name for p in real.parent.iterdir()] == ["run.json"], "a temporary file was left behind"
+
+
+def test_saving_through_a_symlink_to_another_file_system(tmp_path: Path) -> None:
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm (tmpfs) to hold the link's target")
+    import tempfile
+
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="micrograd-test-"))
+    try:
+        if os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("/dev/shm is on the same file system as the test folder")
+        real = elsewhere / "run.json"
+        real.write_text("{}")
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "checkpoint.json").symlink_to(real)
+        assert main(["train", "--out", str(out), *_TINY_RUN]) == 0  # was: [Errno 18] Invalid cross-device link
+        assert (out / "checkpoint.json").is_symlink()
+        assert _saved_step(real) == 2
+    finally:
+        for leftover in elsewhere.iterdir():
+            leftover.unlink()
+        elsewhere.rmdir()

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json, read_text
 from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
@@ -94,9 +94,9 @@ def read_documents(path: PathLike) -> list[str]:
     """The documents of a UTF-8 text file; ValueError if it holds none."""
     name = os.fspath(path)
     try:
-        # Text mode, as microgpt.py's open(): \r\n and \r become \n.
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
+        # Universal newlines, as microgpt.py's open(): \r\n and \r become \n. read_text refuses
+        # devices (/dev/zero never ends) and files over the read limit before they fill the memory.
+        text = read_text(name, f"data file {name!r}")
     except FileNotFoundError:
         raise FileNotFoundError(f"data file {name!r}: no such file") from None
     except IsADirectoryError:

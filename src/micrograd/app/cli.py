@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from micrograd.app.flags import finite_float, non_negative_int, positive_float, positive_int
+from micrograd._files import DEFAULT_READ_LIMIT, set_read_limit
+from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
@@ -376,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                               help=f"refuse larger graphs (default {DEFAULT_MAX_NODES})")
     graph_parser.set_defaults(handler=_cmd_graph)
 
+    for reader in (train, predict, plot):
+        add_max_file_option(reader)
+
     tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
     tour.set_defaults(handler=_cmd_tour)
 
@@ -391,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    set_read_limit(args.max_file_mb * 2**20 if getattr(args, "max_file_mb", None) else DEFAULT_READ_LIMIT)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
