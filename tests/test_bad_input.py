@@ -857,6 +857,20 @@ CLI: list[Cli] = [
     Cli("['train', '--resume', ckpt(cfg(lr='fast'))] + " + OUT, r"lr.*'fast'"),
     Cli("['train', '--resume', ckpt({**cfg(steps=2, hidden=[3]), 'extra/history': 'abc', 'step': 2})] + " + OUT,
         r"history"),
+    # Divergence: one line naming the step and the real cause (was an OverflowError traceback on every
+    # engine, a save refusing an inf optimizer state, and "lower --lr" for --noise / --l2).
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'eager'] + " + OUT,
+        r"training diverged at step 6: a number overflowed a float .*; lower --lr \(it is 2.0\)"),
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'compiled'] + " + OUT,
+        r"training diverged at step 6: a number overflowed a float \(Numerical result out of range\); lower --lr"),
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'batched'] + " + OUT,
+        r"training diverged at step 6: .*; lower --lr \(it is 2.0\)"),
+    Cli("['train', '--optimizer', 'adamw', '--l2', '1e300'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: the optimizer's exp_avg_sq became nan or inf; .*lower --l2"),
+    Cli("['train', '--noise', '1e308'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: .*inputs reach inf \(--noise 1e\+308\).*use smaller inputs"),
+    Cli("['train', '--l2', '1e308'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: .*L2 penalty overflows \(--l2 1e\+308\); lower --l2"),
     Cli("['predict', ckpt(), '']", r"inputs must be numbers separated by commas, got ''"),
     Cli("['predict', ckpt(), '1,,2']", r"inputs must be numbers separated by commas, got '1,,2'"),
     Cli("['predict', ckpt(), '1,2,3']", r"the model takes 2 inputs, got 3"),
@@ -1191,3 +1205,15 @@ def test_saving_through_a_symlink_to_another_file_system(tmp_path: Path) -> None
         for leftover in elsewhere.iterdir():
             leftover.unlink()
         elsewhere.rmdir()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # mse with --lr 2 overflows at step 6 (all three engines); checkpoints every 2 steps.
+    out = tmp_path / "out"
+    code, err = run_cli(["train", "--loss", "mse", "--lr", "2", "--checkpoint-every", "2", "--out", str(out),
+                         "--quiet", "--engine", "eager"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "diverged at step 6" in err, err
+    saved = load_checkpoint(out / "checkpoint.json")
+    assert saved["step"] == 4  # the last save before the failing step, untouched by it
+    assert all(math.isfinite(v) for v in saved["parameters"].values())
+    assert len(saved["extra"]["history"]) == 4
