@@ -108,6 +108,14 @@ def big_file(size: int, suffix: str = ".txt") -> str:
     return str(path)
 
 
+def trained(*flags: str) -> str:
+    """The checkpoint of a tiny training run with these extra ``micrograd train`` flags."""
+    out = _fresh("")
+    code = main(["train", "--samples", "30", "--steps", "2", "--out", str(out), "--quiet", *flags])
+    assert code == 0, f"training the fixture failed with status {code}"
+    return str(out / "checkpoint.json")
+
+
 def mlp() -> MLP:
     random.seed(0)  # MLP init draws from the global generator: keep rows reproducible
     return MLP(2, [3, 1])
@@ -871,11 +879,23 @@ CLI: list[Cli] = [
         r"^(?!.*lower --lr).*diverged at step 1: .*inputs reach inf \(--noise 1e\+308\).*use smaller inputs"),
     Cli("['train', '--l2', '1e308'] + " + OUT,
         r"^(?!.*lower --lr).*diverged at step 1: .*L2 penalty overflows \(--l2 1e\+308\); lower --l2"),
+    # The checkpoint's history goes through the boundary too (was an OverflowError traceback, and "error: loss").
+    Cli("['train', '--resume', ckpt({**cfg(steps=3, hidden=[3]), 'step': 1, "
+        "'extra/history': [{'step': 0, 'loss': 10**400, 'accuracy': 0.5}]})] + " + OUT,
+        r"checkpoint's history: record 0 holds a number too large for a float \(position 1\)$"),
+    Cli("['train', '--resume', ckpt({**cfg(steps=3, hidden=[3]), 'step': 1, "
+        "'extra/history': [{'step': 0, 'accuracy': 0.5}]})] + " + OUT,
+        r"checkpoint's history: record 0 has no 'loss'$"),
     Cli("['predict', ckpt(), '']", r"inputs must be numbers separated by commas, got ''"),
     Cli("['predict', ckpt(), '1,,2']", r"inputs must be numbers separated by commas, got '1,,2'"),
     Cli("['predict', ckpt(), '1,2,3']", r"the model takes 2 inputs, got 3"),
     Cli("['predict', ckpt(), 'nan,0']", r"nan"),
     Cli("['predict', ckpt(), '1e999,0']", r"1e999|inf"),
+    # The boundary: a score that overflows is refused, never printed as "class 0 (score nan)".
+    Cli("['predict', trained(), '1e308,-1e308']",
+        r"the model's output for the inputs 1e308,-1e308 came out as -?(nan|inf); refusing to show"),
+    Cli("['predict', trained('--dataset', 'spiral', '--loss', 'ce'), '1e308,-1e308']",
+        r"the model's output for the inputs 1e308,-1e308 came out as -?(nan|inf) \(position \d\); refusing"),
     Cli("['predict', a_dir(), '1,2']", r"[Ii]s a directory"),
     Cli("['predict', a_fifo(), '1,2']", r"checkpoint '.*f\d+\.fifo': is a FIFO \(named pipe\), not a regular file$"),
     Cli("['train', '--dataset', 'csv:' + a_fifo()] + " + OUT, r"load_csv: '.*\.fifo' is a FIFO \(named pipe\)"),

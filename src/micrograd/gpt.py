@@ -41,6 +41,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
 from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json, read_text
+from micrograd._outputs import NonFiniteOutput, finite_outputs
 from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
@@ -744,6 +745,10 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
             or not isinstance(entry["loss"], (int, float))
         ):
             raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {entry!r}")
+    try:  # the boundary for numbers leaving the program: the losses are drawn and printed
+        finite_outputs("'extra.history' losses", [entry["loss"] for entry in history])
+    except NonFiniteOutput as error:
+        raise fail(str(error)) from None
     info = extra.get("training")
     if info is not None:
         if not isinstance(info, dict):

@@ -169,6 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from micrograd._outputs import finite_outputs
     from micrograd.app.checkpoint import load_model
     from micrograd.engine import Value, no_grad
 
@@ -183,12 +184,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"the model takes {model.nin} inputs, got {len(x)}")
     with no_grad():
         out = model(x)
+    # The boundary: a nan or inf score is refused in one line, never printed as a confident class.
+    what = f"the model's output for the inputs {args.inputs}"
+    scores = finite_outputs(what, [out.data] if isinstance(out, Value) else [o.data for o in out])
     if isinstance(out, Value):
-        print(f"class {1 if out.data > 0 else 0} (score {out.data:.6f})")
+        print(f"class {1 if scores[0] > 0 else 0} (score {scores[0]:.6f})")
     else:
         from micrograd.losses import softmax
 
-        probs = [p.data for p in softmax(out)]
+        probs = finite_outputs(what, [p.data for p in softmax(scores)])
         best = max(range(len(probs)), key=probs.__getitem__)
         print(f"class {best} (probabilities {', '.join(f'{p:.4f}' for p in probs)})")
     return 0

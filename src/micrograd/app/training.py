@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from micrograd import losses, optim
+from micrograd._outputs import finite_outputs
 from micrograd.app import checkpoint, data
 from micrograd.compiler import CompiledLoss, compile_loss
 from micrograd.engine import Value
@@ -27,7 +28,7 @@ from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
-    "start_run", "resume_run", "resolve_engine", "TrainingDiverged",
+    "start_run", "resume_run", "resolve_engine", "TrainingDiverged", "checked_history",
 ]
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
@@ -414,10 +415,35 @@ class Run:
     def save(self) -> Path:
         """Write the checkpoint atomically: the previous one stays readable until the new one is complete."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        extra = {"config": dataclasses.asdict(self.config), "history": self.history}
+        history = checked_history(self.history, "the history to save")
+        extra = {"config": dataclasses.asdict(self.config), "history": history}
         checkpoint.save(self.checkpoint_path, self.model, optimizer=self.optimizer, step=self.step, extra=extra,
                         scheduler=self.scheduler)
         return self.checkpoint_path
+
+
+HISTORY_KEYS = ("step", "loss", "accuracy")  # in every record; "val_accuracy" too when there is validation data
+
+
+def checked_history(history: object, what: str) -> list[dict[str, float]]:
+    """A run's history (one record of numbers by name per step), refused with a ValueError naming the record
+    unless every record has the keys the pictures and messages read, and every number is finite (the boundary
+    of micrograd._outputs: a hand-edited 10**400 or NaN must not reach a plot or a printed line)."""
+    if not isinstance(history, list):
+        raise ValueError(f"{what} must be a list of step records (numbers by name), got {type(history).__name__}")
+    checked = []
+    for index, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise ValueError(f"{what}: record {index} must be an object of numbers, got {type(record).__name__}")
+        missing = [key for key in HISTORY_KEYS if key not in record]
+        if missing:
+            raise ValueError(f"{what}: record {index} has no {', '.join(repr(key) for key in missing)}")
+        for key, number in record.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise ValueError(f"{what}: record {index} {key!r} must be a number, got {type(number).__name__}")
+        numbers = finite_outputs(f"{what}: record {index}", record.values())
+        checked.append(dict(zip(record, numbers, strict=True)))
+    return checked
 
 
 def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
@@ -428,11 +454,7 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
     """Rebuild a run from its checkpoint: same data, model, optimizer state, schedule and step."""
     saved = checkpoint.load_checkpoint(path)
     config = TrainConfig.from_checkpoint(saved, path)
-    history = saved["extra"].get("history") or []
-    if not isinstance(history, list) or not all(
-        isinstance(record, dict) and all(isinstance(v, (int, float)) for v in record.values()) for record in history
-    ):
-        raise ValueError(f"{path}: checkpoint's history must be a list of step records (numbers by name)")
+    history = checked_history(saved["extra"].get("history") or [], f"{path}: checkpoint's history")
     if steps is not None:
         config.steps = steps
     run = Run(config, out_dir, engine)
