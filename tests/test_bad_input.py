@@ -205,6 +205,18 @@ def torch_seq(*names: str) -> Any:
     return torch.nn.Sequential(*(made[n]() for n in names))
 
 
+def torch_linear(weight_shape: tuple[int, ...] = (1, 2), bias_shape: tuple[int, ...] = (1,),
+                 dtype: str = "float32") -> Any:
+    """A torch.nn.Sequential of one Linear(2, 1) whose weight and bias were replaced by these shapes/dtype."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    kind = getattr(torch, dtype)
+    model[0].weight = torch.nn.Parameter(torch.ones(weight_shape, dtype=kind))
+    model[0].bias = torch.nn.Parameter(torch.ones(bias_shape, dtype=kind))
+    return model
+
+
 NS: dict[str, Any] = {name: value for name, value in globals().items() if not name.startswith("_")}
 
 
@@ -239,6 +251,9 @@ API: list[Row] = [
     R("engine", "Value(1.0) / 'a'", TypeError, r"division.*str"),
     R("engine", "Value(1.0) / None", TypeError, r"division.*NoneType"),
     R("engine", "Value(1.0) < 'a'", TypeError, r"'<'.*str"),
+    R("engine", "Value(1e-200) ** Value(-1.0)", OverflowError,
+      r"^pow: the derivative of x\*\*y overflows a float at x = 1e-200, y = -1.0$"),
+    R("engine", "Value(5e-324).log()", OverflowError, r"^log: the derivative overflows a float at x = 5e-324$"),
     R("engine", "Value(1.0) / 0", ZeroDivisionError, r"division: divisor is 0"),
     R("engine", "Value(nan) / 0.0", ZeroDivisionError, r"division: divisor is 0"),
     R("engine", "Value(-inf).log()", ValueError, r"log: argument must be > 0, got -inf"),
@@ -454,7 +469,17 @@ API: list[Row] = [
       r"a Linear without bias"),
     R("interop", "__import__('micrograd.interop').interop.from_torch(torch_seq('linear', 'conv'))", ValueError,
       r"unsupported layer '1'"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(weight_shape=(1, 2, 1)))",
+      ValueError, r"from_torch: layer '0' .* weight has shape \(1, 2, 1\), expected \(1, 2\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(weight_shape=(3, 2)))",
+      ValueError, r"weight has shape \(3, 2\), expected \(1, 2\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(bias_shape=(2,)))",
+      ValueError, r"bias has shape \(2,\), expected \(1,\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(dtype='complex128'))",
+      ValueError, r"weight has dtype torch.complex128; only real numbers can become Values$"),
     # --- expr ---
+    R("expr", "evaluate('ℌ * 2', {'ℌ': 1.0})", ExpressionError,
+      r"no value for H: .*\(Python reads the name 'ℌ' as 'H': names are compared in Unicode NFKC form\)$"),
     R("expr", "parse_expression(None)", ExpressionError, r"the expression must be a string, got NoneType"),
     R("expr", "parse_expression(b'x')", ExpressionError, r"the expression must be a string, got bytes"),
     R("expr", "parse_expression('   ')", ExpressionError, r"the expression is empty"),
@@ -1237,3 +1262,16 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path, capsys: pytes
     assert saved["step"] == 4  # the last save before the failing step, untouched by it
     assert all(math.isfinite(v) for v in saved["parameters"].values())
     assert len(saved["extra"]["history"]) == 4
+
+
+def test_comparing_a_value_with_an_int_beyond_float_range() -> None:
+    # Python compares a float with an int exactly; float(10**400) raised a bare OverflowError.
+    assert (Value(1) < 10**400) is True
+    assert (Value(1) > -(10**400)) is True
+    assert (Value(1e308) >= 10**400) is False
+
+
+def test_explain_sets_a_name_python_reads_in_another_form(capsys: pytest.CaptureFixture[str]) -> None:
+    # Python reads the name 'ℌ' in an expression as 'H' (NFKC): --set ℌ=1 must set that name.
+    code, err = run_cli(["explain", "ℌ * 2", "--set", "ℌ=1"], capsys)
+    assert code == 0, err
