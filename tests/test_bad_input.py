@@ -205,6 +205,20 @@ def torch_seq(*names: str) -> Any:
     return torch.nn.Sequential(*(made[n]() for n in names))
 
 
+def gpt_ckpt(parameters: dict[str, Any]) -> str:
+    """A GPT checkpoint file (a tiny model over 'ab') with some parameters replaced."""
+    from micrograd import gpt
+
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=3, n_embd=4, n_head=2, n_layer=1, block_size=4), ["a", "b"],
+                    rng=random.Random(0))
+    path = _fresh(".json")
+    gpt.save(model, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["parameters"].update(parameters)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
 def torch_linear(weight_shape: tuple[int, ...] = (1, 2), bias_shape: tuple[int, ...] = (1,),
                  dtype: str = "float32") -> Any:
     """A torch.nn.Sequential of one Linear(2, 1) whose weight and bias were replaced by these shapes/dtype."""
@@ -623,6 +637,8 @@ FILES: list[Row] = [
     R("load_csv", "load_csv(csv_file('x,y,label\\n0,1,0\\n1,0,1e300\\n'))", ValueError, r"label '1e300'"),
     # --- checkpoint files: load_model / load_checkpoint / nn.load ---
     R("checkpoint", "load_model('/no/such/ckpt.json')", FileNotFoundError, r"checkpoint '/no/such/ckpt.json': no such"),
+    R("checkpoint", "__import__('micrograd.gpt').gpt.load_checkpoint(gpt_ckpt({'wte.weight.0.0': 10**400}))",
+      ValueError, r"parameter 'wte.weight.0.0' must be a finite number, got an int of 1329 bits$"),
     R("checkpoint", "load_model(a_dir())", IsADirectoryError, r"[Ii]s a directory"),
     R("checkpoint", "load_model(ckpt_text(''))", CheckpointError, r"is not valid JSON \(the file looks truncated\)"),
     R("checkpoint", "load_model(ckpt_text(valid_ckpt_text()[:150]))", CheckpointError, r"looks truncated"),

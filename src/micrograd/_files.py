@@ -95,6 +95,7 @@ def finite_parameters(parameters: dict[str, float]) -> dict[str, float]:
 
 DEFAULT_READ_LIMIT = 64 * 2**20  # bytes; far above any toy dataset or checkpoint, far below the memory
 _read_limit = DEFAULT_READ_LIMIT
+_CHUNK = 2**20
 
 
 def read_limit() -> int:
@@ -162,11 +163,17 @@ def read_text(path: PathLike, what: str, *, newline: str | None = None, encoding
     except BaseException:
         os.close(descriptor)
         raise
+    # In pieces: read(limit + 1) would allocate the whole limit up front, even for an empty file.
+    # Counting the bytes read (not trusting st_size) also stops a file that grows while we read it.
+    chunks: list[bytes] = []
+    total = 0
     with os.fdopen(descriptor, "rb") as file:
-        data = file.read(limit + 1)  # a file that grows while we read is still cut at the limit
-    if len(data) > limit:
-        raise InputFileError(f"{what} is over the limit of {limit:,} bytes (raise it with --max-file-mb)")
-    text = data.decode(encoding)
+        while chunk := file.read(min(_CHUNK, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise InputFileError(f"{what} is over the limit of {limit:,} bytes (raise it with --max-file-mb)")
+    text = b"".join(chunks).decode(encoding)
     # As text-mode open() does: universal newlines unless the caller (csv) wants them kept.
     return text if newline == "" else text.replace("\r\n", "\n").replace("\r", "\n")
 

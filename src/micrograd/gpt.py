@@ -709,16 +709,19 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     chars = data["vocabulary"]
     if not isinstance(chars, list):
         raise fail(f"'vocabulary' must be a list of characters, got {type(chars).__name__}")
-    try:
-        model = _unseeded_model(config, chars)
-    except ValueError as error:
-        raise fail(f"bad 'vocabulary': {error}") from None
     parameters = data["parameters"]
     if not isinstance(parameters, dict):
         raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
+    if len(parameters) != config.num_parameters:
+        # Checked before building: sizes edited to 10**9 must not allocate the model they promise.
+        raise fail(f"the model's sizes make {config.num_parameters:,} parameters, the file has {len(parameters):,}")
+    try:
+        model = _unseeded_model(config, chars)
+    except (TypeError, ValueError) as error:
+        raise fail(f"bad 'vocabulary': {error}") from None
     for key, number in parameters.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise fail(f"parameter {key!r} must be a finite number, got {number!r}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number):
+            raise fail(f"parameter {key!r} must be a finite number, got {_short(number)}")
     try:
         model.load_state_dict(parameters)
     except (KeyError, TypeError, ValueError) as error:
@@ -744,7 +747,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
             or isinstance(entry["loss"], bool)
             or not isinstance(entry["loss"], (int, float))
         ):
-            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {entry!r}")
+            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {_short(entry)}")
     try:  # the boundary for numbers leaving the program: the losses are drawn and printed
         finite_outputs("'extra.history' losses", [entry["loss"] for entry in history])
     except NonFiniteOutput as error:
@@ -769,6 +772,24 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         "history": history,
         "model_object": model,
     }
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond float range, such as 10**400
+        return False
+
+
+def _short(value: object) -> str:
+    """A value for a message: a huge int's repr is thousands of digits (or refused beyond 4300)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        shown = repr(value)
+    except ValueError:  # an int with too many digits inside a list or dict
+        return f"a {type(value).__name__} holding a huge int"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _unseeded_model(config: GPTConfig, chars: Sequence[str]) -> GPT:
