@@ -15,6 +15,7 @@ hypothesis fuzz of the expression parser.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from hypothesis import strategies as st
 
 # Names the table rows use: they are evaluated in this module's namespace (NS), so ruff sees no use.
 from micrograd import Value, grad, linear, no_grad  # noqa: F401
+from micrograd._files import atomic_write
 from micrograd.checkpoint import CheckpointError, load_checkpoint, load_model, save  # noqa: F401
 from micrograd.checkpoint import load_model as load  # noqa: F401  (the rows call it by its old name, nn.load)
 from micrograd.cli import main
@@ -1124,12 +1127,17 @@ def _huge_outcome(case: Huge, work: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
     """Start every huge case at once, each in its own folder; id -> (outcome, stderr)."""
+    return run_huge_cases(lambda: tmp_path_factory.mktemp("huge"))
+
+
+def run_huge_cases(new_folder: Callable[[], Path]) -> dict[str, tuple[str, str]]:
+    """Run every HUGE case in a child process of its own, all at once; id -> (outcome, stderr)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     children = {}
     for case in HUGE:
         # A folder per child: the helpers number their files f0, f1, ... from 0 in every process,
         # so children sharing a folder would overwrite each other's checkpoints.
-        work = tmp_path_factory.mktemp("huge")
+        work = new_folder()
         children[case.id] = subprocess.Popen(_huge_outcome(case, work), stdout=subprocess.PIPE,
                                              stderr=subprocess.PIPE, text=True, env=env, cwd=work)
     deadline = time.monotonic() + HUGE_HANG_SECONDS
@@ -1248,8 +1256,6 @@ def test_saving_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_pat
 def test_saving_through_a_symlink_to_another_file_system(tmp_path: Path) -> None:
     if not Path("/dev/shm").is_dir():
         pytest.skip("no /dev/shm (tmpfs) to hold the link's target")
-    import tempfile
-
     elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="micrograd-test-"))
     try:
         if os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
@@ -1291,3 +1297,94 @@ def test_explain_sets_a_name_python_reads_in_another_form(capsys: pytest.Capture
     # Python reads the name 'ℌ' in an expression as 'H' (NFKC): --set ℌ=1 must set that name.
     code, err = run_cli(["explain", "ℌ * 2", "--set", "ℌ=1"], capsys)
     assert code == 0, err
+
+
+# ----------------------------------------------------------------------
+# docs/bad-input.md: `python tests/test_bad_input.py` runs every row and rewrites the document's
+# tables from "## The table" on, so the document shows the messages of the code as it is
+# ----------------------------------------------------------------------
+
+
+def _cell(text: object, limit: int = 200) -> str:
+    shown = str(text).replace("\n", "\\n").replace("|", "\\|")
+    shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate, as in one CLI row
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _status(bug: str | None, passed: bool) -> str:
+    if bug:
+        return f"known bug: {bug}"
+    return "ok" if passed else "FAILS (the test fails)"
+
+
+def _table_rows(work: Path) -> Iterator[str]:
+    hide = lambda text: str(text).replace(str(work), "TMP")  # noqa: E731
+    groups: dict[str, list[Row]] = {}
+    for row in API + FILES:
+        groups.setdefault(row.group, []).append(row)
+    for group, rows in groups.items():
+        yield f"\n### {group}\n\n| input | error | message (as raised now) | status |\n|---|---|---|---|"
+        for row in rows:
+            error = run_row(row)
+            try:
+                check_raised(row, error)
+                passed = True
+            except AssertionError:
+                passed = False
+            kind = type(error).__name__ if error is not None else "(none)"
+            yield (f"| `{_cell(row.source, 150)}` | {kind} | {_cell(hide(error if error is not None else ''))} "
+                   f"| {_status(row.bug, passed)} |")
+
+    yield ("\n### CLI (in-process `micrograd.cli.main(argv)`; exit status and the stderr line)\n\n"
+           "| argv | exit | stderr (as printed now) | status |\n|---|---|---|---|")
+    for cli in CLI + SUBPROCESS_CLI:
+        argv = eval(cli.source, NS)  # noqa: S307
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code: Any = main(argv)
+            except SystemExit as exit_:
+                code = exit_.code
+        err = stderr.getvalue()
+        passed = code == 2 and len(err.strip().splitlines()) == 1 and bool(re.search(cli.match, err))
+        yield (f"| `{_cell(hide(' '.join(map(str, argv))), 150)}` | {code} | {_cell(hide(err.strip()))} "
+               f"| {_status(cli.bug, passed)} |")
+
+    yield (f"\n### Huge sizes and endless files (each in a child process capped at {HUGE_MEMORY // 2**20} MiB and "
+           f"{HUGE_CPU_SECONDS} s of CPU, all at once)\n\n| input | outcome now | status |\n|---|---|---|")
+    folders = iter(range(10**6))
+    results = run_huge_cases(lambda: Path(tempfile.mkdtemp(prefix=f"huge{next(folders)}-", dir=work)))
+    for case in HUGE:
+        outcome, stderr_text = results[case.id]
+        if case.code.startswith("code = main("):
+            shown = f"{outcome}; stderr: {stderr_text.strip()}"
+            passed = outcome == "exit status 2" and bool(re.search(case.match, stderr_text))
+        else:
+            shown, passed = outcome, bool(re.search(case.match, outcome))
+        shown = re.sub(r"TMP/huge\d+-\w+", "TMP", hide(shown))  # one folder per child: not worth showing
+        yield f"| `{_cell(case.id, 150)}` | {_cell(shown)} | {_status(case.bug, passed)} |"
+
+    yield ("\n### NaN and inf that flow through (no error; IEEE results as in PyTorch float64)\n\n"
+           "| input | result |\n|---|---|")
+    for flow in FLOWS:
+        yield f"| `{_cell(flow.source, 150)}` | {eval(flow.source, NS)} |"  # noqa: S307
+
+
+def write_docs(document: Path) -> int:
+    """Rewrite the tables of ``document``; returns the number of table rows."""
+    global WORK
+    text = document.read_text(encoding="utf-8")
+    head = text[: text.index("## The table")]
+    with tempfile.TemporaryDirectory(prefix="bad-input-doc-") as folder:
+        WORK = NS["WORK"] = Path(folder)
+        lines = list(_table_rows(WORK))
+    count = sum(1 for line in lines if line.startswith("| `"))
+    body = "## The table\n\nEvery message below was produced by running the row against the current code " \
+           f"({count} rows).\n" + "\n".join(lines) + "\n"
+    atomic_write(document, head + body)
+    return count
+
+
+if __name__ == "__main__":
+    rows = write_docs(Path(__file__).resolve().parent.parent / "docs" / "bad-input.md")
+    print(f"wrote docs/bad-input.md: {rows} rows")
