@@ -104,6 +104,14 @@ def a_fifo() -> str:
     return str(path)
 
 
+def symlink_loop() -> str:
+    """A symlink that points, through another, back at itself."""
+    first, second = _fresh(".json"), _fresh(".json")
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return str(first)
+
+
 def big_file(size: int, suffix: str = ".txt") -> str:
     """A regular file of ``size`` bytes ('a's)."""
     path = _fresh(suffix)
@@ -642,6 +650,7 @@ FILES: list[Row] = [
     R("checkpoint", "load_model('/no/such/ckpt.json')", FileNotFoundError, r"checkpoint '/no/such/ckpt.json': no such"),
     R("checkpoint", "__import__('micrograd.gpt').gpt.load_checkpoint(gpt_ckpt({'wte.weight.0.0': 10**400}))",
       ValueError, r"parameter 'wte.weight.0.0' must be a finite number, got an int of 1329 bits$"),
+    R("checkpoint", "save(symlink_loop(), mlp())", OSError, r"Too many levels of symbolic links: '.*f\d+\.json'$"),
     R("checkpoint", "load_model(a_dir())", IsADirectoryError, r"[Ii]s a directory"),
     R("checkpoint", "load_model(ckpt_text(''))", CheckpointError, r"is not valid JSON \(the file looks truncated\)"),
     R("checkpoint", "load_model(ckpt_text(valid_ckpt_text()[:150]))", CheckpointError, r"looks truncated"),

@@ -28,7 +28,10 @@ def atomic_write(path: PathLike, data: bytes | str) -> Path:
     # A symlink is followed to the file it names, and that file is replaced: the temporary file must
     # sit beside the real file (a rename cannot cross file systems), and replacing the link itself
     # would turn it into a regular file and leave its target stale.
-    target = Path(path).resolve()
+    try:
+        target = Path(path).resolve()
+    except RuntimeError:  # Python < 3.13 raises this for a loop of symlinks; 3.13 an OSError (ELOOP)
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path)) from None
     folder = target.parent
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
