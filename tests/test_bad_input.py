@@ -732,7 +732,8 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-CASE_SECONDS = 60.0  # only catches a hang; every passing row takes milliseconds, even on a loaded machine
+CASE_SECONDS = 120.0  # only catches a hang; every passing row takes milliseconds, even on a loaded machine
+HANG_SECONDS = 600.0  # the same for a child process, which may first wait for a busy CPU to import micrograd
 
 
 def run_row(row: Row) -> BaseException | None:
@@ -998,7 +999,7 @@ CLI: list[Cli] = [
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
     capsys.readouterr()
     try:
-        with time_limit(30.0):  # a few rows start a (tiny) training run
+        with time_limit(CASE_SECONDS):  # a hang guard only; a few rows start a (tiny) training run
             code: Any = main(argv)
     except SystemExit as exit_:  # argparse usage errors
         code = exit_.code
@@ -1035,7 +1036,8 @@ SUBPROCESS_CLI: list[Cli] = [
 ])
 def test_cli_bad_input_in_a_subprocess(cli: Cli) -> None:
     argv = eval(cli.source, NS)  # noqa: S307
-    done = subprocess.run([sys.executable, "-m", "micrograd", *argv], capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "micrograd", *argv], capture_output=True, text=True,
+                          timeout=HANG_SECONDS,
                           cwd=WORK, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 2, done.stderr
@@ -1136,7 +1138,21 @@ def _huge_outcome(case: Huge, work: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
     """Start every huge case at once, each in its own folder; id -> (outcome, stderr)."""
-    return run_huge_cases(lambda: tmp_path_factory.mktemp("huge"))
+    def new_folder() -> Path:
+        folder = tmp_path_factory.mktemp("huge")
+        _HUGE_FOLDERS.append(folder)
+        return folder
+
+    return run_huge_cases(new_folder)
+
+
+_HUGE_FOLDERS: list[Path] = []  # the folder of each huge child, in the order started
+
+
+def test_huge_children_never_share_a_folder(huge_results: dict[str, tuple[str, str]]) -> None:
+    # Every child numbers its files f0, f1, ... from 0: children sharing a folder overwrote each other's files.
+    assert len(huge_results) == len(HUGE)
+    assert len(set(_HUGE_FOLDERS)) == len(_HUGE_FOLDERS) == len(HUGE)
 
 
 def run_huge_cases(new_folder: Callable[[], Path]) -> dict[str, tuple[str, str]]:
