@@ -15,6 +15,7 @@ hypothesis fuzz of the expression parser.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from hypothesis import strategies as st
 
 # Names the table rows use: they are evaluated in this module's namespace (NS), so ruff sees no use.
 from micrograd import Value, grad, linear, no_grad  # noqa: F401
+from micrograd._files import atomic_write
 from micrograd.checkpoint import CheckpointError, load_checkpoint, load_model, save  # noqa: F401
 from micrograd.checkpoint import load_model as load  # noqa: F401  (the rows call it by its old name, nn.load)
 from micrograd.cli import main
@@ -92,6 +95,36 @@ def a_dir() -> str:
     path = _fresh("")
     path.mkdir()
     return str(path)
+
+
+def a_fifo() -> str:
+    """A named pipe with no writer: opening it for reading would wait for ever."""
+    path = _fresh(".fifo")
+    os.mkfifo(path)
+    return str(path)
+
+
+def symlink_loop() -> str:
+    """A symlink that points, through another, back at itself."""
+    first, second = _fresh(".json"), _fresh(".json")
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return str(first)
+
+
+def big_file(size: int, suffix: str = ".txt") -> str:
+    """A regular file of ``size`` bytes ('a's)."""
+    path = _fresh(suffix)
+    path.write_bytes(b"a" * size)
+    return str(path)
+
+
+def trained(*flags: str) -> str:
+    """The checkpoint of a tiny training run with these extra ``micrograd train`` flags."""
+    out = _fresh("")
+    code = main(["train", "--samples", "30", "--steps", "2", "--out", str(out), "--quiet", *flags])
+    assert code == 0, f"training the fixture failed with status {code}"
+    return str(out / "checkpoint.json")
 
 
 def mlp() -> MLP:
@@ -183,6 +216,32 @@ def torch_seq(*names: str) -> Any:
     return torch.nn.Sequential(*(made[n]() for n in names))
 
 
+def gpt_ckpt(parameters: dict[str, Any]) -> str:
+    """A GPT checkpoint file (a tiny model over 'ab') with some parameters replaced."""
+    from micrograd import gpt
+
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=3, n_embd=4, n_head=2, n_layer=1, block_size=4), ["a", "b"],
+                    rng=random.Random(0))
+    path = _fresh(".json")
+    gpt.save(model, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["parameters"].update(parameters)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def torch_linear(weight_shape: tuple[int, ...] = (1, 2), bias_shape: tuple[int, ...] = (1,),
+                 dtype: str = "float32") -> Any:
+    """A torch.nn.Sequential of one Linear(2, 1) whose weight and bias were replaced by these shapes/dtype."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    kind = getattr(torch, dtype)
+    model[0].weight = torch.nn.Parameter(torch.ones(weight_shape, dtype=kind))
+    model[0].bias = torch.nn.Parameter(torch.ones(bias_shape, dtype=kind))
+    return model
+
+
 NS: dict[str, Any] = {name: value for name, value in globals().items() if not name.startswith("_")}
 
 
@@ -217,6 +276,9 @@ API: list[Row] = [
     R("engine", "Value(1.0) / 'a'", TypeError, r"division.*str"),
     R("engine", "Value(1.0) / None", TypeError, r"division.*NoneType"),
     R("engine", "Value(1.0) < 'a'", TypeError, r"'<'.*str"),
+    R("engine", "Value(1e-200) ** Value(-1.0)", OverflowError,
+      r"^pow: the derivative of x\*\*y overflows a float at x = 1e-200, y = -1.0$"),
+    R("engine", "Value(5e-324).log()", OverflowError, r"^log: the derivative overflows a float at x = 5e-324$"),
     R("engine", "Value(1.0) / 0", ZeroDivisionError, r"division: divisor is 0"),
     R("engine", "Value(nan) / 0.0", ZeroDivisionError, r"division: divisor is 0"),
     R("engine", "Value(-inf).log()", ValueError, r"log: argument must be > 0, got -inf"),
@@ -432,7 +494,17 @@ API: list[Row] = [
       r"a Linear without bias"),
     R("interop", "__import__('micrograd.interop').interop.from_torch(torch_seq('linear', 'conv'))", ValueError,
       r"unsupported layer '1'"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(weight_shape=(1, 2, 1)))",
+      ValueError, r"from_torch: layer '0' .* weight has shape \(1, 2, 1\), expected \(1, 2\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(weight_shape=(3, 2)))",
+      ValueError, r"weight has shape \(3, 2\), expected \(1, 2\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(bias_shape=(2,)))",
+      ValueError, r"bias has shape \(2,\), expected \(1,\)$"),
+    R("interop", "__import__('micrograd.interop').interop.from_torch(torch_linear(dtype='complex128'))",
+      ValueError, r"weight has dtype torch.complex128; only real numbers can become Values$"),
     # --- expr ---
+    R("expr", "evaluate('ℌ * 2', {'ℌ': 1.0})", ExpressionError,
+      r"no value for H: .*\(Python reads the name 'ℌ' as 'H': names are compared in Unicode NFKC form\)$"),
     R("expr", "parse_expression(None)", ExpressionError, r"the expression must be a string, got NoneType"),
     R("expr", "parse_expression(b'x')", ExpressionError, r"the expression must be a string, got bytes"),
     R("expr", "parse_expression('   ')", ExpressionError, r"the expression is empty"),
@@ -576,6 +648,9 @@ FILES: list[Row] = [
     R("load_csv", "load_csv(csv_file('x,y,label\\n0,1,0\\n1,0,1e300\\n'))", ValueError, r"label '1e300'"),
     # --- checkpoint files: load_model / load_checkpoint / nn.load ---
     R("checkpoint", "load_model('/no/such/ckpt.json')", FileNotFoundError, r"checkpoint '/no/such/ckpt.json': no such"),
+    R("checkpoint", "__import__('micrograd.gpt').gpt.load_checkpoint(gpt_ckpt({'wte.weight.0.0': 10**400}))",
+      ValueError, r"parameter 'wte.weight.0.0' must be a finite number, got an int of 1329 bits$"),
+    R("checkpoint", "save(symlink_loop(), mlp())", OSError, r"Too many levels of symbolic links: '.*f\d+\.json'$"),
     R("checkpoint", "load_model(a_dir())", IsADirectoryError, r"[Ii]s a directory"),
     R("checkpoint", "load_model(ckpt_text(''))", CheckpointError, r"is not valid JSON \(the file looks truncated\)"),
     R("checkpoint", "load_model(ckpt_text(valid_ckpt_text()[:150]))", CheckpointError, r"looks truncated"),
@@ -657,7 +732,8 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-CASE_SECONDS = 60.0  # only catches a hang; every passing row takes milliseconds, even on a loaded machine
+CASE_SECONDS = 120.0  # only catches a hang; every passing row takes milliseconds, even on a loaded machine
+HANG_SECONDS = 600.0  # the same for a child process, which may first wait for a busy CPU to import micrograd
 
 
 def run_row(row: Row) -> BaseException | None:
@@ -843,12 +919,48 @@ CLI: list[Cli] = [
     Cli("['train', '--resume', ckpt(cfg(lr='fast'))] + " + OUT, r"lr.*'fast'"),
     Cli("['train', '--resume', ckpt({**cfg(steps=2, hidden=[3]), 'extra/history': 'abc', 'step': 2})] + " + OUT,
         r"history"),
+    # Divergence: one line naming the step and the real cause (was an OverflowError traceback on every
+    # engine, a save refusing an inf optimizer state, and "lower --lr" for --noise / --l2).
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'eager'] + " + OUT,
+        r"training diverged at step 6: a number overflowed a float .*; lower --lr \(it is 2.0\)"),
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'compiled'] + " + OUT,
+        r"training diverged at step 6: a number overflowed a float \(Numerical result out of range\); lower --lr"),
+    Cli("['train', '--loss', 'mse', '--lr', '2', '--engine', 'batched'] + " + OUT,
+        r"training diverged at step 6: .*; lower --lr \(it is 2.0\)"),
+    Cli("['train', '--optimizer', 'adamw', '--l2', '1e300'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: the optimizer's exp_avg_sq became nan or inf; .*lower --l2"),
+    Cli("['train', '--noise', '1e308'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: .*inputs reach inf \(--noise 1e\+308\).*use smaller inputs"),
+    Cli("['train', '--l2', '1e308'] + " + OUT,
+        r"^(?!.*lower --lr).*diverged at step 1: .*L2 penalty overflows \(--l2 1e\+308\); lower --l2"),
+    # The checkpoint's history goes through the boundary too (was an OverflowError traceback, and "error: loss").
+    Cli("['train', '--resume', ckpt({**cfg(steps=3, hidden=[3]), 'step': 1, "
+        "'extra/history': [{'step': 0, 'loss': 10**400, 'accuracy': 0.5}]})] + " + OUT,
+        r"checkpoint's history: record 0 holds a number too large for a float \(position 1\)$"),
+    Cli("['train', '--resume', ckpt({**cfg(steps=3, hidden=[3]), 'step': 1, "
+        "'extra/history': [{'step': 0, 'accuracy': 0.5}]})] + " + OUT,
+        r"checkpoint's history: record 0 has no 'loss'$"),
     Cli("['predict', ckpt(), '']", r"inputs must be numbers separated by commas, got ''"),
     Cli("['predict', ckpt(), '1,,2']", r"inputs must be numbers separated by commas, got '1,,2'"),
     Cli("['predict', ckpt(), '1,2,3']", r"the model takes 2 inputs, got 3"),
     Cli("['predict', ckpt(), 'nan,0']", r"nan"),
     Cli("['predict', ckpt(), '1e999,0']", r"1e999|inf"),
+    # The boundary: a score that overflows is refused, never printed as "class 0 (score nan)".
+    Cli("['predict', trained(), '1e308,-1e308']",
+        r"the model's output for the inputs 1e308,-1e308 came out as -?(nan|inf); refusing to show"),
+    Cli("['predict', trained('--dataset', 'spiral', '--loss', 'ce'), '1e308,-1e308']",
+        r"the model's output for the inputs 1e308,-1e308 came out as -?(nan|inf) \(position \d\); refusing"),
     Cli("['predict', a_dir(), '1,2']", r"[Ii]s a directory"),
+    Cli("['predict', a_fifo(), '1,2']", r"checkpoint '.*f\d+\.fifo': is a FIFO \(named pipe\), not a regular file$"),
+    Cli("['train', '--dataset', 'csv:' + a_fifo()] + " + OUT, r"load_csv: '.*\.fifo' is a FIFO \(named pipe\)"),
+    Cli("['gpt', 'train', '--data', a_fifo(), '--steps', '1'] + " + OUT, r"data file '.*\.fifo' is a FIFO"),
+    Cli("['predict', big_file(2 * 2**20 + 1, '.json'), '1,2', '--max-file-mb', '2']",
+        r"is 2,097,153 bytes, over the limit of 2,097,152 \(raise it with --max-file-mb\)$"),
+    Cli("['gpt', 'train', '--data', big_file(2**20 + 1), '--max-file-mb', '1', '--steps', '1'] + " + OUT,
+        r"data file '.*' is 1,048,577 bytes, over the limit of 1,048,576"),
+    Cli("['train', '--dataset', 'csv:' + big_file(2**20 + 1, '.csv'), '--max-file-mb', '1'] + " + OUT,
+        r"load_csv: '.*\.csv' is 1,048,577 bytes, over the limit of 1,048,576"),
+    Cli("['predict', ckpt(), '1,2', '--max-file-mb', '0']", r"--max-file-mb: must be at least 1, got 0"),
     Cli("['predict', ckpt_text(b'\\x00\\x01\\x02binary'), '1,2']", r"is not valid JSON"),
     Cli("['predict', ckpt_text(nested(100_000)), '1,2']", r"nested too deeply|not valid JSON"),
     Cli("['predict', ckpt({'parameters/layers.0.neurons.0.b': '0.5'}), '1,2']",
@@ -887,7 +999,7 @@ CLI: list[Cli] = [
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
     capsys.readouterr()
     try:
-        with time_limit(30.0):  # a few rows start a (tiny) training run
+        with time_limit(CASE_SECONDS):  # a hang guard only; a few rows start a (tiny) training run
             code: Any = main(argv)
     except SystemExit as exit_:  # argparse usage errors
         code = exit_.code
@@ -924,7 +1036,8 @@ SUBPROCESS_CLI: list[Cli] = [
 ])
 def test_cli_bad_input_in_a_subprocess(cli: Cli) -> None:
     argv = eval(cli.source, NS)  # noqa: S307
-    done = subprocess.run([sys.executable, "-m", "micrograd", *argv], capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "micrograd", *argv], capture_output=True, text=True,
+                          timeout=HANG_SECONDS,
                           cwd=WORK, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 2, done.stderr
@@ -947,7 +1060,12 @@ class Huge:
     bug: str | None = None
 
 
-HUGE_SECONDS = 300.0  # only catches a hang (RLIMIT_AS stops a real allocation); children may queue when loaded
+# Each child is limited by the work it does, not by the clock: RLIMIT_AS stops a real allocation and
+# RLIMIT_CPU a runaway loop, and neither depends on how busy the machine is. A passing case uses
+# well under a second of CPU. The wall-clock guard only catches a child blocked without using CPU
+# (e.g. waiting on a FIFO) and is far beyond what any load makes a passing case take.
+HUGE_CPU_SECONDS = 60
+HUGE_HANG_SECONDS = 900.0
 HUGE_MEMORY = 512 * 2**20  # address-space cap per child
 
 HUGE: list[Huge] = [
@@ -973,11 +1091,30 @@ HUGE: list[Huge] = [
     Huge("micrograd plot: checkpoint config n_samples=10**12",
          "code = main(['plot', ckpt(cfg(n_samples=10**12)), '-o', str(WORK / 'p.png')])",
          r"^micrograd plot: error: .*n_samples"),
+    # Files that never end: read without a bound they grew the memory until MemoryError.
+    Huge("load_csv('/dev/zero')", "load_csv('/dev/zero')",
+         r"InputFileError: load_csv: '/dev/zero' is a character device"),
+    Huge("load_model('/dev/zero')", "load_model('/dev/zero')",
+         r"CheckpointError: checkpoint '/dev/zero': is a character device"),
+    Huge("micrograd train --dataset csv:/dev/zero", "code = main(['train', '--dataset', 'csv:/dev/zero'] + OUT)",
+         r"^micrograd train: error: load_csv: '/dev/zero' is a character device, not a regular file$"),
+    Huge("micrograd predict /dev/zero 1,2", "code = main(['predict', '/dev/zero', '1,2'])",
+         r"^micrograd predict: error: checkpoint '/dev/zero': is a character device, not a regular file$"),
+    Huge("micrograd plot: checkpoint config dataset=csv:/dev/zero",
+         "code = main(['plot', ckpt(cfg(dataset='csv:/dev/zero')), '-o', str(WORK / 'p.png')])",
+         r"^micrograd plot: error: load_csv: '/dev/zero' is a character device"),
+    Huge("micrograd train --resume: checkpoint config dataset=csv:/dev/zero",
+         "code = main(['train', '--resume', ckpt(cfg(dataset='csv:/dev/zero'))] + OUT)",
+         r"^micrograd train: error: load_csv: '/dev/zero' is a character device"),
+    Huge("micrograd gpt train --data /dev/zero",
+         "code = main(['gpt', 'train', '--data', '/dev/zero', '--steps', '1'] + OUT)",
+         r"^micrograd gpt: error: data file '/dev/zero' is a character device, not a regular file$"),
 ]
 
 _CHILD = """
 import json, sys, resource
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))
 sys.path.insert(0, {tests!r})
 import test_bad_input as t
 t.WORK = t.NS["WORK"] = __import__("pathlib").Path({work!r})
@@ -993,18 +1130,42 @@ print("RESULT " + json.dumps(result))
 
 def _huge_outcome(case: Huge, work: Path) -> list[str]:
     out = ["--out", str(work / "out"), "--quiet"]
-    return [sys.executable, "-c", _CHILD.format(limit=HUGE_MEMORY, tests=str(Path(__file__).parent),
-                                                work=str(work), out=out, code=case.code)]
+    return [sys.executable, "-c", _CHILD.format(limit=HUGE_MEMORY, cpu=HUGE_CPU_SECONDS,
+                                                tests=str(Path(__file__).parent), work=str(work), out=out,
+                                                code=case.code)]
 
 
 @pytest.fixture(scope="module")
 def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
-    """Start every huge case at once; after HUGE_SECONDS kill what is left. id -> (outcome, stderr)."""
-    work = tmp_path_factory.mktemp("huge")
+    """Start every huge case at once, each in its own folder; id -> (outcome, stderr)."""
+    def new_folder() -> Path:
+        folder = tmp_path_factory.mktemp("huge")
+        _HUGE_FOLDERS.append(folder)
+        return folder
+
+    return run_huge_cases(new_folder)
+
+
+_HUGE_FOLDERS: list[Path] = []  # the folder of each huge child, in the order started
+
+
+def test_huge_children_never_share_a_folder(huge_results: dict[str, tuple[str, str]]) -> None:
+    # Every child numbers its files f0, f1, ... from 0: children sharing a folder overwrote each other's files.
+    assert len(huge_results) == len(HUGE)
+    assert len(set(_HUGE_FOLDERS)) == len(_HUGE_FOLDERS) == len(HUGE)
+
+
+def run_huge_cases(new_folder: Callable[[], Path]) -> dict[str, tuple[str, str]]:
+    """Run every HUGE case in a child process of its own, all at once; id -> (outcome, stderr)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    children = {case.id: subprocess.Popen(_huge_outcome(case, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True, env=env, cwd=work) for case in HUGE}
-    deadline = time.monotonic() + HUGE_SECONDS
+    children = {}
+    for case in HUGE:
+        # A folder per child: the helpers number their files f0, f1, ... from 0 in every process,
+        # so children sharing a folder would overwrite each other's checkpoints.
+        work = new_folder()
+        children[case.id] = subprocess.Popen(_huge_outcome(case, work), stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True, env=env, cwd=work)
+    deadline = time.monotonic() + HUGE_HANG_SECONDS
     results: dict[str, tuple[str, str]] = {}
     for key, child in children.items():
         try:
@@ -1012,9 +1173,12 @@ def huge_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[st
         except subprocess.TimeoutExpired:
             child.kill()  # our own child, by its handle
             child.communicate()
-            results[key] = (f"still running after {HUGE_SECONDS:.0f} s (killed)", "")
+            results[key] = (f"blocked for {HUGE_HANG_SECONDS:.0f} s without finishing (killed)", "")
             continue
         lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+        if child.returncode == -signal.SIGXCPU:
+            results[key] = (f"used more than {HUGE_CPU_SECONDS} s of CPU (stopped by RLIMIT_CPU)", stderr)
+            continue
         if not lines:
             last = stderr.strip().splitlines()[-1:] or [f"exit {child.returncode}"]
             results[key] = (f"crashed: {last[0]}", stderr)
@@ -1085,3 +1249,167 @@ def test_fuzz_expression_token_soup(text: str) -> None:
 def test_fuzz_expression_well_formed(first: str, rest: list[tuple[str, str]]) -> None:
     # Syntactically valid arithmetic: reaches the evaluation, where maths errors must become ExpressionError.
     _check_expression(first + "".join(op + operand for op, operand in rest))
+
+
+# ----------------------------------------------------------------------
+# Issue 14's reproductions that need more than one line: each fails on the code before its fix
+# ----------------------------------------------------------------------
+
+_TINY_RUN = ["--samples", "20", "--hidden", "3", "--steps", "2", "--checkpoint-every", "1", "--quiet"]
+
+
+def _saved_step(path: Path) -> int:
+    step: int = json.loads(path.read_text())["step"]
+    return step
+
+
+def test_saving_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere" / "run.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "checkpoint.json"
+    link.symlink_to(real)
+    assert main(["train", "--out", str(out), *_TINY_RUN]) == 0
+    assert link.is_symlink(), "the link was replaced by a regular file"
+    assert os.readlink(link) == str(real)
+    assert _saved_step(real) == 2, "the link's target is stale"
+    assert [p.name for p in real.parent.iterdir()] == ["run.json"], "a temporary file was left behind"
+
+
+def test_saving_through_a_symlink_to_another_file_system(tmp_path: Path) -> None:
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm (tmpfs) to hold the link's target")
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="micrograd-test-"))
+    try:
+        if os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("/dev/shm is on the same file system as the test folder")
+        real = elsewhere / "run.json"
+        real.write_text("{}")
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "checkpoint.json").symlink_to(real)
+        assert main(["train", "--out", str(out), *_TINY_RUN]) == 0  # was: [Errno 18] Invalid cross-device link
+        assert (out / "checkpoint.json").is_symlink()
+        assert _saved_step(real) == 2
+    finally:
+        for leftover in elsewhere.iterdir():
+            leftover.unlink()
+        elsewhere.rmdir()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # mse with --lr 2 overflows at step 6 (all three engines); checkpoints every 2 steps.
+    out = tmp_path / "out"
+    code, err = run_cli(["train", "--loss", "mse", "--lr", "2", "--checkpoint-every", "2", "--out", str(out),
+                         "--quiet", "--engine", "eager"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "diverged at step 6" in err, err
+    saved = load_checkpoint(out / "checkpoint.json")
+    assert saved["step"] == 4  # the last save before the failing step, untouched by it
+    assert all(math.isfinite(v) for v in saved["parameters"].values())
+    assert len(saved["extra"]["history"]) == 4
+
+
+def test_comparing_a_value_with_an_int_beyond_float_range() -> None:
+    # Python compares a float with an int exactly; float(10**400) raised a bare OverflowError.
+    assert (Value(1) < 10**400) is True
+    assert (Value(1) > -(10**400)) is True
+    assert (Value(1e308) >= 10**400) is False
+
+
+def test_explain_sets_a_name_python_reads_in_another_form(capsys: pytest.CaptureFixture[str]) -> None:
+    # Python reads the name 'ℌ' in an expression as 'H' (NFKC): --set ℌ=1 must set that name.
+    code, err = run_cli(["explain", "ℌ * 2", "--set", "ℌ=1"], capsys)
+    assert code == 0, err
+
+
+# ----------------------------------------------------------------------
+# docs/bad-input.md: `python tests/test_bad_input.py` runs every row and rewrites the document's
+# tables from "## The table" on, so the document shows the messages of the code as it is
+# ----------------------------------------------------------------------
+
+
+def _cell(text: object, limit: int = 200) -> str:
+    shown = str(text).replace("\n", "\\n").replace("|", "\\|")
+    shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate, as in one CLI row
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _status(bug: str | None, passed: bool) -> str:
+    if bug:
+        return f"known bug: {bug}"
+    return "ok" if passed else "FAILS (the test fails)"
+
+
+def _table_rows(work: Path) -> Iterator[str]:
+    hide = lambda text: str(text).replace(str(work), "TMP")  # noqa: E731
+    groups: dict[str, list[Row]] = {}
+    for row in API + FILES:
+        groups.setdefault(row.group, []).append(row)
+    for group, rows in groups.items():
+        yield f"\n### {group}\n\n| input | error | message (as raised now) | status |\n|---|---|---|---|"
+        for row in rows:
+            error = run_row(row)
+            try:
+                check_raised(row, error)
+                passed = True
+            except AssertionError:
+                passed = False
+            kind = type(error).__name__ if error is not None else "(none)"
+            yield (f"| `{_cell(row.source, 150)}` | {kind} | {_cell(hide(error if error is not None else ''))} "
+                   f"| {_status(row.bug, passed)} |")
+
+    yield ("\n### CLI (in-process `micrograd.cli.main(argv)`; exit status and the stderr line)\n\n"
+           "| argv | exit | stderr (as printed now) | status |\n|---|---|---|---|")
+    for cli in CLI + SUBPROCESS_CLI:
+        argv = eval(cli.source, NS)  # noqa: S307
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code: Any = main(argv)
+            except SystemExit as exit_:
+                code = exit_.code
+        err = stderr.getvalue()
+        passed = code == 2 and len(err.strip().splitlines()) == 1 and bool(re.search(cli.match, err))
+        yield (f"| `{_cell(hide(' '.join(map(str, argv))), 150)}` | {code} | {_cell(hide(err.strip()))} "
+               f"| {_status(cli.bug, passed)} |")
+
+    yield (f"\n### Huge sizes and endless files (each in a child process capped at {HUGE_MEMORY // 2**20} MiB and "
+           f"{HUGE_CPU_SECONDS} s of CPU, all at once)\n\n| input | outcome now | status |\n|---|---|---|")
+    folders = iter(range(10**6))
+    results = run_huge_cases(lambda: Path(tempfile.mkdtemp(prefix=f"huge{next(folders)}-", dir=work)))
+    for case in HUGE:
+        outcome, stderr_text = results[case.id]
+        if case.code.startswith("code = main("):
+            shown = f"{outcome}; stderr: {stderr_text.strip()}"
+            passed = outcome == "exit status 2" and bool(re.search(case.match, stderr_text))
+        else:
+            shown, passed = outcome, bool(re.search(case.match, outcome))
+        shown = re.sub(r"TMP/huge\d+-\w+", "TMP", hide(shown))  # one folder per child: not worth showing
+        yield f"| `{_cell(case.id, 150)}` | {_cell(shown)} | {_status(case.bug, passed)} |"
+
+    yield ("\n### NaN and inf that flow through (no error; IEEE results as in PyTorch float64)\n\n"
+           "| input | result |\n|---|---|")
+    for flow in FLOWS:
+        yield f"| `{_cell(flow.source, 150)}` | {eval(flow.source, NS)} |"  # noqa: S307
+
+
+def write_docs(document: Path) -> int:
+    """Rewrite the tables of ``document``; returns the number of table rows."""
+    global WORK
+    text = document.read_text(encoding="utf-8")
+    head = text[: text.index("## The table")]
+    with tempfile.TemporaryDirectory(prefix="bad-input-doc-") as folder:
+        WORK = NS["WORK"] = Path(folder)
+        lines = list(_table_rows(WORK))
+    count = sum(1 for line in lines if line.startswith("| `"))
+    body = "## The table\n\nEvery message below was produced by running the row against the current code " \
+           f"({count} rows).\n" + "\n".join(lines) + "\n"
+    atomic_write(document, head + body)
+    return count
+
+
+if __name__ == "__main__":
+    rows = write_docs(Path(__file__).resolve().parent.parent / "docs" / "bad-input.md")
+    print(f"wrote docs/bad-input.md: {rows} rows")

@@ -4,11 +4,13 @@ one), and the reading and first checks every kind of checkpoint shares."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Union
 
@@ -23,8 +25,14 @@ def atomic_write(path: PathLike, data: bytes | str) -> Path:
     process killed at any moment leaves either the previous file or the new one.
     An OSError names ``path``, never the temporary file, which the caller has not heard of.
     """
-    target = Path(path)
-    folder = target.resolve().parent
+    # A symlink is followed to the file it names, and that file is replaced: the temporary file must
+    # sit beside the real file (a rename cannot cross file systems), and replacing the link itself
+    # would turn it into a regular file and leave its target stale.
+    try:
+        target = Path(path).resolve()
+    except RuntimeError:  # Python < 3.13 raises this for a loop of symlinks; 3.13 an OSError (ELOOP)
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path)) from None
+    folder = target.parent
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
@@ -88,6 +96,91 @@ def finite_parameters(parameters: dict[str, float]) -> dict[str, float]:
     return parameters
 
 
+DEFAULT_READ_LIMIT = 64 * 2**20  # bytes; far above any toy dataset or checkpoint, far below the memory
+_read_limit = DEFAULT_READ_LIMIT
+_CHUNK = 2**20
+
+
+def read_limit() -> int:
+    """The largest input file, in bytes, that :func:`read_text` reads (the CLI's ``--max-file-mb`` sets it)."""
+    return _read_limit
+
+
+def set_read_limit(limit: int) -> None:
+    """From now on, :func:`read_text` accepts files of up to ``limit`` bytes."""
+    global _read_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"the file size limit must be a whole number of bytes >= 1, got {limit!r}")
+    _read_limit = limit
+
+
+@contextlib.contextmanager
+def reading_limit(limit: int) -> Iterator[None]:
+    """Within the block, :func:`read_text` accepts files of up to ``limit`` bytes."""
+    previous = _read_limit
+    set_read_limit(limit)
+    try:
+        yield
+    finally:
+        set_read_limit(previous)
+
+
+class InputFileError(ValueError):
+    """An input file that is not a regular file, or larger than the read limit."""
+
+
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_text(path: PathLike, what: str, *, newline: str | None = None, encoding: str = "utf-8") -> str:
+    """The text of the regular file ``path``, refused unless it is one and at most :func:`read_limit` bytes.
+
+    A device such as /dev/zero or a FIFO never ends, so reading it would grow memory until the
+    process dies: they are refused before a byte is read, as is any file over the limit. ``what``
+    names the file in messages ("checkpoint 'x.json'"). Raises FileNotFoundError, IsADirectoryError,
+    InputFileError (a ValueError), or UnicodeDecodeError for text that is not ``encoding``.
+    """
+    name = os.fspath(path)
+    limit = _read_limit
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file.
+        descriptor = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: no such file") from None
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):  # the error open() gives for a folder
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        if not stat.S_ISREG(status.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(status.st_mode), "not a regular file")
+            raise InputFileError(f"{what} is {kind}, not a regular file")
+        if status.st_size > limit:
+            raise InputFileError(
+                f"{what} is {status.st_size:,} bytes, over the limit of {limit:,} (raise it with --max-file-mb)"
+            )
+    except BaseException:
+        os.close(descriptor)
+        raise
+    # In pieces: read(limit + 1) would allocate the whole limit up front, even for an empty file.
+    # Counting the bytes read (not trusting st_size) also stops a file that grows while we read it.
+    chunks: list[bytes] = []
+    total = 0
+    with os.fdopen(descriptor, "rb") as file:
+        while chunk := file.read(min(_CHUNK, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise InputFileError(f"{what} is over the limit of {limit:,} bytes (raise it with --max-file-mb)")
+    text = b"".join(chunks).decode(encoding)
+    # As text-mode open() does: universal newlines unless the caller (csv) wants them kept.
+    return text if newline == "" else text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_checkpoint_json(name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:
     """The JSON object in the checkpoint file ``name``, refused with ``fail(problem)`` unless it is one.
 
@@ -95,11 +188,10 @@ def read_checkpoint_json(name: str, fail: Callable[[str], Exception]) -> dict[st
     level must be an object, and its "format" must be a micrograd checkpoint's.
     """
     try:
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {name!r}: no such file") from None
-    except UnicodeDecodeError:  # (a folder given as the file raises IsADirectoryError, an OSError, as open() does)
+        text = read_text(name, f"checkpoint {name!r}")
+    except InputFileError as error:
+        raise fail(str(error).removeprefix(f"checkpoint {name!r} ")) from None
+    except UnicodeDecodeError:
         raise fail("is not UTF-8 text, so not a checkpoint") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant)

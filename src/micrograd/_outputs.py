@@ -35,11 +35,17 @@ def finite_outputs(what: str, numbers: Iterable[float]) -> list[float]:
 
     ``what`` names the numbers for the message, e.g. ``"the model's scores"``.
     """
-    checked = [float(number) for number in numbers]
-    for index, number in enumerate(checked):
-        if not math.isfinite(number):
-            where = "" if len(checked) == 1 else f" (position {index})"
-            raise NonFiniteOutput(f"{what} came out as {number}{where}; refusing to show or save a nan/inf result")
+    given = list(numbers)
+    checked = []
+    for index, number in enumerate(given):
+        where = "" if len(given) == 1 else f" (position {index})"
+        try:
+            as_float = float(number)
+        except OverflowError:  # an int such as 10**400 (JSON can hold one): it would be inf as a float
+            raise NonFiniteOutput(f"{what} holds a number too large for a float{where}") from None
+        if not math.isfinite(as_float):
+            raise NonFiniteOutput(f"{what} came out as {as_float}{where}; refusing to show or save a nan/inf result")
+        checked.append(as_float)
     return checked
 
 

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import gc
 import numbers
+import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import reduce
@@ -38,6 +39,8 @@ from typing import Any, TypeVar, Union
 
 from micrograd import ops
 from micrograd.ops import ADD, DOT, LINEAR, MUL, POW, POW_VALUE, Op, float_pow
+
+_INF = float("inf")
 
 __all__ = ["Value", "linear", "topological_order", "no_grad", "enable_grad", "is_grad_enabled"]
 
@@ -201,7 +204,12 @@ class Value:
             # At x = 0 the base derivative y * x**(y-1) is infinite for 0 < y < 1 (y < 0 fails in the forward)
             if self.data == 0.0 and 0.0 < exponent.data < 1.0 and (not _disabled_blocks or _mode.enabled):
                 raise ZeroDivisionError(f"pow: the derivative of x**y is infinite at x = 0.0, y = {exponent.data}")
-            return _apply(POW_VALUE, (self, exponent), ())
+            try:
+                return _apply(POW_VALUE, (self, exponent), ())
+            except _DerivativeOverflow:
+                raise OverflowError(
+                    f"pow: the derivative of x**y overflows a float at x = {self.data}, y = {exponent.data}"
+                ) from None
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
         k = _to_float(exponent, "pow: exponent")
@@ -306,16 +314,16 @@ class Value:
     # With a non-number they return NotImplemented, so Python raises its usual
     # TypeError ("'<' not supported between instances of 'Value' and 'str'").
     def __lt__(self, other: Scalar) -> bool:
-        return self.data < other.data if isinstance(other, Value) else _compare(self.data.__lt__, other)
+        return self.data < other.data if isinstance(other, Value) else _compare(operator.lt, self.data, other)
 
     def __le__(self, other: Scalar) -> bool:
-        return self.data <= other.data if isinstance(other, Value) else _compare(self.data.__le__, other)
+        return self.data <= other.data if isinstance(other, Value) else _compare(operator.le, self.data, other)
 
     def __gt__(self, other: Scalar) -> bool:
-        return self.data > other.data if isinstance(other, Value) else _compare(self.data.__gt__, other)
+        return self.data > other.data if isinstance(other, Value) else _compare(operator.gt, self.data, other)
 
     def __ge__(self, other: Scalar) -> bool:
-        return self.data >= other.data if isinstance(other, Value) else _compare(self.data.__ge__, other)
+        return self.data >= other.data if isinstance(other, Value) else _compare(operator.ge, self.data, other)
 
     def __float__(self) -> float:
         return self.data
@@ -417,6 +425,12 @@ def _unary(op: Op, x: Value) -> Value:
         local = op.derivative(d, data)
     except ZeroDivisionError:
         raise ZeroDivisionError(f"{op.name}: the derivative is infinite at x = {d}") from None
+    except OverflowError:
+        raise OverflowError(f"{op.name}: the derivative overflows a float at x = {d}") from None
+    if (local == _INF or local == -_INF) and -_INF < d < _INF and -_INF < data < _INF:
+        # Float division does not raise: 1 / 5e-324 (log's derivative) is a silent inf. A finite input
+        # with a finite output and an infinite derivative is an overflow, refused as the docs promise.
+        raise OverflowError(f"{op.name}: the derivative overflows a float at x = {d}")
     out: Value = _new(Value)
     out.data = data
     out.grad = 0.0
@@ -425,6 +439,10 @@ def _unary(op: Op, x: Value) -> Value:
     out._da = local
     out._fn = op
     return out
+
+
+class _DerivativeOverflow(OverflowError):
+    """A local derivative too large for a float (the op's own message names it better where it can)."""
 
 
 def _apply(op: Op, inputs: Sequence[Any], attrs: tuple[Any, ...]) -> Value:
@@ -442,6 +460,8 @@ def _apply(op: Op, inputs: Sequence[Any], attrs: tuple[Any, ...]) -> Value:
         local = op.local_grads(tuple(data_in), data, attrs)
     except ZeroDivisionError:
         raise ZeroDivisionError(f"{op.name}: the derivative is infinite at {data_in}") from None
+    except OverflowError:  # e.g. y * x**(y-1) of x**y at x = 1e-200, y = -1: Python's bare "(34, ...)"
+        raise _DerivativeOverflow(f"{op.name}: the derivative overflows a float at {data_in}") from None
     if len(local) != len(xs):
         raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
     out: Value = _new(Value)
@@ -785,10 +805,14 @@ def _data(x: Scalar) -> float:
     return x.data if isinstance(x, Value) else float(x)
 
 
-def _compare(compare: Callable[[float], Any], other: object) -> Any:
-    """A comparison of data with a plain number; NotImplemented for anything else."""
+def _compare(compare: Callable[[float, Any], Any], data: float, other: object) -> Any:
+    """A comparison of data with a plain number; NotImplemented for anything else.
+
+    The number is compared as it is, not converted to a float first: Python compares a float with
+    an int exactly, so ``Value(1) < 10**400`` is True instead of an OverflowError from float(10**400).
+    """
     if isinstance(other, numbers.Real):
-        return compare(float(other))
+        return compare(data, other)
     return NotImplemented
 
 

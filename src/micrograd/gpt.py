@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json
+from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json, read_text
+from micrograd._outputs import NonFiniteOutput, finite_outputs
 from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
@@ -94,9 +95,9 @@ def read_documents(path: PathLike) -> list[str]:
     """The documents of a UTF-8 text file; ValueError if it holds none."""
     name = os.fspath(path)
     try:
-        # Text mode, as microgpt.py's open(): \r\n and \r become \n.
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
+        # Universal newlines, as microgpt.py's open(): \r\n and \r become \n. read_text refuses
+        # devices (/dev/zero never ends) and files over the read limit before they fill the memory.
+        text = read_text(name, f"data file {name!r}")
     except FileNotFoundError:
         raise FileNotFoundError(f"data file {name!r}: no such file") from None
     except IsADirectoryError:
@@ -708,16 +709,19 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     chars = data["vocabulary"]
     if not isinstance(chars, list):
         raise fail(f"'vocabulary' must be a list of characters, got {type(chars).__name__}")
-    try:
-        model = _unseeded_model(config, chars)
-    except ValueError as error:
-        raise fail(f"bad 'vocabulary': {error}") from None
     parameters = data["parameters"]
     if not isinstance(parameters, dict):
         raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
+    if len(parameters) != config.num_parameters:
+        # Checked before building: sizes edited to 10**9 must not allocate the model they promise.
+        raise fail(f"the model's sizes make {config.num_parameters:,} parameters, the file has {len(parameters):,}")
+    try:
+        model = _unseeded_model(config, chars)
+    except (TypeError, ValueError) as error:
+        raise fail(f"bad 'vocabulary': {error}") from None
     for key, number in parameters.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise fail(f"parameter {key!r} must be a finite number, got {number!r}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number):
+            raise fail(f"parameter {key!r} must be a finite number, got {_short(number)}")
     try:
         model.load_state_dict(parameters)
     except (KeyError, TypeError, ValueError) as error:
@@ -743,7 +747,11 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
             or isinstance(entry["loss"], bool)
             or not isinstance(entry["loss"], (int, float))
         ):
-            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {entry!r}")
+            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {_short(entry)}")
+    try:  # the boundary for numbers leaving the program: the losses are drawn and printed
+        finite_outputs("'extra.history' losses", [entry["loss"] for entry in history])
+    except NonFiniteOutput as error:
+        raise fail(str(error)) from None
     info = extra.get("training")
     if info is not None:
         if not isinstance(info, dict):
@@ -764,6 +772,24 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         "history": history,
         "model_object": model,
     }
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond float range, such as 10**400
+        return False
+
+
+def _short(value: object) -> str:
+    """A value for a message: a huge int's repr is thousands of digits (or refused beyond 4300)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        shown = repr(value)
+    except ValueError:  # an int with too many digits inside a list or dict
+        return f"a {type(value).__name__} holding a huge int"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _unseeded_model(config: GPTConfig, chars: Sequence[str]) -> GPT:

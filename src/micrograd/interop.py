@@ -130,14 +130,29 @@ def from_torch(model: torch.nn.Sequential) -> MLP:
         mlp = MLP(nin, nouts, activation=hidden[0] if hidden else "relu", output_activation=names[-1])
     finally:
         random.setstate(state)
-    for layer, (linear, _) in zip(mlp.layers, linears, strict=True):
-        weight = linear.weight.detach().to(torch.float64).tolist()
-        bias = linear.bias.detach().to(torch.float64).tolist()
+    for layer, (linear, where) in zip(mlp.layers, linears, strict=True):
+        weight = _real_matrix(linear.weight, (linear.out_features, linear.in_features), f"from_torch: {where} weight")
+        bias = _real_matrix(linear.bias, (linear.out_features,), f"from_torch: {where} bias")
         for neuron, row, b in zip(layer.neurons, weight, bias, strict=True):
             for w, number in zip(neuron.w, row, strict=True):
                 w.data = number
             neuron.b.data = b
     return mlp
+
+
+def _real_matrix(tensor: Any, shape: tuple[int, ...], what: str) -> Any:
+    """The tensor's numbers as nested lists of Python floats, refused unless it has exactly ``shape``
+    and real numbers: a weight of shape (1, 2, 1) would put lists into Value.data, and converting a
+    complex tensor to float64 silently drops the imaginary part."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{what} must be a tensor, got {type(tensor).__name__}")
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise ValueError(f"{what} has dtype {tensor.dtype}; only real numbers can become Values")
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{what} has shape {tuple(tensor.shape)}, expected {shape}")
+    return tensor.detach().to(torch.float64).tolist()
 
 
 def _layer_activation(layer: Layer, index: int) -> str:
@@ -204,6 +219,9 @@ def read_gpt_module(module: torch.nn.Module, chars: Iterable[str] | None = None)
         n_head: Any = module.n_head
     except (AttributeError, TypeError) as error:
         raise ValueError(f"gpt_from_torch: not a GPT module as gpt_to_torch makes them: {error}") from None
+    for name, table in (("wte.weight", wte), ("wpe.weight", wpe)):
+        if table.dim() != 2:  # the sizes below are read from the two dimensions
+            raise ValueError(f"gpt_from_torch: {name} has shape {tuple(table.shape)}, expected 2 dimensions")
     vocabulary = chars if chars is not None else getattr(module, "chars", None)
     if vocabulary is None:
         raise ValueError("gpt_from_torch: the module has no 'chars'; pass the vocabulary as chars=")
@@ -219,18 +237,14 @@ def read_gpt_module(module: torch.nn.Module, chars: Iterable[str] | None = None)
 
 def load_gpt_weights(model: Any, module: torch.nn.Module) -> None:
     """Copy every matrix of ``module`` (as ``gpt_to_torch`` names them) into the GPT ``model``."""
-    import torch
 
     for name, rows in _gpt_matrices(model):
         try:
-            weight = module.get_parameter(name).detach().to(torch.float64)
+            parameter = module.get_parameter(name)
         except AttributeError:
             raise ValueError(f"gpt_from_torch: the module has no parameter {name!r}") from None
-        if list(weight.shape) != [len(rows), len(rows[0])]:
-            raise ValueError(
-                f"gpt_from_torch: {name} has shape {list(weight.shape)}, expected {[len(rows), len(rows[0])]}"
-            )
-        for row, numbers_ in zip(rows, weight.tolist(), strict=True):
+        weight = _real_matrix(parameter, (len(rows), len(rows[0])), f"gpt_from_torch: {name}")
+        for row, numbers_ in zip(rows, weight, strict=True):
             for p, number in zip(row, numbers_, strict=True):
                 p.data = number
 

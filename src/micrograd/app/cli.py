@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from micrograd._files import DEFAULT_READ_LIMIT, set_read_limit
 from micrograd._outputs import class_name, finite_outputs
-from micrograd.app.flags import finite_float, non_negative_int, positive_float, positive_int
+from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
@@ -335,7 +336,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"the model takes {model.nin} inputs, got {len(x)}")
     with no_grad():
         out = model(x)
-    scores = finite_outputs("the model's output", [out.data] if isinstance(out, Value) else [o.data for o in out])
+    # The boundary: a nan or inf score is refused in one line, never printed as a confident class.
+    what = f"the model's output for the inputs {args.inputs}"
+    scores = finite_outputs(what, [out.data] if isinstance(out, Value) else [o.data for o in out])
     if len(scores) == 1 and trained_with != "bce":  # hinge and mse train a score, not a probability
         print(f"{class_name(1 if scores[0] > 0 else 0)} (score {scores[0]:.6f})")
         return 0
@@ -591,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph_parser.set_defaults(handler=_cmd_graph)
     graph_parser.dash_positionals = True
 
+    for reader in (train, predict, plot):
+        add_max_file_option(reader)
+
     tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
     tour.set_defaults(handler=_cmd_tour)
 
@@ -614,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    set_read_limit(args.max_file_mb * 2**20 if getattr(args, "max_file_mb", None) else DEFAULT_READ_LIMIT)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

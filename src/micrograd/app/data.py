@@ -12,11 +12,14 @@ For ``hinge_loss``, which wants labels -1/+1, use ``[2 * label - 1 for label in 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import numbers
 import os
 import random
 from typing import Any
+
+from micrograd._files import read_text
 
 __all__ = [
     "load_csv",
@@ -174,10 +177,12 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[Points, Labels]:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"load_csv: path must be a str or a path-like object, got {type(path).__name__}")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:  # -sig: tolerate the BOM some editors write
-            reader = csv.reader(file)
-            # line_num, not a row count: a quoted field may span lines.
-            rows = [(reader.line_num, row) for row in reader]
+        # -sig: tolerate the BOM some editors write. read_text refuses devices (/dev/zero never
+        # ends) and files over the read limit, before they can fill the memory.
+        text = read_text(path, f"load_csv: {os.fspath(path)!r}", newline="", encoding="utf-8-sig")
+        reader = csv.reader(io.StringIO(text, newline=""))
+        # line_num, not a row count: a quoted field may span lines.
+        rows = [(reader.line_num, row) for row in reader]
     except FileNotFoundError:
         raise FileNotFoundError(f"load_csv: no such file: {os.fspath(path)!r}") from None
     except UnicodeDecodeError as error:

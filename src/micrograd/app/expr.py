@@ -32,6 +32,7 @@ import keyword
 import math
 import re
 import sys
+import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -206,7 +207,7 @@ def evaluate(text: str | ParsedExpression, values: Mapping[str, float]) -> Value
     if missing:
         names = ", ".join(missing)
         hint = " ".join(f"--set {name}=VALUE" for name in missing)
-        raise ExpressionError(f"no value for {names}: give one with {hint}")
+        raise ExpressionError(f"no value for {names}: give one with {hint}{_normalised_note(parsed.text, missing)}")
     unused = [name for name in values if name not in parsed.inputs]
     if unused:
         raise ExpressionError(f"{', '.join(unused)} set but not used in the expression")
@@ -236,6 +237,18 @@ def evaluate(text: str | ParsedExpression, values: Mapping[str, float]) -> Value
     return result
 
 
+def _normalised_note(text: str, names: Sequence[str]) -> str:
+    """Why a name spelled one way in the expression is looked up as another: Python reads identifiers
+    in Unicode's NFKC form, so the name 'ℌ' in an expression is the name 'H'."""
+    spellings = sorted({word for word in re.findall(r"\w+", text) if unicodedata.normalize("NFKC", word) != word})
+    notes = [
+        f"{word!r} as {unicodedata.normalize('NFKC', word)!r}"
+        for word in spellings
+        if unicodedata.normalize("NFKC", word) in names
+    ]
+    return f" (Python reads the name {', '.join(notes)}: names are compared in Unicode NFKC form)" if notes else ""
+
+
 def parse_settings(settings: Sequence[str]) -> dict[str, float]:
     """``["x=2", "w=-3"]`` -> ``{"x": 2.0, "w": -3.0}``; ExpressionError for malformed items."""
     if isinstance(settings, str):  # a lone "x=1" would be read character by character
@@ -248,6 +261,8 @@ def parse_settings(settings: Sequence[str]) -> dict[str, float]:
         name, number = name.strip(), number.strip()
         if not sep or not name or not number:
             raise ExpressionError(f"--set {item!r}: expected NAME=NUMBER, as in --set x=2")
+        # As Python reads the expression's names: --set ℌ=1 sets the name H, as "ℌ" in the expression is H.
+        name = unicodedata.normalize("NFKC", name)
         _check_name(name, f"--set {item!r}:")
         try:
             value = float(number)

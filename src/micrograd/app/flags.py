@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["whole_number", "positive_int", "non_negative_int", "positive_float", "finite_float"]
+__all__ = ["add_max_file_option", "whole_number", "positive_int", "non_negative_int", "positive_float", "finite_float"]
 
 
 def whole_number(text: str) -> int:
@@ -43,3 +43,11 @@ def finite_float(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
+
+
+def add_max_file_option(parser: argparse.ArgumentParser) -> None:
+    """``--max-file-mb``: the largest input file (checkpoint, CSV, text) the command will read."""
+    from micrograd._files import DEFAULT_READ_LIMIT
+
+    parser.add_argument("--max-file-mb", type=positive_int, default=None, metavar="MB",
+                        help=f"refuse input files larger than this (default: {DEFAULT_READ_LIMIT // 2**20})")

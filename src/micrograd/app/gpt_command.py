@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from micrograd.app.flags import non_negative_int, positive_float, positive_int, whole_number
+from micrograd.app.flags import add_max_file_option, non_negative_int, positive_float, positive_int, whole_number
 
 __all__ = ["add_gpt_command", "train_command", "sample_command"]
 
@@ -72,6 +72,7 @@ def add_gpt_command(sub: Any) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar and no notes: only the names")
     train.add_argument("--html", action="store_true",
                        help="also write OUT/gpt.html: the loss, samples over training, attention heat maps")
+    add_max_file_option(train)
     train.set_defaults(handler=train_command)
 
     sample = commands.add_parser("sample", help="print names sampled from a trained GPT")
@@ -82,6 +83,7 @@ def add_gpt_command(sub: Any) -> None:
                         help="seed of the draws (default: continue the run's random stream, "
                         "which gives the names gpt train printed)")
     sample.add_argument("--prefix", default="", metavar="TEXT", help="start every name with TEXT")
+    add_max_file_option(sample)
     sample.set_defaults(handler=sample_command)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from micrograd import losses, optim
+from micrograd._outputs import finite_outputs
 from micrograd.app import checkpoint, data
 from micrograd.compiler import CompiledLoss, compile_loss
 from micrograd.engine import Value
@@ -27,7 +28,7 @@ from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
-    "start_run", "resume_run", "resolve_engine", "TrainingDiverged",
+    "start_run", "resume_run", "resolve_engine", "TrainingDiverged", "checked_history",
 ]
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
@@ -295,6 +296,18 @@ def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
     return penalty
 
 
+# Beyond this a number's square overflows a float (sqrt of 1.8e308 is 1.3e154).
+_HUGE = 1e154
+
+
+def _first_line(error: BaseException) -> str:
+    """The error's message, without the bare errno tuple Python's float pow gives ("(34, 'Numerical ...')")."""
+    args = error.args
+    text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(error)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class TrainingDiverged(ValueError):
     """A step made the loss or the parameters nan or inf (usually: the learning rate is too large)."""
 
@@ -367,7 +380,10 @@ class Run:
         """Train until config.steps, yielding each step's record."""
         while self.step < self.config.steps:
             X, y = self.batch(self.step)
-            loss_value, train_acc = self._train_step(X, y)
+            try:
+                loss_value, train_acc = self._train_step(X, y)
+            except ArithmeticError as error:  # the engine refuses to overflow (x**2 of 1e200, exp of 710)
+                raise self._diverged(f"a number overflowed a float ({_first_line(error)})") from None
             self._check_finite(loss_value)
             if self.scheduler is not None:
                 self.scheduler.step()
@@ -379,22 +395,68 @@ class Run:
             yield record
 
     def _check_finite(self, loss_value: float) -> None:
-        """Stop at the first step that makes the loss or a parameter nan/inf: every later number would be too."""
-        if math.isfinite(loss_value) and all(math.isfinite(p.data) for p in self.model.parameters()):
-            return
-        what = f"the loss is {loss_value}" if not math.isfinite(loss_value) else "a parameter became nan or inf"
-        raise TrainingDiverged(
-            f"training diverged at step {self.step + 1}: {what}; lower --lr (it is {self.config.lr}). "
+        """Stop at the first step that makes the loss, a parameter or the optimizer's state nan/inf:
+        every later number would be too, and such a state cannot be saved."""
+        if not math.isfinite(loss_value):
+            raise self._diverged(f"the loss is {loss_value}")
+        if not all(math.isfinite(p.data) for p in self.model.parameters()):
+            raise self._diverged("a parameter became nan or inf")
+        for name, values in self.optimizer.buffers().items():
+            if not all(math.isfinite(v) for v in values):
+                raise self._diverged(f"the optimizer's {name} became nan or inf")
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        return TrainingDiverged(
+            f"training diverged at step {self.step + 1}: {what}; {self._divergence_cause()}. "
             "Checkpoints saved before this step are kept unchanged."
         )
+
+    def _divergence_cause(self) -> str:
+        """What to change, from the settings that can make numbers overflow: the data's scale, the L2
+        penalty, or else the learning rate. Only the last is cured by a lower --lr."""
+        largest_input = max((abs(v) for x in self.data.X_train for v in x), default=0.0)
+        if not largest_input <= _HUGE:  # `not`: also a nan
+            source = "the CSV file" if self.config.dataset.startswith("csv:") else f"--noise {self.config.noise}"
+            return f"the inputs reach {largest_input:.3g} ({source}), too large to square; use smaller inputs"
+        l2 = self.config.l2
+        # The penalty's gradient is 2 * l2 * p, which Adam squares: with parameters of order 1 (as they
+        # start) it overflows for l2 beyond this, whatever the learning rate.
+        if not 2 * l2 <= _HUGE:
+            return f"the L2 penalty overflows (--l2 {l2}); lower --l2"
+        return f"lower --lr (it is {self.config.lr})"
 
     def save(self) -> Path:
         """Write the checkpoint atomically: the previous one stays readable until the new one is complete."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        extra = {"config": dataclasses.asdict(self.config), "history": self.history}
+        history = checked_history(self.history, "the history to save")
+        extra = {"config": dataclasses.asdict(self.config), "history": history}
         checkpoint.save(self.checkpoint_path, self.model, optimizer=self.optimizer, step=self.step, extra=extra,
                         scheduler=self.scheduler)
         return self.checkpoint_path
+
+
+HISTORY_KEYS = ("step", "loss", "accuracy")  # in every record; "val_accuracy" too when there is validation data
+
+
+def checked_history(history: object, what: str) -> list[dict[str, float]]:
+    """A run's history (one record of numbers by name per step), refused with a ValueError naming the record
+    unless every record has the keys the pictures and messages read, and every number is finite (the boundary
+    of micrograd._outputs: a hand-edited 10**400 or NaN must not reach a plot or a printed line)."""
+    if not isinstance(history, list):
+        raise ValueError(f"{what} must be a list of step records (numbers by name), got {type(history).__name__}")
+    checked = []
+    for index, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise ValueError(f"{what}: record {index} must be an object of numbers, got {type(record).__name__}")
+        missing = [key for key in HISTORY_KEYS if key not in record]
+        if missing:
+            raise ValueError(f"{what}: record {index} has no {', '.join(repr(key) for key in missing)}")
+        for key, number in record.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise ValueError(f"{what}: record {index} {key!r} must be a number, got {type(number).__name__}")
+        numbers = finite_outputs(f"{what}: record {index}", record.values())
+        checked.append(dict(zip(record, numbers, strict=True)))
+    return checked
 
 
 def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
@@ -405,11 +467,7 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
     """Rebuild a run from its checkpoint: same data, model, optimizer state, schedule and step."""
     saved = checkpoint.load_checkpoint(path)
     config = TrainConfig.from_checkpoint(saved, path)
-    history = saved["extra"].get("history") or []
-    if not isinstance(history, list) or not all(
-        isinstance(record, dict) and all(isinstance(v, (int, float)) for v in record.values()) for record in history
-    ):
-        raise ValueError(f"{path}: checkpoint's history must be a list of step records (numbers by name)")
+    history = checked_history(saved["extra"].get("history") or [], f"{path}: checkpoint's history")
     if steps is not None:
         config.steps = steps
     run = Run(config, out_dir, engine)
