@@ -1108,7 +1108,7 @@ HUGE: list[Huge] = [
          r"^micrograd train: error: load_csv: '/dev/zero' is a character device"),
     Huge("micrograd gpt train --data /dev/zero",
          "code = main(['gpt', 'train', '--data', '/dev/zero', '--steps', '1'] + OUT)",
-         r"^micrograd gpt: error: data file '/dev/zero' is a character device, not a regular file$"),
+         r"^micrograd gpt train: error: data file '/dev/zero' is a character device, not a regular file$"),
 ]
 
 _CHILD = """
