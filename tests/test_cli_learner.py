@@ -176,7 +176,7 @@ def test_over_the_cap_advises_the_flag(command: str, tmp_path: Path, capsys: pyt
     assert _exit_code(argv + ["--max-nodes", "5"]) == 2
     err = capsys.readouterr().err
     assert err == (f"micrograd {command}: error: the graph has 12 values, more than --max-nodes 5; pass --max-nodes 12"
-                   " to draw it anyway (it will be slow and hard to read), or give a smaller expression\n")
+                   " to draw it anyway (the picture will be big and hard to read), or give a smaller expression\n")
     assert _exit_code(argv + ["--max-nodes", "12"]) == 0
 
 

@@ -441,7 +441,7 @@ def _max_nodes_as_flag() -> Iterator[None]:
         count = over.group(1).replace(",", "")
         raise UserError(
             f"the graph has {over.group(1)} values, more than --max-nodes {over.group(2)}; pass --max-nodes {count} "
-            "to draw it anyway (it will be slow and hard to read), or give a smaller expression"
+            "to draw it anyway (the picture will be big and hard to read), or give a smaller expression"
         ) from None
 
 
