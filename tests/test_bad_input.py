@@ -1394,6 +1394,35 @@ def _table_rows(work: Path) -> Iterator[str]:
     for flow in FLOWS:
         yield f"| `{_cell(flow.source, 150)}` | {eval(flow.source, NS)} |"  # noqa: S307
 
+    yield ("\n### Pages: hostile titles and labels (issue 14; opened in Chromium by tests/test_pages_hostile.py, "
+           "which also checks that no dialog opens and every box is drawn)\n\n"
+           "| title and label given | heading in the page | script elements | status |\n|---|---|---|---|")
+    yield from _page_rows()
+
+
+def _page_rows() -> Iterator[str]:
+    """The backward page made with each hostile text as its title and a label: what the page holds."""
+    import html as html_text
+
+    from micrograd.viz.html import backward_html
+    from test_pages_hostile import HOSTILE  # the strings the Chromium test opens
+
+    plain = backward_html((Value(2.0, label="x") * 3).tanh(), title="plain")
+    for text in HOSTILE:
+        page = backward_html((Value(2.0, label=text) * 3).tanh(), title=text)
+        heading = re.search(r"<h1>(.*?)</h1>", page, re.S)
+        shown = heading.group(1) if heading else "(no heading)"
+        # The heading reads back as the text given, and the text added no script element of its own.
+        passed = heading is not None and html_text.unescape(shown) == text and \
+            page.count("<script") == plain.count("<script")
+        yield f"| `{_cell(repr(text), 80)}` | `<h1>{_cell(shown, 120)}</h1>` | {page.count('<script')} | " \
+              f"{_status(None, passed)} |"
+
+
+def test_every_hostile_page_row_holds_the_text_as_text() -> None:
+    rows = list(_page_rows())
+    assert len(rows) >= 10 and all(row.endswith("| ok |") for row in rows), "\n".join(rows)
+
 
 def write_docs(document: Path) -> int:
     """Rewrite the tables of ``document``; returns the number of table rows."""
