@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +89,47 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def open_page(chromium: Any, tmp_path: Path) -> Iterator[Callable[[str], Any]]:
+    """Open an HTML text from a file on disk, as a person would. A dialog (text of the page run as
+    script) or an error of the page's own script fails the test."""
+    pages: list[Any] = []
+    dialogs: list[str] = []
+    errors: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def open_html(text: str) -> Any:
+        path = tmp_path / f"page{len(pages)}.html"
+        path.write_text(text, encoding="utf-8")
+        page = chromium.new_page(viewport={"width": 1300, "height": 800})
+        page.on("dialog", on_dialog)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(path.as_uri())
+        pages.append(page)
+        return page
+
+    yield open_html
+    for page in pages:
+        page.close()
+    assert dialogs == [], "a dialog fired: text of the page ran as script"
+    assert errors == [], "the page's own script failed"
+
+
+@pytest.fixture
+def fake_program() -> Callable[[Path, str], Path]:
+    """Write an executable ``dot`` with the given script body into a folder (made if missing): a stand-in
+    for a real Graphviz, or for the one pip installs, on a PATH the test builds."""
+
+    def write(folder: Path, body: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "dot"
+        path.write_text(body, encoding="utf-8")
+        path.chmod(0o755)
+        return path
+
+    return write

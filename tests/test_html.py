@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,27 +210,6 @@ def test_chromium_is_found_on_path_then_where_playwright_put_it(tmp_path: Path, 
 @pytest.fixture
 def browser(chromium: Any) -> Any:
     return chromium
-
-
-@pytest.fixture
-def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
-    """Open an HTML text from a file on disk, as a person would; fail on any script error."""
-    pages = []
-    errors: list[str] = []
-
-    def open_html(text: str) -> Any:
-        path = tmp_path / f"page{len(pages)}.html"
-        path.write_text(text, encoding="utf-8")
-        page = browser.new_page(viewport={"width": 1300, "height": 800})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(path.as_uri())
-        pages.append(page)
-        return page
-
-    yield open_html
-    for page in pages:
-        page.close()
-    assert errors == []
 
 
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,34 +38,6 @@ HOSTILE = [
     "\"'><b id=injected>&amp;</b>",
 ]
 IDS = [f"hostile{i}" for i in range(len(HOSTILE))]
-
-
-@pytest.fixture
-def open_page(chromium: Any, tmp_path: Path) -> Iterator[Callable[[str], Any]]:
-    """Open an HTML text from disk; record dialogs and script errors, which must stay empty."""
-    pages: list[Any] = []
-    dialogs: list[str] = []
-    errors: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def open_html(text: str) -> Any:
-        path = tmp_path / f"page{len(pages)}.html"
-        path.write_text(text, encoding="utf-8")
-        page = chromium.new_page(viewport={"width": 1300, "height": 800})
-        page.on("dialog", on_dialog)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(path.as_uri())
-        pages.append(page)
-        return page
-
-    yield open_html
-    for page in pages:
-        page.close()
-    assert dialogs == [], "a dialog fired: text of the page ran as script"
-    assert errors == [], "the page's own script failed"
 
 
 def assert_nothing_injected(page: Any, title: str) -> None:

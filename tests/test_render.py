@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -229,22 +230,16 @@ def test_dot_version_and_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 1 and "line 1" in err
 
 
-def _script(folder: Path, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "dot"
-    path.write_text(body, encoding="utf-8")
-    path.chmod(0o755)
-    return path
-
-
 @pytest.mark.skipif(os.name == "nt", reason="shell scripts stand in for programs here")
-def test_the_stand_in_hands_over_to_a_real_graphviz_later_on_the_path(tmp_path: Path) -> None:
+def test_the_stand_in_hands_over_to_a_real_graphviz_later_on_the_path(
+    tmp_path: Path, fake_program: Callable[[Path, str], Path]
+) -> None:
     # The console script pip installs, first on the PATH (an activated venv); Graphviz after it.
-    stand_in = _script(
+    stand_in = fake_program(
         tmp_path / "venv_bin",
         f"#!{sys.executable}\nimport sys\nfrom micrograd.viz.dot_command import main\nsys.exit(main())\n",
     )
-    _script(tmp_path / "usr_bin", '#!/bin/sh\necho "real graphviz got: $*"\n')
+    fake_program(tmp_path / "usr_bin", '#!/bin/sh\necho "real graphviz got: $*"\n')
     env = dict(os.environ, PATH=f"{tmp_path / 'venv_bin'}{os.pathsep}{tmp_path / 'usr_bin'}", PYTHONPATH=SRC)
     finished = subprocess.run([str(stand_in), "-Kdot", "-Tpng", "-O", "gout"], env=env, capture_output=True,
                               text=True, timeout=120)  # fmt: skip

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -340,27 +340,23 @@ def test_a_failing_renderer_gives_the_notebook_text_not_a_traceback(
     assert "syntax error in line 1" in bundle["text/plain"]
 
 
-def _program(folder: Path, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "dot"
-    path.write_text(body, encoding="utf-8")
-    path.chmod(0o755)
-    return path
-
-
 # What pip writes for the console script `dot = "micrograd.viz.dot_command:main"`.
 STAND_IN = "#!/usr/bin/python3\nimport sys\nfrom micrograd.viz.dot_command import main\nsys.exit(main())\n"
 
 
-def test_graphviz_is_found_past_micrograds_own_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _program(tmp_path / "venv_bin", STAND_IN)
-    real = _program(tmp_path / "usr_bin", "#!/bin/sh\necho graphviz\n")
+def test_graphviz_is_found_past_micrograds_own_dot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_program: Callable[[Path, str], Path]
+) -> None:
+    fake_program(tmp_path / "venv_bin", STAND_IN)
+    real = fake_program(tmp_path / "usr_bin", "#!/bin/sh\necho graphviz\n")
     monkeypatch.setenv("PATH", f"{tmp_path / 'venv_bin'}{os.pathsep}{tmp_path / 'usr_bin'}")
     assert find_renderer() == str(real)
 
 
-def test_only_micrograds_own_dot_gives_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _program(tmp_path / "venv_bin", STAND_IN)
+def test_only_micrograds_own_dot_gives_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_program: Callable[[Path, str], Path]
+) -> None:
+    fake_program(tmp_path / "venv_bin", STAND_IN)
     monkeypatch.setenv("PATH", str(tmp_path / "venv_bin"))
     assert find_renderer() is None
 
