@@ -179,3 +179,29 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     proc.stdout.close()  # before the demo prints anything: its first print hits a closed pipe
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == "", err
+
+
+@pytest.mark.parametrize("command", ["explain_html", "graph_svg", "graph_dot"])
+def test_a_failed_write_leaves_the_earlier_file_whole(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing the user saved is lost: a write that fails half way (here, the disk refusing the
+    # sync) must leave the earlier page or picture as it was, and no temporary file beside it.
+    import micrograd._files
+
+    suffix = {"explain_html": ".html", "graph_svg": ".svg", "graph_dot": ".dot"}[command]
+    target = tmp_path / f"saved{suffix}"
+    target.write_text("the earlier file", encoding="utf-8")
+
+    def refuse(descriptor: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(micrograd._files.os, "fsync", refuse)
+    if command == "explain_html":
+        argv = ["explain", "x*2", "--set", "x=1", "--html", str(target)]
+    else:
+        argv = ["graph", "x*2", "--set", "x=1", "-o", str(target)]
+    assert main(argv) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "the earlier file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

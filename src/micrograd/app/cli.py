@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from micrograd._files import DEFAULT_READ_LIMIT, set_read_limit
+from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
 from micrograd._outputs import class_name, finite_outputs
 from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES
@@ -219,7 +219,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           f" (engine: {run.engine})")
     print(f"wrote {boundary}, {curves}, {run.checkpoint_path}")
     if args.html:
-        from micrograd._files import atomic_write
         from micrograd.viz.html import training_html
 
         page = atomic_write(out / "training.html", training_html(_training_history(run, snapshots)))  # type: ignore[arg-type]
@@ -468,7 +467,7 @@ def explain_command(
         explain(root, file=out, check=check, max_nodes=max_nodes)
         if html is not None:
             page = to_html(root, title=expression, max_nodes=max_nodes)
-            Path(html).write_text(page, encoding="utf-8")
+            atomic_write(html, page)  # a failed write leaves an earlier page whole
             out.write(f"\nwrote {html}: open it in a browser and step with the arrow keys\n")
     return 0
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from micrograd import ops
+from micrograd._files import atomic_write
 from micrograd.engine import Value, topological_order
 from micrograd.viz.dot_command import real_graphviz_dot
 from micrograd.viz.render import MissingPainter, render_dot
@@ -134,7 +135,7 @@ class Graph:
     def save(self, path: PathLike) -> str:
         """Write the DOT text to ``path`` (no renderer needed) and return the path."""
         target = Path(path)
-        target.write_text(self.source, encoding="utf-8")
+        atomic_write(target, self.source)  # a failed write leaves an earlier file whole
         return str(target)
 
     def write(self, path: PathLike) -> str:
@@ -157,7 +158,7 @@ class Graph:
                 f"no way to draw {format.upper()} here, so the graph was saved as DOT text in {fallback}; "
                 f"{INSTALL_HINT} (or install Graphviz) to draw it, or ask for .svg, which needs neither"
             ) from None
-        target.write_bytes(picture)
+        atomic_write(target, picture)
         return str(target)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
