@@ -30,16 +30,29 @@ def original_micrograd() -> Path:
     It cannot live in the test environment: both packages import as `micrograd`.
     `.ci/run` installs it; here we install it on first use, or skip when offline.
     """
-    if not (ORIGINAL_DIR / "micrograd" / "engine.py").exists():
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-             "--target", str(ORIGINAL_DIR), "micrograd==0.1.0"],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"could not install micrograd==0.1.0: {result.stderr.strip()[-200:]}")
+    ORIGINAL_DIR.parent.mkdir(parents=True, exist_ok=True)
+    # The suite runs in several worker processes (pytest-xdist): one installs, the others wait for it.
+    with open(ORIGINAL_DIR.parent / "original-micrograd.lock", "w") as lock:
+        _lock_exclusively(lock)
+        if not (ORIGINAL_DIR / "micrograd" / "engine.py").exists():
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                 "--target", str(ORIGINAL_DIR), "micrograd==0.1.0"],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                pytest.skip(f"could not install micrograd==0.1.0: {result.stderr.strip()[-200:]}")
     return ORIGINAL_DIR
+
+
+def _lock_exclusively(file: Any) -> None:
+    """Hold an exclusive lock on ``file`` until it is closed (POSIX; elsewhere workers may race)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
 
 
 # ----------------------------------------------------------------------
