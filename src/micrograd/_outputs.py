@@ -13,7 +13,7 @@ same colour everywhere. Binary datasets use targets -1/+1: -1 is class 0 and +1 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 __all__ = [
     "NonFiniteOutput",
@@ -38,15 +38,21 @@ def finite_outputs(what: str, numbers: Iterable[float]) -> list[float]:
     given = list(numbers)
     checked = []
     for index, number in enumerate(given):
-        where = "" if len(given) == 1 else f" (position {index})"
         try:
             as_float = float(number)
         except OverflowError:  # an int such as 10**400 (JSON can hold one): it would be inf as a float
-            raise NonFiniteOutput(f"{what} holds a number too large for a float{where}") from None
+            raise NonFiniteOutput(f"{what} holds a number too large for a float{_where(index, given)}") from None
         if not math.isfinite(as_float):
-            raise NonFiniteOutput(f"{what} came out as {as_float}{where}; refusing to show or save a nan/inf result")
+            raise NonFiniteOutput(
+                f"{what} came out as {as_float}{_where(index, given)}; refusing to show or save a nan/inf result"
+            )
         checked.append(as_float)
     return checked
+
+
+def _where(index: int, numbers: Sized) -> str:
+    # Built only for the message: finite_outputs runs over every point of a plot's grid.
+    return "" if len(numbers) == 1 else f" (position {index})"
 
 
 # Matplotlib's "tab10": ten hues that stay distinct for colour-blind readers and on paper.

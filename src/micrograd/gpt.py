@@ -98,8 +98,6 @@ def read_documents(path: PathLike) -> list[str]:
         # Universal newlines, as microgpt.py's open(): \r\n and \r become \n. read_text refuses
         # devices (/dev/zero never ends) and files over the read limit before they fill the memory.
         text = read_text(name, f"data file {name!r}")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"data file {name!r}: no such file") from None
     except IsADirectoryError:
         raise ValueError(f"data file {name!r} is a directory") from None
     except UnicodeDecodeError:

@@ -121,6 +121,11 @@ def load_model(path: PathLike) -> MLP:
     return model
 
 
+def load_checkpoint_and_model(path: PathLike) -> tuple[dict[str, Any], MLP]:
+    """The checkpoint's contents and the MLP they describe, from one read of the file."""
+    return _read(path)
+
+
 # ----------------------------------------------------------------------
 # Writing
 # ----------------------------------------------------------------------

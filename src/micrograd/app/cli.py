@@ -320,11 +320,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from micrograd.app.checkpoint import load_model
+    from micrograd.app.checkpoint import load_checkpoint_and_model
     from micrograd.engine import Value, no_grad
+    from micrograd.losses import softmax
+    from micrograd.ops import sigmoid
 
-    model = load_model(args.checkpoint)
-    trained_with = _trained_loss(args.checkpoint)
+    saved, model = load_checkpoint_and_model(args.checkpoint)
     try:
         x = [float(part) for part in args.inputs.split(",")]
     except ValueError:
@@ -335,55 +336,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"the model takes {model.nin} inputs, got {len(x)}")
     with no_grad():
         out = model(x)
-    # The boundary: a nan or inf score is refused in one line, never printed as a confident class.
-    what = f"the model's output for the inputs {args.inputs}"
-    scores = finite_outputs(what, [out.data] if isinstance(out, Value) else [o.data for o in out])
-    if len(scores) == 1 and trained_with != "bce":  # hinge and mse train a score, not a probability
-        print(f"{class_name(1 if scores[0] > 0 else 0)} (score {scores[0]:.6f})")
-        return 0
-    # bce trains sigmoid(score) to be the probability of class 1; ce trains softmax(scores) to be all of them
-    probabilities = _two_class_probabilities(scores[0]) if len(scores) == 1 else _softmax(scores)
+        # The boundary: a nan or inf score is refused in one line, never printed as a confident class.
+        what = f"the model's output for the inputs {args.inputs}"
+        scores = finite_outputs(what, [out.data] if isinstance(out, Value) else [o.data for o in out])
+        if len(scores) == 1 and _trained_loss(saved) != "bce":  # hinge and mse train a score, not a probability
+            print(f"{class_name(1 if scores[0] > 0 else 0)} (score {scores[0]:.6f})")
+            return 0
+        # bce trains sigmoid(score) to be the probability of class 1; ce trains softmax(scores) to be all of them
+        if len(scores) == 1:
+            class_1 = sigmoid(scores[0])
+            probabilities = [1.0 - class_1, class_1]
+        else:
+            probabilities = [p.data for p in softmax(scores)]
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     shown = ", ".join(f"{class_name(i)} {p:.4f}" for i, p in enumerate(probabilities))
     print(f"{class_name(best)} (probabilities: {shown})")
     return 0
 
 
-def _trained_loss(path: PathLike) -> str | None:
+def _trained_loss(saved: dict[str, Any]) -> str | None:
     """The loss a checkpoint's model was trained with (None if the file does not say), from its config."""
-    from micrograd.app.checkpoint import load_checkpoint
-
-    extra = load_checkpoint(Path(path)).get("extra")
+    extra = saved.get("extra")
     config = extra.get("config") if isinstance(extra, dict) else None
     loss = config.get("loss") if isinstance(config, dict) else None
     return loss if isinstance(loss, str) else None
 
 
-def _two_class_probabilities(score: float) -> list[float]:
-    """[P(class 0), P(class 1)] for a bce model: P(class 1) = sigmoid(score), computed without overflow."""
-    if score >= 0:
-        class_1 = 1.0 / (1.0 + math.exp(-score))
-    else:
-        odds = math.exp(score)
-        class_1 = odds / (1.0 + odds)
-    return [1.0 - class_1, class_1]
-
-
-def _softmax(scores: list[float]) -> list[float]:
-    shift = max(scores)  # exp of the largest is 1: no overflow
-    exps = [math.exp(s - shift) for s in scores]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from micrograd.app.checkpoint import load_checkpoint, load_model
+    from micrograd.app.checkpoint import load_checkpoint_and_model
     from micrograd.app.plots import decision_boundary_figure, save_figure
     from micrograd.app.training import TrainConfig, load_dataset
 
     path = Path(args.checkpoint)
-    saved = load_checkpoint(path)
-    model = load_model(path)
+    saved, model = load_checkpoint_and_model(path)
     if model.nin != 2:
         raise UserError(f"decision boundaries need 2-D inputs; this model takes {model.nin}")
     extra = saved.get("extra") or {}

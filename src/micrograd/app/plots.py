@@ -15,6 +15,7 @@ from typing import Any
 
 from micrograd._files import atomic_write
 from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
+from micrograd.app import training
 from micrograd.nn import MLP, outputs_on_floats
 
 __all__ = ["decision_grid", "class_margins", "decision_boundary_figure", "curves_figure", "save_figure"]
@@ -116,12 +117,10 @@ def decision_boundary_figure(
     xs, ys = _grid_axes(X, resolution, 0.5)
     # Evaluation only: the model on plain floats (the same numbers as model(x), no Values made).
     grid_outputs = outputs_on_floats(model, [[x, y_] for y_ in ys for x in xs])
-    margins = [class_margins(finite_outputs("the model's scores over the plot", out)) for out in grid_outputs]
+    finite_outputs("the model's scores over the plot", [score for out in grid_outputs for score in out])
+    margins = [class_margins(out) for out in grid_outputs]
     n_classes = max(max(labels) + 1, len(margins[0]))
-    point_margins = [class_margins(out) for out in outputs_on_floats(model, X)]
-    predicted = [max(range(len(m)), key=m.__getitem__) for m in point_margins]
-    hits = sum(p == label for p, label in zip(predicted, labels, strict=True))
-    (accuracy,) = finite_outputs("the plot's accuracy", [100.0 * hits / len(X)])
+    accuracy = 100.0 * training.accuracy(model, X, labels)  # X is not empty, so a number, never nan
 
     fig = Figure(figsize=(6.6, 5), dpi=100)
     ax = fig.add_subplot()
@@ -132,7 +131,7 @@ def decision_boundary_figure(
         lowest, highest = min(map(min, field)), max(map(max, field))
         if highest <= 0.0:
             continue  # the model predicts class c nowhere on the plot
-        region = ax.contourf(xs, ys, field, levels=[min(lowest, 0.0) if lowest >= 0.0 else 0.0, math.inf],
+        region = ax.contourf(xs, ys, field, levels=[0.0, math.inf],
                              colors=[region_colour(c)])  # fmt: skip
         region.set_gid(f"region of class {c}")  # names the artist for a reader of the figure (and the tests)
         if lowest < 0.0:
