@@ -722,3 +722,14 @@ def test_every_row_of_the_table_narrates_and_its_check_agrees(name: str) -> None
     rows = check_rows(text)
     assert set(rows) == {f"a{i}" for i in range(count)}
     assert all(agree == "yes" for _, _, agree in rows.values()), text
+
+
+def test_a_graph_over_the_cap_says_by_how_much_in_its_error() -> None:
+    # sum() of one Value 600 times: 600 additions, the Value itself and the 0 sum() starts from.
+    from micrograd.viz import TooManyNodes
+
+    with pytest.raises(TooManyNodes) as caught:
+        draw_dot(sum([Value(1.0)] * 600), max_nodes=500)  # type: ignore[arg-type]
+    assert (caught.value.count, caught.value.max_nodes) == (602, 500)
+    assert isinstance(caught.value, ValueError)  # callers that caught ValueError still do
+    assert "pass max_nodes=602" in str(caught.value)

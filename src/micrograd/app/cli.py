@@ -11,7 +11,6 @@ import difflib
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from typing import Any, NoReturn, TextIO
 from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
 from micrograd._outputs import class_name, finite_outputs
 from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
-from micrograd.viz.graph import DEFAULT_MAX_NODES
+from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, TooManyNodes
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
 
@@ -407,10 +406,6 @@ def _cmd_graph(args: argparse.Namespace) -> int:
                          color_by_grad=args.color_by_grad, show_order=args.show_order, max_nodes=args.max_nodes)
 
 
-# The narration and the step-through page refuse graphs above 200 values: beyond that the page is
-# unreadable. The CLI keeps the library's default and lets --max-nodes raise it.
-EXPLAIN_MAX_NODES = 200
-_OVER_THE_CAP = re.compile(r"the graph has ([\d,]+) values, more than max_nodes=(\d+)")
 
 
 @contextmanager
@@ -418,14 +413,10 @@ def _max_nodes_as_flag() -> Iterator[None]:
     """Reword the library's "pass max_nodes=N" (advice for Python) as the flag the command line has."""
     try:
         yield
-    except ValueError as error:
-        over = _OVER_THE_CAP.search(str(error))
-        if over is None:
-            raise
-        count = over.group(1).replace(",", "")
+    except TooManyNodes as error:
         raise UserError(
-            f"the graph has {over.group(1)} values, more than --max-nodes {over.group(2)}; pass --max-nodes {count} "
-            "to draw it anyway (the picture will be big and hard to read), or give a smaller expression"
+            f"the graph has {error.count:,} values, more than --max-nodes {error.max_nodes}; pass --max-nodes "
+            f"{error.count} to draw it anyway (the picture will be big and hard to read), or give a smaller expression"
         ) from None
 
 

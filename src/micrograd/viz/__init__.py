@@ -20,6 +20,7 @@ from micrograd.viz.graph import (
     Graph,
     RendererNotFound,
     RenderError,
+    TooManyNodes,
     draw_dot,
     find_renderer,
 )
@@ -30,6 +31,7 @@ to_html = backward_html  # the name the README and the notebooks use
 
 __all__ = [
     "Graph",
+    "TooManyNodes",
     "RendererNotFound",
     "RenderError",
     "DEFAULT_MAX_NODES",

@@ -33,7 +33,9 @@ __all__ = [
     "Graph",
     "RendererNotFound",
     "RenderError",
+    "TooManyNodes",
     "DEFAULT_MAX_NODES",
+    "EXPLAIN_MAX_NODES",
     "EXPAND_LINEAR_UP_TO",
     "INSTALL_HINT",
     "find_renderer",
@@ -45,6 +47,8 @@ PathLike = str | os.PathLike[str]
 # An MLP training step has tens of thousands of nodes: dot would run for hours and
 # the picture would be unreadable anyway. A few hundred is the most a person can read.
 DEFAULT_MAX_NODES = 500
+# The narration and the step-through page stop sooner: a page of more steps is not read.
+EXPLAIN_MAX_NODES = 200
 
 INSTALL_HINT = "pip install 'micrograd[viz]'"  # brings matplotlib, which paints PNG and PDF
 
@@ -319,6 +323,20 @@ def _expanded_linear(node: Value, box: _Box, child_ids: list[str], has_bias: boo
     return steps
 
 
+class TooManyNodes(ValueError):
+    """The graph has more values than ``max_nodes`` allows. ``count`` and ``max_nodes`` are kept, so a
+    caller with other words for the limit (the command line's ``--max-nodes``) can say it its own way."""
+
+    def __init__(self, caller: str, count: int, max_nodes: int) -> None:
+        self.count = count
+        self.max_nodes = max_nodes
+        super().__init__(
+            f"{caller}: the graph has {count:,} values, more than max_nodes={max_nodes}; "
+            f"pass max_nodes={count} to go on anyway (the picture will be big and hard to read), "
+            "or draw a smaller expression, e.g. one neuron instead of the whole loss"
+        )
+
+
 def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int):
         raise TypeError(f"{caller}: max_nodes must be a positive int, got {max_nodes!r} ({type(max_nodes).__name__})")
@@ -326,11 +344,7 @@ def _ordered_nodes(root: Value, max_nodes: int, caller: str) -> list[Value]:
         raise ValueError(f"{caller}: max_nodes must be a positive int, got {max_nodes!r}")
     order = topological_order(root)
     if len(order) > max_nodes:
-        raise ValueError(
-            f"{caller}: the graph has {len(order):,} values, more than max_nodes={max_nodes}; "
-            f"pass max_nodes={len(order)} to go on anyway (the picture will be big and hard to read), "
-            "or draw a smaller expression, e.g. one neuron instead of the whole loss"
-        )
+        raise TooManyNodes(caller, len(order), max_nodes)
     return order
 
 

@@ -29,6 +29,7 @@ from typing import Any, TypedDict
 
 from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.engine import Value
+from micrograd.viz.graph import EXPLAIN_MAX_NODES
 from micrograd.viz.narrate import trace_backward
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
 # ----------------------------------------------------------------------
 
 
-def backward_html(root: Value, title: str | None = None, max_nodes: int = 200) -> str:
+def backward_html(root: Value, title: str | None = None, max_nodes: int = EXPLAIN_MAX_NODES) -> str:
     """A page that plays the backward pass of ``root``. No ``.grad`` in the graph is changed.
 
     One step of the page is one use of the chain rule, ``child.grad += local *

@@ -35,7 +35,7 @@ from typing import Any, TextIO
 from micrograd.engine import Value, no_grad, topological_order
 from micrograd.gradcheck import check_eps, numerical_grad
 from micrograd.ops import Op
-from micrograd.viz.graph import DEFAULT_MAX_NODES, _ordered_nodes
+from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, _ordered_nodes
 
 __all__ = ["NodeInfo", "GradientStep", "BackwardTrace", "trace_backward", "replay", "explain"]
 
@@ -471,7 +471,7 @@ def explain(
     quiet: bool = False,
     check: bool = True,
     eps: float = 1e-6,
-    max_nodes: int = 200,
+    max_nodes: int = EXPLAIN_MAX_NODES,
 ) -> str:
     """Print the forward pass, every backward step and a numerical check; return the same text.
 
