@@ -649,7 +649,7 @@ FILES: list[Row] = [
     # --- checkpoint files: load_model / load_checkpoint / nn.load ---
     R("checkpoint", "load_model('/no/such/ckpt.json')", FileNotFoundError, r"checkpoint '/no/such/ckpt.json': no such"),
     R("checkpoint", "__import__('micrograd.gpt').gpt.load_checkpoint(gpt_ckpt({'wte.weight.0.0': 10**400}))",
-      ValueError, r"parameter 'wte.weight.0.0' must be a finite number, got an int of 1329 bits$"),
+      ValueError, r"parameter 'wte.weight.0.0' is too large for a float$"),
     R("checkpoint", "save(symlink_loop(), mlp())", OSError, r"Too many levels of symbolic links: '.*f\d+\.json'$"),
     R("checkpoint", "load_model(a_dir())", IsADirectoryError, r"[Ii]s a directory"),
     R("checkpoint", "load_model(ckpt_text(''))", CheckpointError, r"is not valid JSON \(the file looks truncated\)"),

@@ -181,6 +181,25 @@ def read_text(path: PathLike, what: str, *, newline: str | None = None, encoding
     return text if newline == "" else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def checked_parameters(parameters: Any, fail: Callable[[str], Exception]) -> dict[str, float]:
+    """A checkpoint's "parameters" object as name -> float, refused with ``fail(problem)`` unless every
+    value is a finite number (not a bool, not an int too large for a float, not nan or inf)."""
+    if not isinstance(parameters, dict):
+        raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
+    checked = {}
+    for name, number in parameters.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise fail(f"parameter {name!r} must be a number, got {type(number).__name__} {number!r}")
+        try:
+            value = float(number)
+        except OverflowError:  # an integer too large for a float
+            raise fail(f"parameter {name!r} is too large for a float") from None
+        if not math.isfinite(value):  # e.g. 1e999, which JSON reads as inf
+            raise fail(f"parameter {name!r} is {value}, not a finite number")
+        checked[name] = value
+    return checked
+
+
 def read_checkpoint_json(name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:
     """The JSON object in the checkpoint file ``name``, refused with ``fail(problem)`` unless it is one.
 

@@ -40,7 +40,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json, read_text
+from micrograd._files import (
+    CHECKPOINT_FORMAT,
+    atomic_write,
+    checked_parameters,
+    finite_parameters,
+    read_checkpoint_json,
+    read_text,
+)
 from micrograd._outputs import NonFiniteOutput, finite_outputs
 from micrograd.engine import Value, _collector_paused, no_grad
 from micrograd.losses import softmax_cross_entropy
@@ -707,9 +714,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     chars = data["vocabulary"]
     if not isinstance(chars, list):
         raise fail(f"'vocabulary' must be a list of characters, got {type(chars).__name__}")
-    parameters = data["parameters"]
-    if not isinstance(parameters, dict):
-        raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
+    parameters = checked_parameters(data["parameters"], fail)
     if len(parameters) != config.num_parameters:
         # Checked before building: sizes edited to 10**9 must not allocate the model they promise.
         raise fail(f"the model's sizes make {config.num_parameters:,} parameters, the file has {len(parameters):,}")
@@ -717,9 +722,6 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         model = _unseeded_model(config, chars)
     except (TypeError, ValueError) as error:
         raise fail(f"bad 'vocabulary': {error}") from None
-    for key, number in parameters.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number):
-            raise fail(f"parameter {key!r} must be a finite number, got {_short(number)}")
     try:
         model.load_state_dict(parameters)
     except (KeyError, TypeError, ValueError) as error:
@@ -770,13 +772,6 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         "history": history,
         "model_object": model,
     }
-
-
-def _finite(number: float) -> bool:
-    try:
-        return math.isfinite(number)
-    except OverflowError:  # an int beyond float range, such as 10**400
-        return False
 
 
 def _short(value: object) -> str:

@@ -31,13 +31,18 @@ mid-save leaves the previous checkpoint whole (and at worst a stray
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from micrograd._files import CHECKPOINT_FORMAT, atomic_write, finite_parameters, read_checkpoint_json
+from micrograd._files import (
+    CHECKPOINT_FORMAT,
+    atomic_write,
+    checked_parameters,
+    finite_parameters,
+    read_checkpoint_json,
+)
 from micrograd.nn import ACTIVATIONS, MLP
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
@@ -166,7 +171,7 @@ def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
             raise fail(f"missing key {key!r}")
 
     spec = _check_architecture(data["model"], fail)
-    parameters = _check_parameters(data["parameters"], fail)
+    parameters = checked_parameters(data["parameters"], fail)
     sizes = [spec["nin"], *spec["nouts"]]
     # Each layer has (inputs + 1 bias) * outputs parameters.
     expected_count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True))
@@ -229,18 +234,3 @@ def _check_architecture(spec: Any, fail: Callable[[str], CheckpointError]) -> di
     return {key: spec[key] for key in ("type", "nin", "nouts", "activation", "output_activation")}
 
 
-def _check_parameters(parameters: Any, fail: Callable[[str], CheckpointError]) -> dict[str, float]:
-    if not isinstance(parameters, dict):
-        raise fail(f"'parameters' must be an object of name -> number, got {type(parameters).__name__}")
-    checked = {}
-    for name, number in parameters.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise fail(f"parameter {name!r} must be a number, got {type(number).__name__} {number!r}")
-        try:
-            value = float(number)
-        except OverflowError:  # an integer too large for a float
-            raise fail(f"parameter {name!r} is too large for a float") from None
-        if not math.isfinite(value):  # e.g. 1e999, which JSON reads as inf
-            raise fail(f"parameter {name!r} is {value}, not a finite number")
-        checked[name] = value
-    return checked
