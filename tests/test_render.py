@@ -268,3 +268,16 @@ def test_the_dot_command_is_installed_with_micrograd() -> None:
     assert (module, function) == ("micrograd.viz.dot_command", "main")
     assert {"graphviz>=0.20", "scikit-learn>=1.3"} <= set(project["optional-dependencies"]["test"])
     assert not any("graphviz-pure" in extra for extra in project["optional-dependencies"]["viz"])
+
+
+def svg_texts(source: str) -> list[str]:
+    return ["".join(t.itertext()) for t in ElementTree.fromstring(render_dot(source, "svg")).iter(f"{SVG}text")]
+
+
+def test_a_backslash_n_in_a_label_is_text_and_only_a_dot_escape_breaks_the_line() -> None:
+    # A Value labelled with a real backslash and an n: one line, as written.
+    assert "x\\new" in svg_texts(draw_dot(Value(1.0, label="x\\new")).source)
+    # DOT's own \n (and \l, \r) still break the line, in plain labels and in record fields alike.
+    assert svg_texts('digraph { a [shape=box, label="a\\nb"] }') == ["a", "b"]
+    assert svg_texts('digraph { a [shape=record, label="{ a\\lb | c\\\\nd }"] }') == ["a", "b", "c\\nd"]
+    assert svg_texts('digraph { a [shape=box, label="c\\\\nd"] }') == ["c\\nd"]

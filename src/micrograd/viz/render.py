@@ -13,7 +13,17 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from micrograd.viz.dot_reader import read_dot
-from micrograd.viz.layered import Field, Layout, PlacedEdge, PlacedNode, arrowhead, curve, layout, unescape_label
+from micrograd.viz.layered import (
+    Field,
+    Layout,
+    PlacedEdge,
+    PlacedNode,
+    arrowhead,
+    curve,
+    label_lines,
+    layout,
+    unescape_label,
+)
 
 __all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "render_dot", "render_layout"]
 
@@ -52,13 +62,6 @@ def render_dot(source: str, format: str = "svg") -> bytes:
 # ----------------------------------------------------------------------
 # Attribute helpers
 # ----------------------------------------------------------------------
-
-_LIGHT_ESCAPES = re.compile(r"\\([nlr])")
-
-
-def _display_text(text: str) -> list[str]:
-    return _LIGHT_ESCAPES.sub("\n", text).split("\n")
-
 
 def _colour(value: str | None, fallback: str) -> str:
     if not value:
@@ -138,7 +141,7 @@ def _number(value: float) -> str:
 
 
 def _svg_text(x: float, y: float, text: str, font: str, size: float, colour: str) -> list[str]:
-    lines = _display_text(text)
+    lines = label_lines(text)
     first = y - (len(lines) - 1) * size * 0.6 + size * 0.35  # centred on y; the baseline sits below the middle
     return [
         f'<text text-anchor="middle" x="{_number(x)}" y="{_number(first + i * size * 1.2)}" '
@@ -350,7 +353,7 @@ def _paint(placed: Layout, format: str) -> bytes:
     lettering = _Lettering()
 
     def text(x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
-        lines = [line for line in _display_text(words)]
+        lines = label_lines(words)
         # matplotlib's sans-serif (DejaVu Sans) runs a little wider than the Helvetica the boxes are sized for.
         size = 0.95 * _font_size(attributes)
         first = y - (len(lines) - 1) * size * 0.6
@@ -419,7 +422,9 @@ def _paint(placed: Layout, format: str) -> bytes:
 
 def _plain(placed: Layout) -> str:
     def quote(text: str) -> str:
-        return text if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9.]*", text) else '"' + text.replace('"', '\\"') + '"'
+        # A label's line breaks are real ones by now: written back as \n, so each node stays on one line.
+        text = text.replace('"', '\\"').replace("\n", "\\n")
+        return text if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9.]*", text) else '"' + text + '"'
 
     inches = 1 / 72
     lines = [f"graph 1 {placed.width * inches:.3f} {placed.height * inches:.3f}"]
