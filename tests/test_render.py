@@ -281,3 +281,25 @@ def test_a_backslash_n_in_a_label_is_text_and_only_a_dot_escape_breaks_the_line(
     assert svg_texts('digraph { a [shape=box, label="a\\nb"] }') == ["a", "b"]
     assert svg_texts('digraph { a [shape=record, label="{ a\\lb | c\\\\nd }"] }') == ["a", "b", "c\\nd"]
     assert svg_texts('digraph { a [shape=box, label="c\\\\nd"] }') == ["c\\nd"]
+
+
+def test_starting_the_cli_does_not_load_the_layout_or_xml_sax() -> None:
+    # Every CLI start imports micrograd.viz.graph; the layout (and xml.sax, which pulls in urllib, http
+    # and email) is loaded only when something is drawn.
+    check = (
+        "import sys, micrograd.app.cli\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('xml.sax', 'micrograd.viz.render', "
+        "'micrograd.viz.dot_command', 'micrograd.viz.layered'))))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", check], env=dict(os.environ, PYTHONPATH=SRC),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "[]"
+
+
+def test_an_id_is_read_as_dot_reads_it() -> None:
+    # The ID pattern is written as the ASCII it leaves out: letters, _, digits after the first, and all non-ASCII.
+    graph = read_dot("digraph { _a9 -> é_ü -> 日本 -> \U0001f600x; b2c }")
+    assert list(graph.nodes) == ["_a9", "é_ü", "日本", "\U0001f600x", "b2c"]
+    with pytest.raises(DotSyntaxError):
+        read_dot("digraph { a$b }")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from micrograd._files import atomic_write
 from micrograd.viz.dot_reader import DotSyntaxError
-from micrograd.viz.render import FORMATS, MissingPainter, render_dot
 
 __all__ = ["main", "real_graphviz_dot", "is_stand_in"]
 
@@ -79,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     real = real_graphviz_dot()
     if real is not None and argv is None:
         os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
+    # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
+    from micrograd.viz.render import FORMATS, MissingPainter, render_dot
 
     format = "dot"  # Graphviz's default output is the DOT text back
     output: str | None = None

@@ -31,6 +31,8 @@ class DotGraph:
 
 
 # One token: a quoted string, an HTML string's opening, an edge op, a punctuation mark, or an ID/number.
+# An ID is DOT's [A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*, written as the ASCII it leaves out:
+# the same characters (checked over every code point), but compiled in well under a millisecond, not 13 ms.
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
@@ -39,7 +41,8 @@ _TOKEN = re.compile(
     | (?P<html><)
     | (?P<edgeop>->|--)
     | (?P<punct>[{}\[\]=;,:+])
-    | (?P<id>[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?))
+    | (?P<id>[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*
+           |-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?))
     """,
     re.VERBOSE | re.DOTALL,
 )
