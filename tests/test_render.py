@@ -303,3 +303,24 @@ def test_an_id_is_read_as_dot_reads_it() -> None:
     assert list(graph.nodes) == ["_a9", "é_ü", "日本", "\U0001f600x", "b2c"]
     with pytest.raises(DotSyntaxError):
         read_dot("digraph { a$b }")
+
+
+def test_dot_command_line_defaults_are_read_as_attributes_not_pasted_into_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def texts(arguments: list[str], source: str) -> list[str]:
+        code, out, err = run_main(["-Tsvg", *arguments], source, monkeypatch)
+        assert code == 0, err
+        return ["".join(t.itertext()) for t in ElementTree.fromstring(out).iter(f"{SVG}text")]
+
+    # A '{' in a comment before the graph: the defaults still reach the graph.
+    assert texts(["-Nlabel=x"], "/* {x} */ digraph {a->b}") == ["x", "x"]
+    # A quote in a value is a character of the value, not DOT syntax.
+    assert texts(['-Nlabel=a"b'], "digraph {a}") == ['a"b']
+    # As in Graphviz, the file's own attributes override the command line's.
+    assert texts(["-Nlabel=x"], "digraph { a; node [label=y]; b; c [label=z] }") == ["x", "y", "z"]
+    assert texts(["-Glabel=T", "-Elabel=e"], "digraph { a -> b }") == ["T", "e", "a", "b"]
+    assert texts(["-Glabel=T"], "digraph { label=F; a }") == ["F", "a"]
+    # The DOT text given back carries them too, after the graph's real '{'.
+    code, out, _ = run_main(["-Tcanon", '-Nlabel=a"b'], "/* {x} */ digraph {a}", monkeypatch)
+    assert code == 0 and read_dot(out.decode("utf-8")).nodes == {"a": {"label": 'a"b'}}

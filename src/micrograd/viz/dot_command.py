@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from micrograd._files import atomic_write
-from micrograd.viz.dot_reader import DotSyntaxError
+from micrograd.viz.dot_reader import Defaults, DotSyntaxError
 
 __all__ = ["main", "real_graphviz_dot", "is_stand_in"]
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     format = "dot"  # Graphviz's default output is the DOT text back
     output: str | None = None
     auto_name = False
-    overrides: dict[str, dict[str, str]] = {"G": {}, "N": {}, "E": {}}
+    defaults = Defaults()  # -G, -N, -E: attributes the files start from
     inputs: list[str] = []
     position = 0
     while position < len(arguments):
@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 position += 1
         elif argument[:2] in ("-G", "-N", "-E") and len(argument) > 2:
             name, _, value = argument[2:].partition("=")
-            overrides[argument[1]][name] = value or "true"
+            chosen = {"G": defaults.graph, "N": defaults.node, "E": defaults.edge}[argument[1]]
+            chosen[name] = value or "true"
         elif argument.startswith("-") and argument != "-":
             return _usage_error(f"option {argument} is not one this stand-in knows (see dot -?)")
         else:
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _usage_error(f"cannot read {name}: {error.strerror or error}")
     for input_name, source in sources:
         try:
-            picture = render_dot(_with_overrides(source, overrides), format)
+            picture = render_dot(source, format, defaults)
         except (DotSyntaxError, ValueError) as error:
             print(f"Error: {input_name or '<stdin>'}: {error}", file=sys.stderr)
             return 1
@@ -150,21 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.buffer.write(picture)
             sys.stdout.flush()
     return 0
-
-
-def _with_overrides(source: str, overrides: dict[str, dict[str, str]]) -> str:
-    """Add -G/-N/-E defaults at the top of the graph: statements in the file still win, as in Graphviz."""
-    lines = []
-    for kind, keyword in (("G", "graph"), ("N", "node"), ("E", "edge")):
-        if overrides[kind]:
-            pairs = ", ".join(f'"{key}"="{value}"' for key, value in overrides[kind].items())
-            lines.append(f"{keyword} [{pairs}];")
-    if not lines:
-        return source
-    opening = source.find("{")
-    if opening < 0:
-        return source
-    return source[: opening + 1] + "\n" + "\n".join(lines) + "\n" + source[opening + 1 :]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import re
 from html import escape  # not xml.sax.saxutils, which imports urllib, http and email (65 ms) on the way
 from typing import Any
 
-from micrograd.viz.dot_reader import read_dot
+from micrograd.viz.dot_reader import Defaults, read_dot
 from micrograd.viz.layered import (
     Field,
     Layout,
@@ -39,8 +39,10 @@ class MissingPainter(RuntimeError, OSError):
     """A PNG/PDF was asked for but matplotlib, which paints them, is not installed."""
 
 
-def render_dot(source: str, format: str = "svg") -> bytes:
+def render_dot(source: str, format: str = "svg", defaults: Defaults | None = None) -> bytes:
     """``source`` (DOT text) drawn in ``format``: one of :data:`FORMATS`.
+
+    ``defaults`` are graph, node and edge attributes the file starts from (``dot -G -N -E``); its own override them.
 
     ValueError for an unknown format or DOT text that does not parse (the message names the line);
     MissingPainter for png/pdf/jpg without matplotlib.
@@ -48,15 +50,32 @@ def render_dot(source: str, format: str = "svg") -> bytes:
     format = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
     if format not in FORMATS:
         raise ValueError(f'format "{format}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
-    graph = read_dot(source)
+    graph = read_dot(source, defaults)
     if format in TEXT_FORMATS:
-        return source.encode("utf-8")
+        return _with_defaults(source, graph.body, defaults).encode("utf-8")
     placed = layout(graph)
     if format == "plain":
         return _plain(placed).encode("utf-8")
     if format == "svg":
         return render_layout(placed).encode("utf-8")
     return _paint(placed, format)
+
+
+def _with_defaults(source: str, body: int, defaults: Defaults | None) -> str:
+    """The DOT text with ``defaults`` as the first statements of the graph, where they are still overridden."""
+    if not defaults:
+        return source
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace('"', '\\"') + '"'
+
+    statements = [
+        f"{keyword} [{', '.join(f'{quoted(key)}={quoted(value)}' for key, value in attributes.items())}];"
+        for keyword, attributes in (("graph", defaults.graph), ("node", defaults.node), ("edge", defaults.edge))
+        if attributes
+    ]
+    # body is just past the graph's own '{', as the reader found it: never a brace in a comment or a string.
+    return source[:body] + "\n" + "\n".join(statements) + "\n" + source[body:]
 
 
 # ----------------------------------------------------------------------
