@@ -18,6 +18,7 @@ from micrograd.viz.layered import (
     Layout,
     PlacedEdge,
     PlacedNode,
+    _font_size,  # the layout sized the boxes for this font size: the text must be drawn at the same one
     arrowhead,
     curve,
     label_lines,
@@ -91,14 +92,6 @@ def _colour(value: str | None, fallback: str) -> str:
             value = re.sub(r"[0-9]+$", "", value)
         return value
     return fallback
-
-
-def _font_size(attributes: dict[str, str]) -> float:
-    try:
-        size = float(attributes.get("fontsize", 14.0))
-    except ValueError:
-        return 14.0
-    return size if 1.0 <= size <= 200.0 else 14.0
 
 
 def _styles(attributes: dict[str, str]) -> set[str]:
