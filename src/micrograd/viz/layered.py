@@ -111,7 +111,6 @@ class PlacedEdge:
     head: str
     points: list[tuple[float, float]]  # the curve's waypoints; the arrowhead ends at the last
     attributes: dict[str, str]
-    reversed: bool = False  # laid out head-to-tail (a cycle was broken here); the arrow still points at head
 
 
 @dataclass
@@ -556,10 +555,9 @@ def layout(graph: DotGraph) -> Layout:
             elif step == len(chain) - 1:
                 centre -= along[node] / 2
             route.append(to_picture(coordinate[node], centre))
-        is_reversed = index[tail] != chain[0]
-        if is_reversed:
+        if index[tail] != chain[0]:  # laid out head-to-tail to break a cycle: the route still ends at the head
             route.reverse()
-        placed_edges.append(PlacedEdge(tail, head, route, attributes, reversed=is_reversed))
+        placed_edges.append(PlacedEdge(tail, head, route, attributes))
 
     return Layout(
         width=width,
