@@ -324,3 +324,12 @@ def test_dot_command_line_defaults_are_read_as_attributes_not_pasted_into_the_te
     # The DOT text given back carries them too, after the graph's real '{'.
     code, out, _ = run_main(["-Tcanon", '-Nlabel=a"b'], "/* {x} */ digraph {a}", monkeypatch)
     assert code == 0 and read_dot(out.decode("utf-8")).nodes == {"a": {"label": 'a"b'}}
+
+
+def test_dot_main_with_arguments_does_not_scan_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given argv, main() draws itself and never hands over, so the PATH scan would be wasted work.
+    def scanned() -> None:
+        raise AssertionError("the PATH was scanned")
+
+    monkeypatch.setattr("micrograd.viz.dot_command.real_graphviz_dot", scanned)
+    assert run_main(["-Tsvg"], "digraph { a }", monkeypatch)[0] == 0

@@ -75,9 +75,10 @@ def _usage_error(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run as ``dot``: hand over to a real Graphviz if there is one, else draw with the layered layout."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    real = real_graphviz_dot()
-    if real is not None and argv is None:
-        os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
+    if argv is None:  # run as the program: a real Graphviz, if there is one, draws (argv given: a caller wants this)
+        real = real_graphviz_dot()
+        if real is not None:
+            os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
     # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
     from micrograd.viz.render import FORMATS, MissingPainter, render_dot
 
