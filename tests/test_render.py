@@ -333,3 +333,13 @@ def test_dot_main_with_arguments_does_not_scan_the_path(monkeypatch: pytest.Monk
 
     monkeypatch.setattr("micrograd.viz.dot_command.real_graphviz_dot", scanned)
     assert run_main(["-Tsvg"], "digraph { a }", monkeypatch)[0] == 0
+
+
+def test_a_format_is_named_as_graphviz_names_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from micrograd.viz.render import normal_format
+
+    assert normal_format("SVG:cairo") == "svg" and normal_format("png") == "png"
+    source = tmp_path / "g"
+    source.write_text("digraph { a }", encoding="utf-8")
+    assert run_main(["-Tsvg:cairo", "-O", str(source)], "", monkeypatch)[0] == 0
+    assert (tmp_path / "g.svg").exists()

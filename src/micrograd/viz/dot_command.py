@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if real is not None:
             os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
     # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
-    from micrograd.viz.render import FORMATS, MissingPainter, render_dot
+    from micrograd.viz.render import FORMATS, MissingPainter, normal_format, render_dot
 
     format = "dot"  # Graphviz's default output is the DOT text back
     output: str | None = None
@@ -123,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             inputs.append(argument)
 
-    if format.split(":")[0].lower() not in FORMATS:
+    try:
+        format = normal_format(format)
+    except ValueError:
         return _usage_error(f'format "{format}" not recognized. Use one of: {" ".join(FORMATS)}')
     sources: list[tuple[str | None, str]] = []
     if not inputs or inputs == ["-"]:
@@ -145,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if auto_name:
             base = input_name if input_name is not None else "noname.gv"
-            atomic_write(f"{base}.{format.split(':')[0]}", picture)
+            atomic_write(f"{base}.{format}", picture)
         elif output is not None:
             atomic_write(output, picture)
         else:

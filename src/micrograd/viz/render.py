@@ -26,7 +26,7 @@ from micrograd.viz.layered import (
     unescape_label,
 )
 
-__all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "render_dot", "render_layout"]
+__all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "normal_format", "render_dot", "render_layout"]
 
 TEXT_FORMATS = ("dot", "gv", "canon", "xdot")  # the DOT text itself, as dot -Tcanon gives it back
 SVG_FORMATS = ("svg",)
@@ -40,6 +40,14 @@ class MissingPainter(RuntimeError, OSError):
     """A PNG/PDF was asked for but matplotlib, which paints them, is not installed."""
 
 
+def normal_format(format: str) -> str:
+    """The format a ``-T`` value names (one of :data:`FORMATS`); ValueError naming it if this layout has none such."""
+    name = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
+    if name not in FORMATS:
+        raise ValueError(f'format "{name}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
+    return name
+
+
 def render_dot(source: str, format: str = "svg", defaults: Defaults | None = None) -> bytes:
     """``source`` (DOT text) drawn in ``format``: one of :data:`FORMATS`.
 
@@ -48,9 +56,7 @@ def render_dot(source: str, format: str = "svg", defaults: Defaults | None = Non
     ValueError for an unknown format or DOT text that does not parse (the message names the line);
     MissingPainter for png/pdf/jpg without matplotlib.
     """
-    format = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
-    if format not in FORMATS:
-        raise ValueError(f'format "{format}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
+    format = normal_format(format)
     graph = read_dot(source, defaults)
     if format in TEXT_FORMATS:
         return _with_defaults(source, graph.body, defaults).encode("utf-8")
