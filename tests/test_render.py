@@ -268,3 +268,78 @@ def test_the_dot_command_is_installed_with_micrograd() -> None:
     assert (module, function) == ("micrograd.viz.dot_command", "main")
     assert {"graphviz>=0.20", "scikit-learn>=1.3"} <= set(project["optional-dependencies"]["test"])
     assert not any("graphviz-pure" in extra for extra in project["optional-dependencies"]["viz"])
+
+
+def svg_texts(source: str) -> list[str]:
+    return ["".join(t.itertext()) for t in ElementTree.fromstring(render_dot(source, "svg")).iter(f"{SVG}text")]
+
+
+def test_a_backslash_n_in_a_label_is_text_and_only_a_dot_escape_breaks_the_line() -> None:
+    # A Value labelled with a real backslash and an n: one line, as written.
+    assert "x\\new" in svg_texts(draw_dot(Value(1.0, label="x\\new")).source)
+    # DOT's own \n (and \l, \r) still break the line, in plain labels and in record fields alike.
+    assert svg_texts('digraph { a [shape=box, label="a\\nb"] }') == ["a", "b"]
+    assert svg_texts('digraph { a [shape=record, label="{ a\\lb | c\\\\nd }"] }') == ["a", "b", "c\\nd"]
+    assert svg_texts('digraph { a [shape=box, label="c\\\\nd"] }') == ["c\\nd"]
+
+
+def test_starting_the_cli_does_not_load_the_layout_or_xml_sax() -> None:
+    # Every CLI start imports micrograd.viz.graph; the layout (and xml.sax, which pulls in urllib, http
+    # and email) is loaded only when something is drawn.
+    check = (
+        "import sys, micrograd.app.cli\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('xml.sax', 'micrograd.viz.render', "
+        "'micrograd.viz.dot_command', 'micrograd.viz.layered'))))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", check], env=dict(os.environ, PYTHONPATH=SRC),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "[]"
+
+
+def test_an_id_is_read_as_dot_reads_it() -> None:
+    # The ID pattern is written as the ASCII it leaves out: letters, _, digits after the first, and all non-ASCII.
+    graph = read_dot("digraph { _a9 -> é_ü -> 日本 -> \U0001f600x; b2c }")
+    assert list(graph.nodes) == ["_a9", "é_ü", "日本", "\U0001f600x", "b2c"]
+    with pytest.raises(DotSyntaxError):
+        read_dot("digraph { a$b }")
+
+
+def test_dot_command_line_defaults_are_read_as_attributes_not_pasted_into_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def texts(arguments: list[str], source: str) -> list[str]:
+        code, out, err = run_main(["-Tsvg", *arguments], source, monkeypatch)
+        assert code == 0, err
+        return ["".join(t.itertext()) for t in ElementTree.fromstring(out).iter(f"{SVG}text")]
+
+    # A '{' in a comment before the graph: the defaults still reach the graph.
+    assert texts(["-Nlabel=x"], "/* {x} */ digraph {a->b}") == ["x", "x"]
+    # A quote in a value is a character of the value, not DOT syntax.
+    assert texts(['-Nlabel=a"b'], "digraph {a}") == ['a"b']
+    # As in Graphviz, the file's own attributes override the command line's.
+    assert texts(["-Nlabel=x"], "digraph { a; node [label=y]; b; c [label=z] }") == ["x", "y", "z"]
+    assert texts(["-Glabel=T", "-Elabel=e"], "digraph { a -> b }") == ["T", "e", "a", "b"]
+    assert texts(["-Glabel=T"], "digraph { label=F; a }") == ["F", "a"]
+    # The DOT text given back carries them too, after the graph's real '{'.
+    code, out, _ = run_main(["-Tcanon", '-Nlabel=a"b'], "/* {x} */ digraph {a}", monkeypatch)
+    assert code == 0 and read_dot(out.decode("utf-8")).nodes == {"a": {"label": 'a"b'}}
+
+
+def test_dot_main_with_arguments_does_not_scan_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given argv, main() draws itself and never hands over, so the PATH scan would be wasted work.
+    def scanned() -> None:
+        raise AssertionError("the PATH was scanned")
+
+    monkeypatch.setattr("micrograd.viz.dot_command.real_graphviz_dot", scanned)
+    assert run_main(["-Tsvg"], "digraph { a }", monkeypatch)[0] == 0
+
+
+def test_a_format_is_named_as_graphviz_names_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from micrograd.viz.render import normal_format
+
+    assert normal_format("SVG:cairo") == "svg" and normal_format("png") == "png"
+    source = tmp_path / "g"
+    source.write_text("digraph { a }", encoding="utf-8")
+    assert run_main(["-Tsvg:cairo", "-O", str(source)], "", monkeypatch)[0] == 0
+    assert (tmp_path / "g.svg").exists()

@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from micrograd._files import atomic_write
-from micrograd.viz.dot_reader import DotSyntaxError
-from micrograd.viz.render import FORMATS, MissingPainter, render_dot
+from micrograd.viz.dot_reader import Defaults, DotSyntaxError
 
 __all__ = ["main", "real_graphviz_dot", "is_stand_in"]
 
@@ -76,14 +75,17 @@ def _usage_error(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run as ``dot``: hand over to a real Graphviz if there is one, else draw with the layered layout."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    real = real_graphviz_dot()
-    if real is not None and argv is None:
-        os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
+    if argv is None:  # run as the program: a real Graphviz, if there is one, draws (argv given: a caller wants this)
+        real = real_graphviz_dot()
+        if real is not None:
+            os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
+    # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
+    from micrograd.viz.render import FORMATS, MissingPainter, normal_format, render_dot
 
     format = "dot"  # Graphviz's default output is the DOT text back
     output: str | None = None
     auto_name = False
-    overrides: dict[str, dict[str, str]] = {"G": {}, "N": {}, "E": {}}
+    defaults = Defaults()  # -G, -N, -E: attributes the files start from
     inputs: list[str] = []
     position = 0
     while position < len(arguments):
@@ -114,13 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 position += 1
         elif argument[:2] in ("-G", "-N", "-E") and len(argument) > 2:
             name, _, value = argument[2:].partition("=")
-            overrides[argument[1]][name] = value or "true"
+            chosen = {"G": defaults.graph, "N": defaults.node, "E": defaults.edge}[argument[1]]
+            chosen[name] = value or "true"
         elif argument.startswith("-") and argument != "-":
             return _usage_error(f"option {argument} is not one this stand-in knows (see dot -?)")
         else:
             inputs.append(argument)
 
-    if format.split(":")[0].lower() not in FORMATS:
+    try:
+        format = normal_format(format)
+    except ValueError:
         return _usage_error(f'format "{format}" not recognized. Use one of: {" ".join(FORMATS)}')
     sources: list[tuple[str | None, str]] = []
     if not inputs or inputs == ["-"]:
@@ -133,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _usage_error(f"cannot read {name}: {error.strerror or error}")
     for input_name, source in sources:
         try:
-            picture = render_dot(_with_overrides(source, overrides), format)
+            picture = render_dot(source, format, defaults)
         except (DotSyntaxError, ValueError) as error:
             print(f"Error: {input_name or '<stdin>'}: {error}", file=sys.stderr)
             return 1
@@ -142,28 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if auto_name:
             base = input_name if input_name is not None else "noname.gv"
-            atomic_write(f"{base}.{format.split(':')[0]}", picture)
+            atomic_write(f"{base}.{format}", picture)
         elif output is not None:
             atomic_write(output, picture)
         else:
             sys.stdout.buffer.write(picture)
             sys.stdout.flush()
     return 0
-
-
-def _with_overrides(source: str, overrides: dict[str, dict[str, str]]) -> str:
-    """Add -G/-N/-E defaults at the top of the graph: statements in the file still win, as in Graphviz."""
-    lines = []
-    for kind, keyword in (("G", "graph"), ("N", "node"), ("E", "edge")):
-        if overrides[kind]:
-            pairs = ", ".join(f'"{key}"="{value}"' for key, value in overrides[kind].items())
-            lines.append(f"{keyword} [{pairs}];")
-    if not lines:
-        return source
-    opening = source.find("{")
-    if opening < 0:
-        return source
-    return source[: opening + 1] + "\n" + "\n".join(lines) + "\n" + source[opening + 1 :]
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ from typing import Any
 from micrograd import ops
 from micrograd._files import atomic_write
 from micrograd.engine import Value, topological_order
-from micrograd.viz.dot_command import real_graphviz_dot
-from micrograd.viz.render import MissingPainter, render_dot
 
 __all__ = [
     "Graph",
@@ -78,12 +76,17 @@ class RenderError(RuntimeError, OSError):
 
 def find_renderer() -> str | None:
     """The path of Graphviz's ``dot`` on the PATH, or None: then micrograd's own layout draws the graph."""
+    # Imported here, not at the top: every CLI start imports this module, and only drawing needs these.
+    from micrograd.viz.dot_command import real_graphviz_dot
+
     return real_graphviz_dot()
 
 
 def _run_renderer(source: str, format: str) -> bytes:
     program = find_renderer()
     if program is None:
+        from micrograd.viz.render import MissingPainter, render_dot  # the layout and SVG writer: only when drawing
+
         try:
             return render_dot(source, format)
         except MissingPainter as error:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from micrograd.viz.dot_reader import DotGraph
 
-__all__ = ["Field", "PlacedNode", "PlacedEdge", "Layout", "layout", "text_width"]
+__all__ = ["Field", "PlacedNode", "PlacedEdge", "Layout", "label_lines", "layout", "text_width", "unescape_label"]
 
 POINTS_PER_INCH = 72.0
 _NODE_SEPARATION = 0.25 * POINTS_PER_INCH  # dot's nodesep default
@@ -59,17 +59,24 @@ def text_width(text: str, font_size: float) -> float:
     return units * font_size
 
 
-_ESCAPED = re.compile(r'\\([{}|<>"\\ ])')
+# DOT's escapes in a label: \n, \l and \r end a line (centred, left, right: all drawn centred here),
+# the others stand for the character itself. One pass, so "\\n" (an escaped backslash, then n) stays "\n".
+_ESCAPED = re.compile(r'\\([nlr{}|<>"\\ ])')
+
+
+def _unescape(match: re.Match[str]) -> str:
+    char = match.group(1)
+    return "\n" if char in "nlr" else char
 
 
 def unescape_label(label: str) -> str:
-    r"""A plain (non-record) label as shown: ``\|`` is ``|``, ``\\`` a backslash; ``\n`` stays a line break."""
-    return _ESCAPED.sub(r"\1", label)
+    r"""A plain (non-record) label as shown: ``\|`` is ``|``, ``\\`` a backslash, ``\n`` a real line break."""
+    return _ESCAPED.sub(_unescape, label)
 
 
-def _label_lines(label: str) -> list[str]:
-    # dot's line breaks: \n centred, \l left, \r right (all drawn centred here).
-    return [line for line in re.split(r"\\[nlr]|\n", label)] or [""]
+def label_lines(text: str) -> list[str]:
+    """The lines of an unescaped label: line breaks are real ones by now, so a backslash is only a backslash."""
+    return text.split("\n")
 
 
 @dataclass
@@ -104,7 +111,6 @@ class PlacedEdge:
     head: str
     points: list[tuple[float, float]]  # the curve's waypoints; the arrowhead ends at the last
     attributes: dict[str, str]
-    reversed: bool = False  # laid out head-to-tail (a cycle was broken here); the arrow still points at head
 
 
 @dataclass
@@ -128,7 +134,7 @@ def _font_size(attributes: dict[str, str], fallback: float = 14.0) -> float:
 
 
 def _text_box(text: str, font_size: float) -> tuple[float, float]:
-    lines = _label_lines(text)
+    lines = label_lines(text)
     return max(text_width(line, font_size) for line in lines), len(lines) * font_size * 1.2
 
 
@@ -146,7 +152,7 @@ def _parse_record(label: str) -> Field:
             char = label[position]
             if char == "\\" and position + 1 < len(label):
                 following = label[position + 1]
-                text.append("\\" + following if following in "nlr" else following)
+                text.append("\n" if following in "nlr" else following)  # a line break, as unescape_label
                 position += 2
                 continue
             position += 1
@@ -549,10 +555,9 @@ def layout(graph: DotGraph) -> Layout:
             elif step == len(chain) - 1:
                 centre -= along[node] / 2
             route.append(to_picture(coordinate[node], centre))
-        is_reversed = index[tail] != chain[0]
-        if is_reversed:
+        if index[tail] != chain[0]:  # laid out head-to-tail to break a cycle: the route still ends at the head
             route.reverse()
-        placed_edges.append(PlacedEdge(tail, head, route, attributes, reversed=is_reversed))
+        placed_edges.append(PlacedEdge(tail, head, route, attributes))
 
     return Layout(
         width=width,

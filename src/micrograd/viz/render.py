@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import io
 import re
+from html import escape  # not xml.sax.saxutils, which imports urllib, http and email (65 ms) on the way
 from typing import Any
-from xml.sax.saxutils import escape
 
-from micrograd.viz.dot_reader import read_dot
-from micrograd.viz.layered import Field, Layout, PlacedEdge, PlacedNode, arrowhead, curve, layout, unescape_label
+from micrograd.viz.dot_reader import Defaults, read_dot
+from micrograd.viz.layered import (
+    Field,
+    Layout,
+    PlacedEdge,
+    PlacedNode,
+    _font_size,  # the layout sized the boxes for this font size: the text must be drawn at the same one
+    arrowhead,
+    curve,
+    label_lines,
+    layout,
+    unescape_label,
+)
 
-__all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "render_dot", "render_layout"]
+__all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "normal_format", "render_dot", "render_layout"]
 
 TEXT_FORMATS = ("dot", "gv", "canon", "xdot")  # the DOT text itself, as dot -Tcanon gives it back
 SVG_FORMATS = ("svg",)
@@ -29,18 +40,26 @@ class MissingPainter(RuntimeError, OSError):
     """A PNG/PDF was asked for but matplotlib, which paints them, is not installed."""
 
 
-def render_dot(source: str, format: str = "svg") -> bytes:
+def normal_format(format: str) -> str:
+    """The format a ``-T`` value names (one of :data:`FORMATS`); ValueError naming it if this layout has none such."""
+    name = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
+    if name not in FORMATS:
+        raise ValueError(f'format "{name}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
+    return name
+
+
+def render_dot(source: str, format: str = "svg", defaults: Defaults | None = None) -> bytes:
     """``source`` (DOT text) drawn in ``format``: one of :data:`FORMATS`.
+
+    ``defaults`` are graph, node and edge attributes the file starts from (``dot -G -N -E``); its own override them.
 
     ValueError for an unknown format or DOT text that does not parse (the message names the line);
     MissingPainter for png/pdf/jpg without matplotlib.
     """
-    format = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
-    if format not in FORMATS:
-        raise ValueError(f'format "{format}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
-    graph = read_dot(source)
+    format = normal_format(format)
+    graph = read_dot(source, defaults)
     if format in TEXT_FORMATS:
-        return source.encode("utf-8")
+        return _with_defaults(source, graph.body, defaults).encode("utf-8")
     placed = layout(graph)
     if format == "plain":
         return _plain(placed).encode("utf-8")
@@ -49,16 +68,26 @@ def render_dot(source: str, format: str = "svg") -> bytes:
     return _paint(placed, format)
 
 
+def _with_defaults(source: str, body: int, defaults: Defaults | None) -> str:
+    """The DOT text with ``defaults`` as the first statements of the graph, where they are still overridden."""
+    if not defaults:
+        return source
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace('"', '\\"') + '"'
+
+    statements = [
+        f"{keyword} [{', '.join(f'{quoted(key)}={quoted(value)}' for key, value in attributes.items())}];"
+        for keyword, attributes in (("graph", defaults.graph), ("node", defaults.node), ("edge", defaults.edge))
+        if attributes
+    ]
+    # body is just past the graph's own '{', as the reader found it: never a brace in a comment or a string.
+    return source[:body] + "\n" + "\n".join(statements) + "\n" + source[body:]
+
+
 # ----------------------------------------------------------------------
 # Attribute helpers
 # ----------------------------------------------------------------------
-
-_LIGHT_ESCAPES = re.compile(r"\\([nlr])")
-
-
-def _display_text(text: str) -> list[str]:
-    return _LIGHT_ESCAPES.sub("\n", text).split("\n")
-
 
 def _colour(value: str | None, fallback: str) -> str:
     if not value:
@@ -69,14 +98,6 @@ def _colour(value: str | None, fallback: str) -> str:
             value = re.sub(r"[0-9]+$", "", value)
         return value
     return fallback
-
-
-def _font_size(attributes: dict[str, str]) -> float:
-    try:
-        size = float(attributes.get("fontsize", 14.0))
-    except ValueError:
-        return 14.0
-    return size if 1.0 <= size <= 200.0 else 14.0
 
 
 def _styles(attributes: dict[str, str]) -> set[str]:
@@ -138,11 +159,11 @@ def _number(value: float) -> str:
 
 
 def _svg_text(x: float, y: float, text: str, font: str, size: float, colour: str) -> list[str]:
-    lines = _display_text(text)
+    lines = label_lines(text)
     first = y - (len(lines) - 1) * size * 0.6 + size * 0.35  # centred on y; the baseline sits below the middle
     return [
         f'<text text-anchor="middle" x="{_number(x)}" y="{_number(first + i * size * 1.2)}" '
-        f'font-family="{escape(font, {chr(34): "&quot;"})}" font-size="{_number(size)}" fill="{colour}">'
+        f'font-family="{escape(font)}" font-size="{_number(size)}" fill="{colour}">'
         f"{escape(line)}</text>"
         for i, line in enumerate(lines)
         if line
@@ -350,7 +371,7 @@ def _paint(placed: Layout, format: str) -> bytes:
     lettering = _Lettering()
 
     def text(x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
-        lines = [line for line in _display_text(words)]
+        lines = label_lines(words)
         # matplotlib's sans-serif (DejaVu Sans) runs a little wider than the Helvetica the boxes are sized for.
         size = 0.95 * _font_size(attributes)
         first = y - (len(lines) - 1) * size * 0.6
@@ -419,7 +440,9 @@ def _paint(placed: Layout, format: str) -> bytes:
 
 def _plain(placed: Layout) -> str:
     def quote(text: str) -> str:
-        return text if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9.]*", text) else '"' + text.replace('"', '\\"') + '"'
+        # A label's line breaks are real ones by now: written back as \n, so each node stays on one line.
+        text = text.replace('"', '\\"').replace("\n", "\\n")
+        return text if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9.]*", text) else '"' + text + '"'
 
     inches = 1 / 72
     lines = [f"graph 1 {placed.width * inches:.3f} {placed.height * inches:.3f}"]
