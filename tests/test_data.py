@@ -258,3 +258,16 @@ def test_bad_splits_are_refused(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(ValueError) as raised:
         train_test_split(*args)
     assert message in str(raised.value)
+
+
+def test_a_program_raises_the_read_limit_for_a_block(tmp_path: Path) -> None:
+    # 120,000 rows of 10 bytes: over a 1 MiB limit, under a 2 MiB one.
+    from micrograd._files import InputFileError, reading_limit
+
+    path = tmp_path / "big.csv"
+    path.write_text("0.5,0.5,1\n" * 120_000, encoding="utf-8")
+    with reading_limit(2**20), pytest.raises(InputFileError, match="over the limit of 1,048,576"):
+        load_csv(path)
+    with reading_limit(2 * 2**20):
+        X, y = load_csv(path)
+    assert len(X) == 120_000 and X[0] == [0.5, 0.5] and set(y) == {1}

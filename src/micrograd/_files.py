@@ -101,11 +101,6 @@ _read_limit = DEFAULT_READ_LIMIT
 _CHUNK = 2**20
 
 
-def read_limit() -> int:
-    """The largest input file, in bytes, that :func:`read_text` reads (the CLI's ``--max-file-mb`` sets it)."""
-    return _read_limit
-
-
 def set_read_limit(limit: int) -> None:
     """From now on, :func:`read_text` accepts files of up to ``limit`` bytes."""
     global _read_limit
