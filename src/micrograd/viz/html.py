@@ -109,16 +109,18 @@ def _shown(number: float) -> float | str:
 
 
 def _page(kind: str, title: str, data: Any) -> str:
-    """The page ``static/<kind>.html`` with its title, CSS (common + <kind>), data and script (common + <kind>).
+    """``static/page.html`` (the head, title and script frame every page shares) around the body
+    ``static/<kind>.html``, with its title, CSS (common + <kind>), data and script (common + <kind>).
 
     Every page (backward, training, gpt) is made here, by :func:`fill_template`: one pass over
     the template, so a title or a label that happens to contain ``__DATA__`` stays text.
     """
     return fill_template(
-        _static(f"{kind}.html"),
+        _static("page.html"),
         texts={"TITLE": title},
         json_blocks={"DATA": data},
         trusted={
+            "BODY": _static(f"{kind}.html"),
             "STYLE": "\n" + _static("common.css") + "\n" + _static(f"{kind}.css"),
             "SCRIPT": "\n" + _static("common.js") + "\n" + _static(f"{kind}.js"),
         },
