@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 
 from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
 from micrograd._outputs import class_name, finite_outputs
+from micrograd.app.data import parses_as_float
 from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
 from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, TooManyNodes
 
@@ -82,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
         # Python 3.12.7+ returns a list of (action, option, separator, value); before, one (action, option, value).
         action, option = (parsed[0] if isinstance(parsed, list) else parsed)[:2]
         if action is None:  # no option of this parser
-            return None if self.dash_positionals or _is_number(arg_string) else parsed
+            return None if self.dash_positionals or parses_as_float(arg_string) else parsed
         # "-o*2" would be option -o with the value "*2": in an expression command it is the expression.
         attached = arg_string != option and not arg_string.startswith(option + "=")
         if self.dash_positionals and attached and not _EXPRESSION_CHARS.isdisjoint(arg_string):
@@ -91,14 +92,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 _EXPRESSION_CHARS = frozenset("*+/()^,% ")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 class UserError(Exception):

@@ -197,7 +197,7 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[Points, Labels]:
         if not any(field.strip() for field in row):
             continue
         where = f"load_csv: {os.fspath(path)!r} line {line_number}"
-        if first_line and not all(_parses_as_float(field) for field in row):
+        if first_line and not all(parses_as_float(field) for field in row):
             first_line = False
             continue  # a header line: column names
         first_line = False
@@ -352,7 +352,8 @@ def _check_centers(centers: list[Any] | tuple[Any, ...]) -> Points:
     return points
 
 
-def _parses_as_float(field: str) -> bool:
+def parses_as_float(field: str) -> bool:
+    """Whether ``float(field)`` accepts the text (a CSV header cell does not; "-0.8" does)."""
     try:
         float(field)
     except ValueError:
