@@ -72,8 +72,11 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     modules = _modules()
-    known = set(modules)
-    return {name: _imports(name, path, known) for name, path in modules.items()}
+    # C extensions (micrograd/_cengine.c) are modules too; they import no micrograd module.
+    extensions = {_module_name(path) for path in PACKAGE.rglob("*.c")}
+    known = set(modules) | extensions
+    graph = {name: _imports(name, path, known) for name, path in modules.items()}
+    return graph | {name: set() for name in extensions}
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -18,7 +18,9 @@ becomes a program over one array of node values:
   order in which a node's gradient contributions are added differs from the eager engine,
   so gradients agree to rounding (a few units in the last place);
 * the update is ``PaperAdam``'s, on arrays, with Python's ``pow`` where numpy would take a
-  shortcut (``**2``, ``**0.5``), so the same gradients give the same parameters.
+  shortcut (``**2``, ``**0.5``) or, with AVX-512, its own vectorised pow, so the same
+  gradients give the same parameters. For the same reason every pow, exp and log of the
+  fused rows' array code is C's (``losses._python_pow``, ``_python_exp``, ``_python_log``).
 
 Needs numpy (``pip install 'micrograd[fast]'``).
 """

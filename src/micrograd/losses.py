@@ -23,6 +23,7 @@ import math
 import numbers
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, cast
 
 from micrograd import ops
@@ -154,13 +155,12 @@ def _softmax_cross_entropy_stacked(stacked: Any, target: Any) -> Any:
     """The forward above for array engines: logit i of every node in row i, the same float operations in order."""
     np = sys.modules["numpy"]
     largest = stacked.max(axis=0)
-    exps = np.exp(stacked - largest)
+    exps = _python_exp(stacked - largest)  # math.exp's numbers, as the float path's
     total = exps.cumsum(axis=0)[-1]  # sequential, as Python's sum
     columns = np.arange(stacked.shape[1])
     p = exps[target, columns] * _python_pow(total, -1)
     underflow = p == 0.0
-    with np.errstate(divide="ignore"):
-        return np.where(underflow, np.log(total) - (stacked[target, columns] - largest), -np.log(p))
+    return np.where(underflow, _python_log(total) - (stacked[target, columns] - largest), -_python_log(p))
 
 
 def _softmax_cross_entropy_derivative(*args: Any, target: Any) -> Any:
@@ -177,7 +177,7 @@ def _softmax_cross_entropy_stacked_derivative(stacked: Any, out: Any, target: An
     """The derivative above for array engines (logit i of every node in row i)."""
     np = sys.modules["numpy"]
     columns = np.arange(stacked.shape[1])
-    grads = np.exp(stacked - (stacked[target, columns] + out))
+    grads = _python_exp(stacked - (stacked[target, columns] + out))
     grads[target, columns] -= 1.0
     return grads
 
@@ -195,15 +195,45 @@ def _largest(xs: Sequence[Any]) -> Any:
 def _python_pow(x: Any, k: float) -> Any:
     """``x ** k`` as Python computes it on floats (C's pow), also element by element on numpy arrays.
 
-    numpy takes shortcuts for a number exponent (1/x for -1, sqrt for 0.5, x*x for 2) that can
-    differ from C's pow in the last bit; an array engine that must give the eager engine's
-    numbers bit for bit computes these powers with this.
+    numpy's power is not C's pow: it takes shortcuts for a number exponent (1/x for -1, sqrt
+    for 0.5, x*x for 2), and on a CPU with AVX-512 it runs its own vectorised pow for any
+    exponent, which differs from C's in the last bit for about one element in twenty. An array
+    engine that must give the eager engine's numbers bit for bit computes these powers with this.
     """
     if isinstance(x, (int, float, Value)):
         return x**k
     np = sys.modules["numpy"]  # only arrays reach here, so numpy is already imported
-    # With an array of exponents numpy calls C's pow for each element, with no shortcut.
-    return np.power(x, np.full(np.shape(x), float(k)))
+    k = float(k)
+    return _python_elementwise(lambda a: np.power(a, k), lambda values: map(pow, values, repeat(k)), x)
+
+
+def _python_exp(x: Any) -> Any:
+    """``math.exp`` (C's exp) element by element on a numpy array: ``np.exp`` with AVX-512 is not C's."""
+    return _python_elementwise(sys.modules["numpy"].exp, lambda values: map(math.exp, values), x)
+
+
+def _python_log(x: Any) -> Any:
+    """``math.log`` (C's log) element by element on a numpy array: ``np.log`` with AVX-512 is not C's."""
+    return _python_elementwise(sys.modules["numpy"].log, lambda values: map(math.log, values), x)
+
+
+def _python_elementwise(numpy_function: Any, python_function: Any, x: Any) -> Any:
+    """Python's (C's) float function on each element of ``x``, where its answer is a finite float.
+
+    Elsewhere -- an overflow, log(0), a negative base to a fractional power, where Python raises
+    or gives a complex number -- numpy's inf or nan is kept, as before.
+    """
+    np = sys.modules["numpy"]
+    x = np.asarray(x, dtype=float)
+    try:
+        return np.array(list(python_function(x.ravel().tolist())), dtype=float).reshape(x.shape)
+    except (ArithmeticError, ValueError, TypeError):  # TypeError: a complex number from pow
+        pass
+    with np.errstate(all="ignore"):
+        result = np.array(numpy_function(x), dtype=float)
+    finite = np.isfinite(result)
+    result[finite] = list(python_function(x[finite].tolist()))
+    return result
 
 
 SOFTMAX_CROSS_ENTROPY = defop(

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from micrograd import ops
 from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
-from micrograd.losses import _python_pow
+from micrograd.losses import _python_exp, _python_pow
 from micrograd.ops import defop
 
 __all__ = [
@@ -556,7 +556,7 @@ def _attend_derivative(*args: Any) -> tuple[Any, ...]:
 
 
 def _attend_stacked_weights(scores: Any) -> Any:
-    exps = _numpy().exp(scores - scores.max(axis=0))
+    exps = _python_exp(scores - scores.max(axis=0))  # math.exp's numbers, as the float path's
     return exps, _python_pow(_sequential_sum(exps), -1)
 
 

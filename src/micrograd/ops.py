@@ -82,6 +82,11 @@ class Op:
         self.arity, self.attrs = _signature(name, forward)
         self._display = display
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in ("forward", "derivative"):
+            row_edits[0] += 1  # an engine with code of its own for this row must use the row again
+
     def __call__(self, *inputs: Any, **attrs: Any) -> Any:
         for x in inputs:
             # A Value (or any node type) builds a graph node; the op need not import the engine.
@@ -107,6 +112,10 @@ class Op:
 
 
 OPS: dict[str, Op] = {}  # every op, by name, in the order defined
+# How many times a row's forward or derivative has been set. The native engine has C code for
+# a few rows; it runs that code only while the row holds the functions the code was written for
+# (a test or a lesson may put a wrong rule into the table, and then the engine must use it).
+row_edits = [0]
 
 
 def defop(
