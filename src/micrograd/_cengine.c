@@ -348,7 +348,8 @@ set_children(Node *v, Py_ssize_t n, Node *const *kids, Py_ssize_t nloc, const do
         k[i] = kids[i];
         tracked |= TRACKED(kids[i]);
     }
-    memcpy(l, local, nloc * sizeof(double));
+    if (nloc > 0)
+        memcpy(l, local, nloc * sizeof(double));
     v->n = (uint32_t)n;
     v->nloc = (uint32_t)nloc | (v->nloc & MARK);
     return tracked ? track_down(v) : 0;

@@ -345,6 +345,9 @@ def topological_order(*roots: Value) -> list[Value]:
     limited by memory, not by Python's recursion limit. Children are visited in
     order, exactly as a recursive search would, so every run gives the same order.
     """
+    for root in roots:
+        if not isinstance(root, Value):
+            raise TypeError(f"topological_order: roots must be Values, got {type(root).__name__}")
     order: list[Value] = []
     visited: set[Value] = set()
     stack: list[Any] = list(reversed(roots))

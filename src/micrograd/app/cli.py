@@ -386,7 +386,26 @@ def _cmd_tour(args: argparse.Namespace) -> int:
     o.backward()
     print(f"o = tanh(x1*w1 + x2*w2 + b) = {o.data:.4f}")
     print(f"grads: x1 {x1.grad:.4f}  w1 {w1.grad:.4f}  x2 {x2.grad:.4f}  w2 {w2.grad:.4f}")
+    print(engine_text())
     return 0
+
+
+def engine_text() -> str:
+    """Which engine runs: the C accelerator or the reference engine.py, and how to switch."""
+    from micrograd import engine
+
+    if engine.backend == "native":
+        return "engine: native (the C accelerator; MICROGRAD_PURE=1 runs the reference engine.py instead)"
+    if os.environ.get("MICROGRAD_PURE", "") not in ("", "0"):
+        return "engine: python (the reference engine.py, chosen by MICROGRAD_PURE)"
+    return "engine: python (the reference engine.py; the C accelerator is not built)"
+
+
+def version_text() -> str:
+    from micrograd import __version__, engine
+
+    why = {"native": "the C accelerator"}.get(engine.backend, "the reference engine.py")
+    return f"micrograd {__version__} (engine: {engine.backend}, {why})"
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -491,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     hidden_activations = [name for name in ACTIVATIONS if name != "linear"]  # linear hidden layers add nothing
 
     parser = _Parser(prog="micrograd", description="A tiny autograd engine: train, predict, plot, explain.")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="train the original moons demo and write its pictures and checkpoint")
