@@ -177,7 +177,7 @@ def test_a_node_takes_at_most_128_bytes() -> None:
 
 def test_a_million_build_and_drop_loops_keep_memory_flat() -> None:
     x, w = Value(0.3), Value(-1.2)
-    loops = 1_000_000 if NATIVE else 100_000
+    loops = 1_000_000 if NATIVE else 100_000  # the reference: a tenth, in the same time
 
     def build() -> None:
         (x * w + 1.0).tanh().exp().backward()
@@ -192,7 +192,8 @@ def test_a_million_build_and_drop_loops_keep_memory_flat() -> None:
         growth = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
-    assert growth < 4096, growth
+    # A leak of one byte a loop would show as 100 kB or more; the worker's own bookkeeping moves a few kB.
+    assert growth < 64_000, growth
 
 
 def test_ops_and_errors_leave_reference_counts_as_they_were() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["to_float", "shown", "compare", "divisor_data"]
+__all__ = ["to_float", "shown", "compare", "divisor_data", "check_children", "check_linear", "derivative_error"]
 
 
 def to_float(data: Any, what: str = "Value: data") -> float:
@@ -27,7 +27,7 @@ def shown(x: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def compare(how: Callable[[float, Any], Any], data: float, other: object) -> Any:
+def compare(how: Callable[[float, Any], bool], data: float, other: object) -> bool:
     """``data <op> other`` for a plain number; NotImplemented for anything else (so Python raises its TypeError).
 
     The number is compared as it is, not converted to a float first: Python compares a float with
@@ -35,7 +35,7 @@ def compare(how: Callable[[float, Any], Any], data: float, other: object) -> Any
     """
     if isinstance(other, numbers.Real):
         return how(data, other)
-    return NotImplemented
+    return NotImplemented  # type: ignore[no-any-return]  # Python then raises its own TypeError
 
 
 def divisor_data(divisor: Any) -> float:
@@ -44,3 +44,33 @@ def divisor_data(divisor: Any) -> float:
     if value == 0.0:
         raise ZeroDivisionError(f"division: divisor is {value}")
     return float(value)
+
+
+def check_children(children: tuple[Any, ...], node_type: type) -> tuple[Any, ...]:
+    for child in children:
+        if not isinstance(child, node_type):
+            raise TypeError(f"Value: children must be Values, got {type(child).__name__}")
+    return children
+
+
+def check_linear(weights: Sequence[Any], inputs: Sequence[Any], bias: Any, node_type: type) -> None:
+    if len(weights) != len(inputs):
+        raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
+    for i, weight in enumerate(weights):
+        if not isinstance(weight, node_type):
+            raise TypeError(f"linear: weights[{i}] must be a Value, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, node_type):
+        raise TypeError(f"linear: bias must be a Value or None, got {type(bias).__name__}")
+
+
+def derivative_error(
+    kind: type[Exception], op: Any, data_in: tuple[float, ...], attrs: tuple[Any, ...], about: tuple[str, str]
+) -> Exception:
+    """The error for a derivative that is infinite or too large, naming the op and where.
+
+    ``about`` is pow's wording: ("pow: the derivative of x{display}", "x = {}"), filled in here.
+    """
+    subject = about[0].format(display=op.display(attrs)) if about[0] else f"{op.name}: the derivative"
+    where = about[1].format(*data_in) if about[1] else (f"x = {data_in[0]}" if len(data_in) == 1 else f"{data_in}")
+    problem = "is infinite" if kind is ZeroDivisionError else "overflows a float"
+    return kind(f"{subject} {problem} at {where}")

@@ -6,12 +6,14 @@ belongs to the thread, so one thread can evaluate while another trains.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "recording"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "recording", "collector_paused"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,3 +81,20 @@ class enable_grad(_GradModeBlock):
     """Context manager and decorator: build graphs inside, even within ``no_grad`` (as ``torch.enable_grad``)."""
 
     _enabled = True
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while walking a graph.
+
+    The walk allocates many short-lived objects, and every few hundred of them
+    the collector would rescan the live graph, finding nothing: a node refers
+    only to its children. Pausing those scans is pure saving; nothing leaks.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, overload
 
-from micrograd.engine import Value, _collector_paused, chain_rule, enable_grad, topological_order
+from micrograd._gradmode import collector_paused as _collector_paused
+from micrograd.engine import Value, chain_rule, enable_grad, topological_order
 
 __all__ = ["grad"]
 

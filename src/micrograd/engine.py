@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import numbers
 import operator
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
 
 from micrograd import ops
-from micrograd._checks import compare, divisor_data, to_float
+from micrograd._checks import check_children, check_linear, compare, derivative_error, divisor_data, to_float
 from micrograd._copying import reduce_value
-from micrograd._gradmode import enable_grad, is_grad_enabled, no_grad, open_blocks
+from micrograd._gradmode import collector_paused, enable_grad, is_grad_enabled, no_grad, open_blocks
 from micrograd.ops import Op
 
 __all__ = ["Value", "linear", "topological_order", "no_grad", "enable_grad", "is_grad_enabled", "backend"]
@@ -55,14 +54,8 @@ class Value:
     __slots__ = ("data", "grad", "_children", "_local_grads", "_fn", "_attrs", "__dict__", "__weakref__")
     label = ""  # kept in the node's __dict__ when given
 
-    def __init__(
-        self,
-        data: float,
-        _children: Iterable[Value] = (),
-        _op: str = "",
-        label: str = "",
-        _local_grads: Iterable[float] = (),
-    ) -> None:
+    def __init__(self, data: float, _children: Iterable[Value] = (), _op: str = "", label: str = "",
+                 _local_grads: Iterable[float] = ()) -> None:  # fmt: skip
         self.data: float = data if type(data) is float else to_float(data)
         self.grad: Any = 0.0  # a float; a Value after backward(create_graph=True)
         self._prev = _children
@@ -93,11 +86,7 @@ class Value:
 
     @_prev.setter
     def _prev(self, children: Iterable[Value]) -> None:
-        children = tuple(children)
-        for child in children:
-            if not isinstance(child, Value):
-                raise TypeError(f"Value: children must be Values, got {type(child).__name__}")
-        self._children = children
+        self._children = check_children(tuple(children), Value)
 
     @property
     def _op(self) -> str:
@@ -132,42 +121,18 @@ class Value:
         k = to_float(exponent, "pow: exponent")
         return _apply(ops.POW, (self,), (k,), ("pow: the derivative of x{display}", "x = {}"))
 
-    def exp(self) -> Value:
-        return _apply(ops.EXP, (self,))
-
-    def log(self) -> Value:
-        return _apply(ops.LOG, (self,))
-
-    def tanh(self) -> Value:
-        return _apply(ops.TANH, (self,))
-
-    def sigmoid(self) -> Value:
-        return _apply(ops.SIGMOID, (self,))
-
-    def relu(self) -> Value:
-        return _apply(ops.RELU, (self,))
-
-    def sin(self) -> Value:
-        return _apply(ops.SIN, (self,))
-
-    def cos(self) -> Value:
-        return _apply(ops.COS, (self,))
-
-    def sqrt(self) -> Value:
-        return _apply(ops.SQRT, (self,))
-
-    def softplus(self) -> Value:
-        return _apply(ops.SOFTPLUS, (self,))
-
-    def silu(self) -> Value:
-        return _apply(ops.SILU, (self,))
-
-    def gelu(self) -> Value:
-        """GELU, the tanh form (torch's approximate='tanh')"""
-        return _apply(ops.GELU, (self,))
-
-    def __abs__(self) -> Value:
-        return _apply(ops.ABS, (self,))
+    def exp(self) -> Value: return _apply(ops.EXP, (self,))  # noqa: E704
+    def log(self) -> Value: return _apply(ops.LOG, (self,))  # noqa: E704
+    def tanh(self) -> Value: return _apply(ops.TANH, (self,))  # noqa: E704
+    def sigmoid(self) -> Value: return _apply(ops.SIGMOID, (self,))  # noqa: E704
+    def relu(self) -> Value: return _apply(ops.RELU, (self,))  # noqa: E704
+    def sin(self) -> Value: return _apply(ops.SIN, (self,))  # noqa: E704
+    def cos(self) -> Value: return _apply(ops.COS, (self,))  # noqa: E704
+    def sqrt(self) -> Value: return _apply(ops.SQRT, (self,))  # noqa: E704
+    def softplus(self) -> Value: return _apply(ops.SOFTPLUS, (self,))  # noqa: E704
+    def silu(self) -> Value: return _apply(ops.SILU, (self,))  # noqa: E704
+    def gelu(self) -> Value: return _apply(ops.GELU, (self,))  # noqa: E704  (torch's approximate='tanh')
+    def __abs__(self) -> Value: return _apply(ops.ABS, (self,))  # noqa: E704
 
     @staticmethod
     def _apply_op(op: Op, inputs: Sequence[Any], attrs: dict[str, Any]) -> Value:
@@ -202,17 +167,10 @@ class Value:
 
     # Comparisons look at data only, as comparing 0-d tensors does in PyTorch. There is
     # no __eq__: Values stay hashable by identity, as in the original.
-    def __lt__(self, other: Scalar) -> bool:
-        return self.data < other.data if isinstance(other, Value) else compare(operator.lt, self.data, other)
-
-    def __le__(self, other: Scalar) -> bool:
-        return self.data <= other.data if isinstance(other, Value) else compare(operator.le, self.data, other)
-
-    def __gt__(self, other: Scalar) -> bool:
-        return self.data > other.data if isinstance(other, Value) else compare(operator.gt, self.data, other)
-
-    def __ge__(self, other: Scalar) -> bool:
-        return self.data >= other.data if isinstance(other, Value) else compare(operator.ge, self.data, other)
+    def __lt__(self, other: Scalar) -> bool: return compare(operator.lt, self.data, _data(other))  # noqa: E704
+    def __le__(self, other: Scalar) -> bool: return compare(operator.le, self.data, _data(other))  # noqa: E704
+    def __gt__(self, other: Scalar) -> bool: return compare(operator.gt, self.data, _data(other))  # noqa: E704
+    def __ge__(self, other: Scalar) -> bool: return compare(operator.ge, self.data, _data(other))  # noqa: E704
 
     def __float__(self) -> float:
         return float(self.data)
@@ -228,13 +186,11 @@ class Value:
     def backward(self, create_graph: bool = False) -> None:
         """Chain rule from this node to every node it depends on.
 
-        Leaves *accumulate* (call ``zero_grad`` between steps, as in PyTorch);
-        nodes with children hold the gradient of this pass only, so a second
-        ``backward()`` adds exactly the same amounts to the leaves again. With
-        ``create_graph=True`` the gradients are Values, connected to the graph,
-        so they can be differentiated again.
+        Leaves *accumulate* (call ``zero_grad`` between steps, as in PyTorch); nodes with children
+        hold this pass's gradient only. With ``create_graph=True`` the gradients are Values, connected
+        to the graph, so they can be differentiated again.
         """
-        with _collector_paused():
+        with collector_paused():
             order = topological_order(self)
             for node in order:
                 if node._prev or node._backward_set_by_hand():
@@ -279,32 +235,26 @@ def _apply(op: Op, xs: tuple[Value, ...], attrs: tuple[Any, ...] = (), about: tu
     try:
         local = op.derivative(*data_in, out, **named) if named else op.derivative(*data_in, out)
     except (ZeroDivisionError, OverflowError) as error:
-        raise _derivative_error(type(error), op, data_in, attrs, about) from None
+        raise derivative_error(type(error), op, data_in, attrs, about) from None
     local = (local,) if len(xs) == 1 else tuple(local)
     if len(local) != len(xs):
         raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
     if (_INF in local or -_INF in local) and all(abs(d) < _INF for d in (*data_in, out)):
         # Float division does not raise: 1 / 5e-324 (log's derivative) is a silent inf. A finite input
         # with a finite output and an infinite derivative is an overflow, refused as the docs promise.
-        raise _derivative_error(OverflowError, op, data_in, attrs, about)
+        raise derivative_error(OverflowError, op, data_in, attrs, about)
     return Value._make(out, xs, local, op, attrs)
 
 
 _data_of = operator.attrgetter("data")
 
 
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Value) else x
+
+
 def _as_value(x: Any) -> Value:
     return x if isinstance(x, Value) else _constant(x)
-
-
-def _derivative_error(
-    kind: type[Exception], op: Op, data_in: tuple[float, ...], attrs: tuple[Any, ...], about: tuple[str, str]
-) -> Exception:
-    """The error for a derivative that is infinite or too large, naming the op and where."""
-    subject = about[0].format(display=op.display(attrs)) if about[0] else f"{op.name}: the derivative"
-    where = about[1].format(*data_in) if about[1] else (f"x = {data_in[0]}" if len(data_in) == 1 else f"{data_in}")
-    problem = "is infinite" if kind is ZeroDivisionError else "overflows a float"
-    return kind(f"{subject} {problem} at {where}")
 
 
 _INF = float("inf")
@@ -322,13 +272,7 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     adds it, so the value is bit for bit the same, in one node instead of 2n.
     With ``bias=None`` the sum starts from 0.0 (the row ``dot``).
     """
-    if len(weights) != len(inputs):
-        raise ValueError(f"linear: {len(weights)} weights but {len(inputs)} inputs")
-    for i, weight in enumerate(weights):
-        if not isinstance(weight, Value):
-            raise TypeError(f"linear: weights[{i}] must be a Value, got {type(weight).__name__}")
-    if bias is not None and not isinstance(bias, Value):
-        raise TypeError(f"linear: bias must be a Value or None, got {type(bias).__name__}")
+    check_linear(weights, inputs, bias, Value)
     parts = [*weights, *inputs] if bias is None else [*weights, *inputs, bias]
     return _apply(ops.DOT if bias is None else ops.LINEAR, tuple(map(_as_value, parts)))
 
@@ -386,30 +330,6 @@ def chain_rule(order: list[Value], create_graph: bool = False) -> None:
             for child, local in zip(node._prev, node._local_grads, strict=False):  # a hand-made node may give fewer
                 child.grad += local * node.grad
 
-
-def has_custom_backward(node: Value) -> bool:
-    """True for a node whose ``_backward`` is a function set by hand (the lecture's pattern), not a table row."""
-    return node._backward_set_by_hand()
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while walking a graph.
-
-    The walk allocates many short-lived objects, and every few hundred of them
-    the collector would rescan the live graph, finding nothing: a node refers
-    only to its children. Pausing those scans is pure saving; nothing leaks.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-_stable_sigmoid = ops._float_sigmoid  # the float sigmoid of the table, for code that evaluates models on floats
 
 # ----------------------------------------------------------------------
 # The accelerator: the same engine in C, unless MICROGRAD_PURE=1 (or it is not built).

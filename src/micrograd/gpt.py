@@ -48,8 +48,9 @@ from micrograd._files import (
     read_checkpoint_json,
     read_text,
 )
+from micrograd._gradmode import collector_paused as _collector_paused
 from micrograd._outputs import NonFiniteOutput, finite_outputs
-from micrograd.engine import Value, _collector_paused, no_grad
+from micrograd.engine import Value, no_grad
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
 from micrograd.optim import LinearLR, PaperAdam

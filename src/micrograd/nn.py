@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from micrograd import ops
-from micrograd.engine import Scalar, Value, _stable_sigmoid, linear
+from micrograd.engine import Scalar, Value, linear
 from micrograd.losses import _python_exp, _python_pow
+from micrograd.ops import _float_sigmoid as _stable_sigmoid
 from micrograd.ops import defop
 
 __all__ = [

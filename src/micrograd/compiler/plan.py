@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-from micrograd.engine import Value, has_custom_backward, is_grad_enabled, topological_order
+from micrograd.engine import Value, is_grad_enabled, topological_order
 from micrograd.ops import DOT, LINEAR, Op
 
 __all__ = [
@@ -135,7 +135,7 @@ def record(
     for node in order:
         children = tuple(position[id(child)] for child in node._prev)
         label = node._op
-        if has_custom_backward(node):
+        if node._backward_set_by_hand():
             raise CompileError(
                 f"compile_loss: {what} has a node whose _backward is a function set by hand "
                 f"(op {label!r}, data {node.data!r}); the compiler cannot read a Python function: "
