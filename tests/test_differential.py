@@ -478,8 +478,6 @@ def run_edge(name: str) -> list[str]:
 def child_main() -> None:
     """A child's work: the job (JSON on stdin) in, the numbers and the engine that made them (JSON on stdout) out."""
     job = json.loads(sys.stdin.read())
-    if os.environ.get("DIFF_BREAK") and micrograd_engine.backend == os.environ.get("DIFF_BREAK_ENGINE", "native"):
-        exec(os.environ["DIFF_BREAK"], globals())  # TEMPORARY
     result: dict[str, Any] = {"backend": micrograd_engine.backend, "ops": sorted(OPS)}
     if "seeds" in job:
         result["programs"] = {str(seed): run_program(seed) for seed in job["seeds"]}

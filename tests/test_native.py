@@ -309,3 +309,23 @@ def test_subclasses_weakrefs_and_reflected_operators() -> None:
     assert t.grad == 3 * 2.0**-2 + 2 and r() is t
     (dy,) = grad(t**3, t, create_graph=True)
     assert dy.data == 12.0 and grad(dy, t) == (12.0,)
+
+
+def test_a_graph_with_value_gradients_copies_them_as_numbers() -> None:
+    import copy
+    import pickle
+
+    x = Value(2.0)
+    y = x * x * x
+    y.backward(create_graph=True)  # x.grad = 3x**2 = 12, a Value whose graph reads x
+    for twin in (pickle.loads(pickle.dumps(y)), copy.deepcopy(y)):
+        (x_copy,) = {node for node in topological_order(twin) if not node._prev}
+        assert twin.data == 8.0 and x_copy.grad == 12.0 and type(x_copy.grad) is float
+
+
+def test_linear_with_only_a_bias_is_the_bias() -> None:
+    b = Value(1.5)
+    y = linear([], [], b)
+    y.backward()
+    assert (y.data, b.grad, y._local_grads) == (1.5, 1.0, (1.0,))
+    assert ops.OPS["linear"](b)._local_grads == (1.0,)

@@ -27,7 +27,10 @@ def reduce_value(root: Any, order: list[Any]) -> tuple[Any, ...]:
             )
         kids = tuple(index[id(child)] for child in node._prev)
         extra = dict(node.__dict__) if node.__dict__ else None
-        records.append((type(node), node.data, node.grad, kids, node._local_grads, node._fn, node._attrs, extra))
+        # A gradient that is a Value (after create_graph=True) has a graph that reads this node again:
+        # it is copied as its number, as ``detach()`` would, so that the records stay a flat list.
+        grad = node.grad.data if hasattr(type(node.grad), "_apply_op") else node.grad
+        records.append((type(node), node.data, grad, kids, node._local_grads, node._fn, node._attrs, extra))
     return (rebuild, (records,))
 
 

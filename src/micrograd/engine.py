@@ -236,7 +236,7 @@ def _apply(op: Op, xs: tuple[Value, ...], attrs: tuple[Any, ...] = (), about: tu
         local = op.derivative(*data_in, out, **named) if named else op.derivative(*data_in, out)
     except (ZeroDivisionError, OverflowError) as error:
         raise derivative_error(type(error), op, data_in, attrs, about) from None
-    local = (local,) if len(xs) == 1 else tuple(local)
+    local = (local,) if op.arity == 1 else tuple(local)  # a variadic op gives a tuple even for one input
     if len(local) != len(xs):
         raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
     if (_INF in local or -_INF in local) and all(abs(d) < _INF for d in (*data_in, out)):

@@ -98,7 +98,7 @@ class Op:
     def local_grads(self, inputs: tuple[Any, ...], out: Any, attrs: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """d out / d input for each input, always as a tuple (the rule evaluated on floats, Values or arrays)."""
         local = self.derivative(*inputs, out, **dict(zip(self.attrs, attrs, strict=True)))
-        return (local,) if len(inputs) == 1 else tuple(local)
+        return (local,) if self.arity == 1 else tuple(local)  # a variadic op gives a tuple even for one input
 
     def display(self, attrs: tuple[Any, ...] = ()) -> str:
         """How a node of this op is labelled in pictures and ``_op``: e.g. '**2' for x ** 2."""
