@@ -36,7 +36,10 @@ class OptionalBuildExt(build_ext):
 
 
 def _reason(error: Exception) -> str:
-    return str(error).strip().splitlines()[-1][:120] if str(error).strip() else type(error).__name__
+    if type(error).__name__ in ("CompileError", "LinkError"):  # the compiler's own output is above this line
+        return "compiling micrograd/_cengine.c failed"
+    text = str(error).strip()
+    return text.splitlines()[-1][:100] if text else type(error).__name__
 
 
 setup(

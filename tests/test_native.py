@@ -329,3 +329,112 @@ def test_linear_with_only_a_bias_is_the_bias() -> None:
     y.backward()
     assert (y.data, b.grad, y._local_grads) == (1.5, 1.0, (1.0,))
     assert ops.OPS["linear"](b)._local_grads == (1.0,)
+
+
+# ----------------------------------------------------------------------
+# Python code that runs in the middle of the C code (found by review)
+# ----------------------------------------------------------------------
+
+
+def test_a_child_freed_while_its_parent_lets_go_cannot_reach_a_half_freed_parent() -> None:
+    holder: dict[str, Value] = {}
+    seen: list[tuple[Value, ...]] = []
+
+    class Finalizer:
+        def __del__(self) -> None:
+            parent = holder.pop("parent", None)
+            if parent is not None:  # runs while parent's children are being released
+                seen.append(parent._prev)
+                parent._prev = ()
+
+    kid = Value(1.0)
+    kid.finalizer = Finalizer()
+    parent = Value(0.0, (kid, Value(2.0), Value(3.0)))
+    holder["parent"] = parent
+    del kid
+    parent._prev = ()
+    assert seen == [()] and parent._prev == ()
+
+
+def test_linear_holds_its_inputs_while_converting_them() -> None:
+    weights, inputs = [Value(2.0), Value(3.0)], [None, 1.0]
+
+    class Emptier:  # a number whose conversion empties both lists
+        def __float__(self) -> float:
+            weights.clear()
+            inputs.clear()
+            return 1.0
+
+    import numbers
+
+    numbers.Real.register(Emptier)
+    inputs[0] = Emptier()
+    assert linear(weights, inputs, None).data == 2.0 * 1.0 + 3.0 * 1.0
+
+
+def test_a_failed_walk_leaves_no_node_behind_for_the_next() -> None:
+    class CollidingKey:  # equal in hash to "_backward", and its comparison fails
+        def __hash__(self) -> int:
+            return hash("_backward")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("comparison fails")
+
+    x = Value(2.0)
+    z = x * 3.0 + 1.0
+    x.__dict__[CollidingKey()] = 1
+    with pytest.raises(RuntimeError, match="comparison fails"):
+        z.backward()
+    x.__dict__ = {}
+    assert [node.data for node in topological_order(z)] == [2.0, 3.0, 6.0, 1.0, 7.0]
+    x.grad = 0.0
+    z.backward()
+    assert x.grad == 3.0
+
+
+def test_a_cycle_through_a_plain_objects_attributes_is_collected() -> None:
+    class Box:
+        pass
+
+    def make() -> weakref.ref[Value]:
+        x = Value(1.0)
+        y = x * 2.0
+        box = Box()
+        box.y = y  # type: ignore[attr-defined]
+        x.box = box  # x -> box -> y -> x
+        return weakref.ref(x)
+
+    assert _collected(make)
+
+
+def test_dividing_by_a_number_is_the_c_librarys_power_as_in_python() -> None:
+    d = float.fromhex("0x1.1f67fb586b49cp-86")  # where pow(d, -1) and 1 / d differ in the last bit
+    a = Value(1.0)
+    q = a / d
+    q.backward()
+    assert q.data.hex() == (1.0 * d**-1).hex() and a.grad.hex() == (d**-1).hex()
+    assert (1.0 / Value(d)).data.hex() == (d**-1 * 1.0).hex()
+
+
+def test_a_chain_through_gradients_is_freed_without_recursion() -> None:
+    head = node = Value(0.0)
+    for _ in range(300_000):
+        nxt = Value(0.0)
+        node.grad = nxt
+        node = nxt
+    del node, nxt
+    del head  # frees 300,001 Values, each the grad of the one before
+
+
+def test_the_reference_answers_what_the_c_code_cannot() -> None:
+    with pytest.raises(TypeError):
+        pow(2, Value(3.0), 5)  # type: ignore[misc]
+
+    class NoTruth:
+        def __bool__(self) -> bool:
+            raise ValueError("no truth value")
+
+    with pytest.raises(ValueError, match="no truth value"):
+        Value(1.0, _op=NoTruth())  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        del Value(1.0)._op

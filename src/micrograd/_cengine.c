@@ -82,19 +82,22 @@ static PyObject *engine_ns;              /* engine.py's globals: chain_rule is l
 static int
 native_row(int row)
 {
-    PyObject *edits = PyList_GET_ITEM(row_edits, 0);
+    if (!PyList_CheckExact(row_edits) || PyList_GET_SIZE(row_edits) != 1)
+        return 0; /* the counter was tampered with: trust no row */
+    PyObject *edits = Py_NewRef(PyList_GET_ITEM(row_edits, 0));
     if (edits != edits_seen) {
         for (int i = 0; i < NROWS; i++) {
             PyObject *f = PyObject_GetAttrString(*rows[i], "forward");
-            PyObject *d = PyObject_GetAttrString(*rows[i], "derivative");
+            PyObject *d = f ? PyObject_GetAttrString(*rows[i], "derivative") : NULL;
             row_native[i] = f == row_functions[i][0] && d == row_functions[i][1];
+            if (d == NULL)
+                PyErr_Clear(); /* a row without its functions: no C code for it (the reference will say why) */
             Py_XDECREF(f);
             Py_XDECREF(d);
         }
-        PyErr_Clear(); /* a row without its functions: no C code for it */
-        Py_INCREF(edits);
-        Py_XSETREF(edits_seen, edits);
+        Py_XSETREF(edits_seen, Py_NewRef(edits));
     }
+    Py_DECREF(edits);
     return row_native[row];
 }
 
@@ -167,7 +170,9 @@ visit_push(PyObject *o, void *stack)
 }
 
 /* The objects a walk from item goes on to: a node's attributes and grad (its children are
- * tracked by track_down), the items of containers, the contents of closures. */
+ * tracked by track_down), whatever a container or an object holds (its own tp_traverse), and a
+ * function's closure and defaults -- but not its globals, nor modules and classes, which would
+ * lead everywhere and cannot be part of a graph's cycle through nodes built after them. */
 static int
 referents(PyObject *item, Stack *stack)
 {
@@ -175,16 +180,15 @@ referents(PyObject *item, Stack *stack)
         Node *v = (Node *)item;
         if (track_down(v) < 0)
             return -1;
-        return visit_push(v->dict, stack) || visit_push(v->grad_obj, stack);
+        return visit_push(v->dict, stack) || visit_push(v->grad_obj, stack) || visit_push(v->attrs, stack);
     }
-    if (PyList_Check(item) || PyTuple_Check(item) || PyDict_Check(item) || PyAnySet_Check(item) ||
-        PyCell_Check(item))
-        return Py_TYPE(item)->tp_traverse(item, visit_push, stack);
     if (PyFunction_Check(item))
-        return visit_push(PyFunction_GET_CLOSURE(item), stack);
-    if (PyMethod_Check(item))
-        return visit_push(PyMethod_GET_SELF(item), stack);
-    return 0;
+        return visit_push(PyFunction_GET_CLOSURE(item), stack) || visit_push(PyFunction_GET_DEFAULTS(item), stack) ||
+               visit_push(PyFunction_GET_KW_DEFAULTS(item), stack);
+    if (PyModule_Check(item) || PyType_Check(item) || PyCode_Check(item) || !PyObject_IS_GC(item))
+        return 0;
+    traverseproc traverse = Py_TYPE(item)->tp_traverse;
+    return traverse ? traverse(item, visit_push, stack) : 0;
 }
 
 /* Track every node that value reaches through containers, closures and bound methods:
@@ -235,19 +239,36 @@ static Stack doomed;
 static int dealloc_depth; /* nested node_dealloc calls now running */
 #define DIRECT_DEPTH 100  /* below this, a dying child is freed at once, by recursion of bounded depth */
 
+/* Drop our reference to obj. A node that would die deep inside a chain of frees waits in `doomed`,
+ * so that freeing a chain of any length (through children, grads or ops) needs no deep recursion. */
+static void
+release(PyObject *obj)
+{
+    if (obj != NULL && dealloc_depth >= DIRECT_DEPTH && Py_REFCNT(obj) == 1 && IS_NODE(obj) &&
+        push_quietly(&doomed, obj) == 0)
+        return; /* our reference moves to the list, which the outermost free drains */
+    Py_XDECREF(obj); /* (or, with no memory for the list, freed now after all) */
+}
+
+/* Take v's children away, then let go of them: freeing one can run Python code (a __del__, a
+ * collection) that looks at v, which must already be a node without children. */
 static void
 release_children(Node *v)
 {
-    Node **kids = KIDS(v);
-    for (uint32_t i = 0; i < v->n; i++) {
-        if (dealloc_depth >= DIRECT_DEPTH && Py_REFCNT(kids[i]) == 1 && push_quietly(&doomed, kids[i]) == 0)
-            continue; /* our reference moves to the list, which the outermost free drains */
-        Py_DECREF(kids[i]); /* (or, with no memory for the list, freed now after all) */
+    uint32_t n = v->n;
+    Node *pair[2] = {NULL, NULL}, **kids = pair;
+    void *block = NULL;
+    if (INLINE(v)) {
+        pair[0] = v->e.in.kid[0];
+        pair[1] = v->e.in.kid[1];
     }
-    if (!INLINE(v))
-        PyMem_Free(v->e.out.kid);
+    else
+        kids = block = v->e.out.kid;
     v->n = 0;
     v->nloc &= MARK;
+    for (uint32_t i = 0; i < n; i++)
+        release((PyObject *)kids[i]);
+    PyMem_Free(block);
 }
 
 static void
@@ -267,10 +288,12 @@ drain_doomed(void)
 static int
 node_clear(Node *v)
 {
-    Py_CLEAR(v->dict);
-    Py_CLEAR(v->grad_obj);
-    Py_CLEAR(v->fn);
-    Py_CLEAR(v->attrs);
+    PyObject *dict = v->dict, *grad = v->grad_obj, *fn = v->fn, *attrs = v->attrs;
+    v->dict = v->grad_obj = v->fn = v->attrs = NULL; /* detached first, as the children are */
+    release(dict);
+    release(grad);
+    release(fn);
+    release(attrs);
     release_children(v);
     return 0;
 }
@@ -386,7 +409,7 @@ leaf(double data)
 static int
 recording(void)
 {
-    if (PyList_GET_ITEM(open_blocks, 0) == zero)
+    if (PyList_CheckExact(open_blocks) && PyList_GET_SIZE(open_blocks) == 1 && PyList_GET_ITEM(open_blocks, 0) == zero)
         return 1;
     PyObject *enabled = PyObject_CallNoArgs(py_grad_enabled);
     if (enabled == NULL)
@@ -412,7 +435,12 @@ as_value(PyObject *x)
             return (Node *)leaf(d);
         PyErr_Clear(); /* too large: the reference says so in its own words */
     }
-    return (Node *)PyObject_CallOneArg(py_constant, x);
+    PyObject *made = PyObject_CallOneArg(py_constant, x);
+    if (made != NULL && !IS_NODE(made)) {
+        PyErr_Format(PyExc_TypeError, "engine._constant gave %.80s, not a Value", Py_TYPE(made)->tp_name);
+        Py_CLEAR(made);
+    }
+    return (Node *)made;
 }
 
 /* The reference's method of this name, applied to args: what every fast path falls back on. */
@@ -489,6 +517,10 @@ neg(PyObject *x)
     return out;
 }
 
+/* The C library's pow, called through a pointer the compiler cannot see through: GCC rewrites
+ * pow(x, -1.0) as 1.0 / x, which is not always the library's (and so Python's) result, bit for bit. */
+static double (*volatile libm_pow)(double, double) = pow;
+
 /* x ** k on floats as Python's float pow computes it, for the cases it hands to the C library:
  * 0 when those are all there are, -1 (no exception set) for the rest, which the reference handles. */
 static int
@@ -503,7 +535,7 @@ float_pow(double x, double k, double *out)
         x = -x;
         negate = fmod(fabs(k), 2.0) == 1.0;
     }
-    double r = (x == 1.0 || k == 0.0) ? 1.0 : pow(x, k);
+    double r = (x == 1.0 || k == 0.0) ? 1.0 : libm_pow(x, k);
     if (!isfinite(r))
         return -1;
     *out = negate ? -r : r;
@@ -582,8 +614,11 @@ fast_or_reference(PyObject *fast, const char *name, PyObject *self, PyObject *ot
 static PyObject *
 nb_power(PyObject *base, PyObject *exponent, PyObject *mod)
 {
-    if (!IS_NODE(base))
+    if (!IS_NODE(base)) {
+        if (mod != Py_None)
+            Py_RETURN_NOTIMPLEMENTED; /* pow(2, x, 5): Python refuses it, as for the reference */
         return fallback("__rpow__", exponent, base);
+    }
     double k;
     if (mod != Py_None || !plain_number(exponent, &k)) {
         if (mod != Py_None)
@@ -725,7 +760,7 @@ static PyObject *m_sigmoid(Node *v, PyObject *u) { return unary(v, rule_sigmoid,
 static PyObject *
 linear_fast(PyObject *weights, PyObject *inputs, PyObject *bias)
 {
-    Py_ssize_t n = PyList_GET_SIZE(weights), total = 2 * n + (bias != Py_None);
+    Py_ssize_t n = PyTuple_GET_SIZE(weights), total = 2 * n + (bias != Py_None);
     Node **kids = PyMem_Malloc(total * sizeof(Node *) + 1);
     double *local = PyMem_Malloc(total * sizeof(double) + 1);
     PyObject *out = NULL;
@@ -736,7 +771,7 @@ linear_fast(PyObject *weights, PyObject *inputs, PyObject *bias)
     }
     double sum = bias == Py_None ? 0.0 : ((Node *)bias)->data;
     for (; made < n; made++) {
-        Node *w = (Node *)PyList_GET_ITEM(weights, made), *x = as_value(PyList_GET_ITEM(inputs, made));
+        Node *w = (Node *)PyTuple_GET_ITEM(weights, made), *x = as_value(PyTuple_GET_ITEM(inputs, made));
         if (x == NULL)
             goto done;
         kids[made] = w;
@@ -768,18 +803,19 @@ linear(PyObject *module, PyObject *args)
     PyObject *weights, *inputs, *bias;
     if (!PyArg_UnpackTuple(args, "linear", 3, 3, &weights, &inputs, &bias))
         return NULL;
-    int fast = PyList_CheckExact(weights) && PyList_CheckExact(inputs) &&
-               PyList_GET_SIZE(weights) == PyList_GET_SIZE(inputs) && (bias == Py_None || IS_NODE(bias));
-    for (Py_ssize_t i = 0; fast && i < PyList_GET_SIZE(weights); i++)
-        fast = IS_NODE(PyList_GET_ITEM(weights, i));
-    fast = fast && native_row(bias == Py_None ? ROW_DOT : ROW_LINEAR);
-    if (!fast) /* other sequences, and every error, as the reference has them */
+    if (!PyList_CheckExact(weights) || !PyList_CheckExact(inputs) || !native_row(bias == Py_None ? ROW_DOT : ROW_LINEAR))
         return PyObject_CallFunctionObjArgs(py_linear, weights, inputs, bias, NULL);
-    Py_INCREF(weights);
-    Py_INCREF(inputs);
-    PyObject *out = linear_fast(weights, inputs, bias);
-    Py_DECREF(weights);
-    Py_DECREF(inputs);
+    /* Tuples of the lists as they are now: converting an input can run Python code that changes them. */
+    PyObject *w = PyList_AsTuple(weights), *x = w ? PyList_AsTuple(inputs) : NULL, *out = NULL;
+    int fast = x && PyTuple_GET_SIZE(w) == PyTuple_GET_SIZE(x) && (bias == Py_None || IS_NODE(bias));
+    for (Py_ssize_t i = 0; fast && i < PyTuple_GET_SIZE(w); i++)
+        fast = IS_NODE(PyTuple_GET_ITEM(w, i));
+    if (fast)
+        out = linear_fast(w, x, bias);
+    else if (x != NULL) /* every error as the reference words it */
+        out = PyObject_CallFunctionObjArgs(py_linear, weights, inputs, bias, NULL);
+    Py_XDECREF(w);
+    Py_XDECREF(x);
     return out;
 }
 
@@ -787,17 +823,16 @@ linear(PyObject *module, PyObject *args)
 /* The graph: a topological order, and the chain rule                  */
 /* ------------------------------------------------------------------ */
 
-static PyObject *custom_step(Node *v);
-
 /* Every node the roots depend on, children before parents (engine.topological_order):
  * depth first with an explicit stack; a pointer with its low bit set means "children done".
- * Visited nodes carry MARK until the end. Fills order with new references. With zero_grads,
- * each node with children (or a _backward set by hand) gets grad 0 on the way: backward()'s
- * "nodes with children hold the gradient of this pass only". */
+ * A node carries MARK from its first visit until the end, where every mark is taken off again:
+ * each marked node is then in the order or on the stack (under "children done"). No Python code
+ * runs during the walk, so the borrowed pointers on the stack stay valid. Fills order with new
+ * references. */
 static int
-topo(Node *const *roots, Py_ssize_t nroots, Stack *order, int zero_grads)
+topo(Node *const *roots, Py_ssize_t nroots, Stack *order)
 {
-    Stack stack = {0}, dropped = {0};
+    Stack stack = {0};
     int status = 0;
     for (Py_ssize_t i = nroots - 1; i >= 0 && status == 0; i--)
         status = push(&stack, roots[i]);
@@ -805,34 +840,29 @@ topo(Node *const *roots, Py_ssize_t nroots, Stack *order, int zero_grads)
         uintptr_t item = (uintptr_t)stack.items[--stack.size];
         Node *v = (Node *)(item & ~(uintptr_t)1);
         if (item & 1) {
-            status = push(order, v);
-            if (status == 0)
+            if ((status = push(order, v)) == 0)
                 Py_INCREF(v);
+            else
+                v->nloc &= ~MARK; /* in neither place: unmark it here */
             continue;
         }
         if (v->nloc & MARK)
             continue;
         v->nloc |= MARK;
-        if (zero_grads && (v->n > 0 || (v->dict && custom_step(v)))) {
-            v->grad = 0.0;
-            if (v->grad_obj != NULL && push_quietly(&dropped, v->grad_obj) == 0)
-                v->grad_obj = NULL; /* released after the walk: freeing it could run Python code */
+        if ((status = push(&stack, (void *)(item | 1))) < 0) {
+            v->nloc &= ~MARK;
+            break;
         }
-        status = PyErr_Occurred() ? -1 : push(&stack, (void *)(item | 1));
         Node **kids = KIDS(v);
         for (uint32_t i = v->n; i > 0 && status == 0; i--)
             if (!(kids[i - 1]->nloc & MARK))
                 status = push(&stack, kids[i - 1]);
     }
-    /* Unmark: every marked node is in the order or still on the stack as "children done". */
     for (Py_ssize_t i = 0; i < order->size; i++)
         ((Node *)order->items[i])->nloc &= ~MARK;
     for (Py_ssize_t i = 0; i < stack.size; i++)
         ((Node *)((uintptr_t)stack.items[i] & ~(uintptr_t)1))->nloc &= ~MARK;
     PyMem_Free(stack.items);
-    for (Py_ssize_t i = 0; i < dropped.size; i++)
-        Py_DECREF((PyObject *)dropped.items[i]);
-    PyMem_Free(dropped.items);
     return status;
 }
 
@@ -844,21 +874,30 @@ release_order(Stack *order)
     PyMem_Free(order->items);
 }
 
+/* The _backward a user set on this node (a new reference), or NULL: with an exception set if the
+ * lookup failed. The dict is held while it is searched: a key's __eq__ may replace it. */
 static PyObject *
-custom_step(Node *v) /* borrowed: the _backward a user set on this node, or NULL */
+custom_step(Node *v)
 {
-    return v->dict == NULL ? NULL : PyDict_GetItemWithError(v->dict, str_backward);
+    if (v->dict == NULL)
+        return NULL;
+    PyObject *dict = Py_NewRef(v->dict);
+    PyObject *step = PyDict_GetItemWithError(dict, str_backward);
+    Py_XINCREF(step);
+    Py_DECREF(dict);
+    if (step == Py_None) /* as the reference's _backward property: None is no step of its own */
+        Py_CLEAR(step);
+    return step;
 }
 
 /* child.grad += local * g, where a grad is not a float: as Python does it on objects. */
 static int
 add_to_grad_object(Node *child, double local, PyObject *g)
 {
+    /* In Python's order for child.grad += local * g: child.grad is read first. */
+    PyObject *before = child->grad_obj ? Py_NewRef(child->grad_obj) : PyFloat_FromDouble(child->grad);
     PyObject *factor = PyFloat_FromDouble(local);
     PyObject *term = factor ? PyNumber_Multiply(factor, g) : NULL;
-    PyObject *before = child->grad_obj ? child->grad_obj : PyFloat_FromDouble(child->grad);
-    if (child->grad_obj)
-        Py_INCREF(before);
     PyObject *after = term && before ? PyNumber_InPlaceAdd(before, term) : NULL;
     int status = after ? PyObject_SetAttrString((PyObject *)child, "grad", after) : -1;
     Py_XDECREF(factor);
@@ -874,7 +913,6 @@ step(Node *v)
 {
     PyObject *custom = custom_step(v);
     if (custom != NULL) {
-        Py_INCREF(custom);
         PyObject *r = PyObject_CallNoArgs(custom);
         Py_DECREF(custom);
         Py_XDECREF(r);
@@ -929,7 +967,7 @@ topological_order(PyObject *module, PyObject *roots)
                                 Py_TYPE(PyTuple_GET_ITEM(roots, i))->tp_name);
     Stack order = {0};
     PyObject *list = NULL;
-    if (topo((Node *const *)&PyTuple_GET_ITEM(roots, 0), PyTuple_GET_SIZE(roots), &order, 0) == 0 &&
+    if (topo((Node *const *)&PyTuple_GET_ITEM(roots, 0), PyTuple_GET_SIZE(roots), &order) == 0 &&
         (list = PyList_New(order.size)) != NULL)
         for (Py_ssize_t i = 0; i < order.size; i++) {
             PyList_SET_ITEM(list, i, order.items[i]);
@@ -970,7 +1008,26 @@ chain_rule(PyObject *module, PyObject *args, PyObject *kwargs)
     return status < 0 ? NULL : Py_NewRef(Py_None);
 }
 
-/* backward(create_graph=False): engine.Value.backward. */
+/* Nodes with children (or a _backward of their own) hold the gradient of this pass only. The order
+ * holds every node, so the Python code that freeing an old gradient may run cannot free one. */
+static int
+zero_grads(Stack *order)
+{
+    for (Py_ssize_t i = 0; i < order->size; i++) {
+        Node *v = order->items[i];
+        PyObject *custom = v->n > 0 ? NULL : custom_step(v);
+        if (custom == NULL && PyErr_Occurred())
+            return -1;
+        if (v->n > 0 || custom != NULL) {
+            v->grad = 0.0;
+            Py_CLEAR(v->grad_obj);
+        }
+        Py_XDECREF(custom);
+    }
+    return 0;
+}
+
+/* backward(create_graph=False): engine.Value.backward, seed and all. */
 static PyObject *
 m_backward(Node *self, PyObject *args, PyObject *kwargs)
 {
@@ -979,18 +1036,22 @@ m_backward(Node *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:backward", names, &create_graph))
         return NULL;
     int graph = PyObject_IsTrue(create_graph);
-    if (graph != 0)
+    PyObject *walk = PyDict_GetItemString(engine_ns, "chain_rule"); /* patched, e.g. by a test watching it */
+    if (graph != 0 || (walk != NULL && walk != native_chain_rule))
         return graph < 0 ? NULL : fallback("backward", (PyObject *)self, create_graph);
     Stack order = {0};
-    int status = topo(&self, 1, &order, 1);
+    int status = topo(&self, 1, &order);
+    if (status == 0)
+        status = zero_grads(&order);
     if (status == 0 && self->n > 0)
         self->grad = 1.0;
     else if (status == 0 && self->grad_obj == NULL)
         self->grad = self->grad + 1.0;
     else if (status == 0) {
-        PyObject *one = PyFloat_FromDouble(1.0);
-        PyObject *seed = one ? PyNumber_Add(self->grad_obj, one) : NULL;
+        PyObject *before = Py_NewRef(self->grad_obj), *one = PyFloat_FromDouble(1.0);
+        PyObject *seed = one ? PyNumber_Add(before, one) : NULL;
         status = seed ? PyObject_SetAttrString((PyObject *)self, "grad", seed) : -1;
+        Py_DECREF(before);
         Py_XDECREF(one);
         Py_XDECREF(seed);
     }
@@ -1006,6 +1067,7 @@ m_backward_set_by_hand(Node *self, PyObject *unused)
     PyObject *custom = custom_step(self);
     if (custom == NULL && PyErr_Occurred())
         return NULL;
+    Py_XDECREF(custom);
     return PyBool_FromLong(custom != NULL);
 }
 
@@ -1038,25 +1100,36 @@ set_grad(Node *v, PyObject *value, void *c)
 static PyObject *
 get_prev(Node *v, void *c)
 {
-    PyObject *t = PyTuple_New(v->n);
-    for (uint32_t i = 0; t && i < v->n; i++)
-        PyTuple_SET_ITEM(t, i, Py_NewRef(KIDS(v)[i]));
-    return t;
+    for (;;) {
+        uint32_t n = v->n;
+        PyObject *t = PyTuple_New(n);
+        if (t == NULL || v->n == n) { /* else the allocation ran code that changed v: again */
+            for (uint32_t i = 0; t && i < n; i++)
+                PyTuple_SET_ITEM(t, i, Py_NewRef(KIDS(v)[i]));
+            return t;
+        }
+        Py_DECREF(t);
+    }
 }
 
 static PyObject *
 get_local_grads(Node *v, void *c)
 {
-    PyObject *t = PyTuple_New(NLOC(v));
-    for (uint32_t i = 0; t && i < NLOC(v); i++) {
-        PyObject *x = PyFloat_FromDouble(LOCALS(v)[i]);
-        if (x == NULL) {
-            Py_DECREF(t);
-            return NULL;
+    for (;;) {
+        uint32_t n = NLOC(v);
+        PyObject *t = PyTuple_New(n);
+        if (t == NULL || NLOC(v) == n) { /* else the allocation ran code that changed v: again */
+            for (uint32_t i = 0; t && i < n; i++) { /* floats: no collection, so v stays as it is */
+                PyObject *x = PyFloat_FromDouble(LOCALS(v)[i]);
+                if (x == NULL)
+                    Py_CLEAR(t);
+                else
+                    PyTuple_SET_ITEM(t, i, x);
+            }
+            return t;
         }
-        PyTuple_SET_ITEM(t, i, x);
+        Py_DECREF(t);
     }
-    return t;
 }
 
 /* Replace v's children and local derivatives (either may be the ones it has). */
@@ -1163,31 +1236,35 @@ get_op(Node *v, void *c)
     return PyObject_Str(text);
 }
 
-/* The dict, made if the node has none yet (borrowed). */
-static PyObject *
-own_dict(Node *v)
+/* Set or delete key in v's dict, made if v has none yet, as attribute `name` (AttributeError when
+ * deleting what is not there). The dict is held meanwhile: a key's __eq__ may replace it. */
+static int
+dict_item(Node *v, PyObject *key, PyObject *value, const char *name)
 {
-    if (v->dict == NULL)
-        v->dict = PyDict_New();
-    return v->dict;
+    if (v->dict == NULL && (v->dict = PyDict_New()) == NULL)
+        return -1;
+    PyObject *dict = Py_NewRef(v->dict);
+    int status = value ? PyDict_SetItem(dict, key, value) : PyDict_DelItem(dict, key);
+    Py_DECREF(dict);
+    if (status < 0 && value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_AttributeError, "'Value' object has no attribute '%s'", name);
+    }
+    return status;
 }
 
 static int
 set_op(Node *v, PyObject *value, void *c)
 {
-    if (own_dict(v) == NULL)
-        return -1;
-    return value == NULL ? PyDict_DelItem(v->dict, str_op) : PyDict_SetItem(v->dict, str_op, value);
+    return dict_item(v, str_op, value, "_op");
 }
 
 static PyObject *
 get_backward(Node *v, void *c)
 {
     PyObject *custom = custom_step(v);
-    if (custom != NULL)
-        return Py_NewRef(custom);
-    if (PyErr_Occurred())
-        return NULL;
+    if (custom != NULL || PyErr_Occurred())
+        return custom;
     PyObject *walk = PyDict_GetItemString(engine_ns, "chain_rule"); /* looked up now: it may be patched */
     return PyObject_CallFunction(partial, "O[O]", walk ? walk : native_chain_rule, (PyObject *)v);
 }
@@ -1200,9 +1277,7 @@ set_backward(Node *v, PyObject *value, void *c)
                      Py_TYPE(value)->tp_name);
         return -1;
     }
-    if (own_dict(v) == NULL)
-        return -1;
-    return value == NULL ? PyDict_DelItem(v->dict, str_backward) : PyDict_SetItem(v->dict, str_backward, value);
+    return dict_item(v, str_backward, value, "_backward");
 }
 
 static PyGetSetDef node_getset[] = {
@@ -1266,10 +1341,12 @@ node_init(Node *self, PyObject *args, PyObject *kwargs)
     Py_XDECREF(none);
     Py_CLEAR(self->fn);
     Py_CLEAR(self->attrs);
-    if (status == 0 && op != NULL && PyObject_IsTrue(op))
-        status = PyObject_SetAttrString((PyObject *)self, "_op", op);
-    if (status == 0 && label != NULL && PyObject_IsTrue(label))
-        status = PyObject_SetAttrString((PyObject *)self, "label", label);
+    int given = status == 0 && op != NULL ? PyObject_IsTrue(op) : 0;
+    if (given != 0)
+        status = given < 0 ? -1 : PyObject_SetAttrString((PyObject *)self, "_op", op);
+    given = status == 0 && label != NULL ? PyObject_IsTrue(label) : 0;
+    if (given != 0)
+        status = given < 0 ? -1 : PyObject_SetAttrString((PyObject *)self, "label", label);
     return status;
 }
 
