@@ -1450,12 +1450,13 @@ adopt_methods(PyObject *ref)
 static PyObject *
 install(PyObject *module, PyObject *args)
 {
-    PyObject *ref, *ns, *ops = NULL, *gradmode = NULL, *functools = NULL;
+    PyObject *ref, *ns, *ops = NULL, *gradmode = NULL, *functools = NULL, *checks = NULL;
     if (!PyArg_ParseTuple(args, "O!O!:install", &PyType_Type, &ref, &PyDict_Type, &ns))
         return NULL;
     int ok = take(&ops, ns, "ops") == 0 && take(&py_constant, ns, "_constant") == 0 &&
              take(&py_linear, ns, "linear") == 0 && take(&py_chain_rule, ns, "chain_rule") == 0 &&
-             take(&py_to_float, ns, "to_float") == 0 && take(&py_grad_enabled, ns, "is_grad_enabled") == 0;
+             take(&checks, ns, "checks") == 0 && take(&py_to_float, checks, "to_float") == 0 &&
+             take(&py_grad_enabled, ns, "is_grad_enabled") == 0;
     ok = ok && take(&op_add, ops, "ADD") == 0 && take(&op_mul, ops, "MUL") == 0 && take(&op_pow, ops, "POW") == 0 &&
          take(&op_exp, ops, "EXP") == 0 && take(&op_log, ops, "LOG") == 0 && take(&op_tanh, ops, "TANH") == 0 &&
          take(&op_relu, ops, "RELU") == 0 && take(&op_sigmoid, ops, "SIGMOID") == 0 &&
@@ -1464,6 +1465,7 @@ install(PyObject *module, PyObject *args)
          take(&open_blocks, gradmode, "open_blocks") == 0 && (functools = PyImport_ImportModule("functools")) &&
          take(&partial, functools, "partial") == 0 && take(&native_chain_rule, module, "chain_rule") == 0;
     Py_XDECREF(ops);
+    Py_XDECREF(checks);
     Py_XDECREF(gradmode);
     Py_XDECREF(functools);
     if (!ok)

@@ -6,7 +6,10 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["to_float", "shown", "compare", "divisor_data", "check_children", "check_linear", "derivative_error"]
+__all__ = [
+    "to_float", "shown", "compare", "divisor_data", "check_children", "check_linear", "derivative_error",
+    "check_local_grads",
+]
 
 
 def to_float(data: Any, what: str = "Value: data") -> float:
@@ -74,3 +77,24 @@ def derivative_error(
     where = about[1].format(*data_in) if about[1] else (f"x = {data_in[0]}" if len(data_in) == 1 else f"{data_in}")
     problem = "is infinite" if kind is ZeroDivisionError else "overflows a float"
     return kind(f"{subject} {problem} at {where}")
+
+
+def check_local_grads(op: Any, local: Any, n_inputs: int) -> None:
+    """A row's first use: its derivative gave a real number (one input) or a sequence of one per input.
+
+    Anything else -- None, a str, a complex, a tuple of the wrong length -- is refused here, naming the op,
+    instead of failing later in the backward pass or not at all.
+    """
+    items = [local] if op.arity == 1 else local
+    try:
+        count = len(items)
+    except TypeError:
+        count = -1
+    if count != n_inputs or isinstance(items, (str, bytes)):
+        raise ValueError(
+            f"{op.name}: the derivative must give {n_inputs} local derivative(s), one per input; got {shown(local)}"
+        )
+    for i, d in enumerate(items):
+        if not isinstance(d, numbers.Real):
+            raise TypeError(f"{op.name}: local derivative {i} must be a real number, got {type(d).__name__} {shown(d)}")
+    op.checked = True

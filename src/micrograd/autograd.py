@@ -62,25 +62,61 @@ def grad(outputs: Values, inputs: Values, create_graph: bool = False) -> tuple[A
 
 
 def _reverse_pass(outs: list[Value], ins: list[Value], create_graph: bool) -> tuple[Any, ...]:
-    """The same chain-rule walk as backward(), on .grad fields set aside for the call and put back after."""
+    """The chain rule of backward(), edge for edge in the same order, into a table of its own.
+
+    No ``.grad`` is read or written, so calls in several threads, or beside a ``backward()``,
+    give exactly their sequential results (as ``torch.autograd.grad``). A graph with a
+    ``_backward`` set by hand is the exception: the lecture's function adds into ``.grad``
+    itself, so there the walk runs on ``.grad`` fields set aside for the call.
+    """
     with _collector_paused():
         order = topological_order(*outs, *ins)
-        saved = [node.grad for node in order]
-        try:
-            for node in order:
-                node.grad = 0.0
-            seed: Any = 1.0
-            for out in outs:  # an output listed twice counts twice
-                out.grad = out.grad + seed
-            if create_graph:
-                for out in outs:
-                    out.grad = Value(out.grad)
-            chain_rule(order, create_graph=create_graph)
-            # An input the outputs do not depend on still holds 0.0: with create_graph, a Value(0.0).
-            return tuple(Value(x.grad) if create_graph and not isinstance(x.grad, Value) else x.grad for x in ins)
-        finally:
-            for node, before in zip(order, saved, strict=True):
-                node.grad = before
+        if any(node._backward_set_by_hand() for node in order):
+            return _reverse_pass_on_grad_fields(order, outs, ins, create_graph)
+        grads: dict[Value, Any] = {}
+        for out in outs:  # an output listed twice counts twice
+            grads[out] = grads.get(out, 0.0) + 1.0
+        if create_graph:
+            for out in outs:
+                grads[out] = Value(grads[out])
+        for node in reversed(order):
+            g = grads.get(node)
+            if g is None or not node._prev:
+                continue
+            fn = node._fn if create_graph else None  # the rules on Values: a graph to differentiate again
+            on_values = fn is not None
+            local_grads = fn.local_grads(node._prev, node, node._attrs) if fn is not None else node._local_grads
+            for child, local in zip(node._prev, local_grads, strict=False):  # a hand-made node may give fewer
+                before = grads.get(child, 0.0)
+                term = local * g
+                first = on_values and type(before) is float and before == 0.0  # as chain_rule starts a sum there
+                grads[child] = term if first else before + term
+        # An input the outputs do not depend on gets 0.0: with create_graph, a Value(0.0).
+        return tuple(_as_result(grads.get(x, 0.0), create_graph) for x in ins)
+
+
+def _as_result(g: Any, create_graph: bool) -> Any:
+    return Value(g) if create_graph and not isinstance(g, Value) else g
+
+
+def _reverse_pass_on_grad_fields(
+    order: list[Value], outs: list[Value], ins: list[Value], create_graph: bool
+) -> tuple[Any, ...]:
+    """The walk of backward() itself, on .grad fields set aside for the call and put back after."""
+    saved = [node.grad for node in order]
+    try:
+        for node in order:
+            node.grad = 0.0
+        for out in outs:
+            out.grad = out.grad + 1.0
+        if create_graph:
+            for out in outs:
+                out.grad = Value(out.grad)
+        chain_rule(order, create_graph=create_graph)
+        return tuple(_as_result(x.grad, create_graph) for x in ins)
+    finally:
+        for node, before in zip(order, saved, strict=True):
+            node.grad = before
 
 
 @contextmanager

@@ -31,8 +31,8 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
 
+from micrograd import _checks as checks
 from micrograd import ops
-from micrograd._checks import check_children, check_linear, compare, derivative_error, divisor_data, to_float
 from micrograd._copying import reduce_value
 from micrograd._gradmode import collector_paused, enable_grad, is_grad_enabled, no_grad, open_blocks
 from micrograd.ops import Op
@@ -56,7 +56,7 @@ class Value:
 
     def __init__(self, data: float, _children: Iterable[Value] = (), _op: str = "", label: str = "",
                  _local_grads: Iterable[float] = ()) -> None:  # fmt: skip
-        self.data: float = data if type(data) is float else to_float(data)
+        self.data: float = data if type(data) is float else checks.to_float(data)
         self.grad: Any = 0.0  # a float; a Value after backward(create_graph=True)
         self._prev = _children
         self._local_grads: tuple[float, ...] = tuple(map(float, _local_grads))
@@ -86,7 +86,7 @@ class Value:
 
     @_prev.setter
     def _prev(self, children: Iterable[Value]) -> None:
-        self._children = check_children(tuple(children), Value)
+        self._children = checks.check_children(tuple(children), Value)
 
     @property
     def _op(self) -> str:
@@ -118,7 +118,7 @@ class Value:
             return _apply(ops.POW_VALUE, (self, exponent), (), ("pow: the derivative of x**y", "x = {}, y = {}"))
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: exponent must be a number or a Value, got {type(exponent).__name__}")
-        k = to_float(exponent, "pow: exponent")
+        k = checks.to_float(exponent, "pow: exponent")
         return _apply(ops.POW, (self,), (k,), ("pow: the derivative of x{display}", "x = {}"))
 
     def exp(self) -> Value: return _apply(ops.EXP, (self,))  # noqa: E704
@@ -155,11 +155,11 @@ class Value:
         return other + (-self)
 
     def __truediv__(self, other: Scalar) -> Value:
-        divisor_data(other)
+        checks.divisor_data(other)
         return self * other**-1
 
     def __rtruediv__(self, other: Scalar) -> Value:
-        divisor_data(self)
+        checks.divisor_data(self)
         return other * self**-1
 
     def __rpow__(self, base: float) -> Value:
@@ -167,10 +167,10 @@ class Value:
 
     # Comparisons look at data only, as comparing 0-d tensors does in PyTorch. There is
     # no __eq__: Values stay hashable by identity, as in the original.
-    def __lt__(self, other: Scalar) -> bool: return compare(operator.lt, self.data, _data(other))  # noqa: E704
-    def __le__(self, other: Scalar) -> bool: return compare(operator.le, self.data, _data(other))  # noqa: E704
-    def __gt__(self, other: Scalar) -> bool: return compare(operator.gt, self.data, _data(other))  # noqa: E704
-    def __ge__(self, other: Scalar) -> bool: return compare(operator.ge, self.data, _data(other))  # noqa: E704
+    def __lt__(self, other: Scalar) -> bool: return checks.compare(operator.lt, self.data, _data(other))  # noqa: E704
+    def __le__(self, other: Scalar) -> bool: return checks.compare(operator.le, self.data, _data(other))  # noqa: E704
+    def __gt__(self, other: Scalar) -> bool: return checks.compare(operator.gt, self.data, _data(other))  # noqa: E704
+    def __ge__(self, other: Scalar) -> bool: return checks.compare(operator.ge, self.data, _data(other))  # noqa: E704
 
     def __float__(self) -> float:
         return float(self.data)
@@ -229,24 +229,27 @@ def _apply(op: Op, xs: tuple[Value, ...], attrs: tuple[Any, ...] = (), about: tu
     named = dict(zip(op.attrs, attrs, strict=True)) if attrs else None
     out = op.forward(*data_in, **named) if named else op.forward(*data_in)
     if type(out) is not float:
-        out = to_float(out, f"{op.name}: result")
+        out = checks.to_float(out, f"{op.name}: result")
     if open_blocks[0] and not is_grad_enabled():  # inside no_grad: a leaf
         return _constant(out)
     try:
         local = op.derivative(*data_in, out, **named) if named else op.derivative(*data_in, out)
     except (ZeroDivisionError, OverflowError) as error:
-        raise derivative_error(type(error), op, data_in, attrs, about) from None
+        raise checks.derivative_error(type(error), op, data_in, attrs, about) from None
+    if not op.checked:  # a row's first use: one real number per input, or an error naming the op
+        checks.check_local_grads(op, local, len(xs))
     local = (local,) if op.arity == 1 else tuple(local)  # a variadic op gives a tuple even for one input
-    if len(local) != len(xs):
+    if len(local) != len(xs):  # every time: a variadic row's count depends on its inputs
         raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
     if (_INF in local or -_INF in local) and all(abs(d) < _INF for d in (*data_in, out)):
         # Float division does not raise: 1 / 5e-324 (log's derivative) is a silent inf. A finite input
         # with a finite output and an infinite derivative is an overflow, refused as the docs promise.
-        raise derivative_error(OverflowError, op, data_in, attrs, about)
+        raise checks.derivative_error(OverflowError, op, data_in, attrs, about)
     return Value._make(out, xs, local, op, attrs)
 
 
 _data_of = operator.attrgetter("data")
+_INF = float("inf")
 
 
 def _data(x: Any) -> Any:
@@ -257,12 +260,9 @@ def _as_value(x: Any) -> Value:
     return x if isinstance(x, Value) else _constant(x)
 
 
-_INF = float("inf")
-
-
 def _constant(x: Any) -> Value:
     """A number as a leaf: the 2 of x * 2, or an op's result under no_grad."""
-    return Value._make(x if type(x) is float else to_float(x), (), ())
+    return Value._make(x if type(x) is float else checks.to_float(x), (), ())
 
 
 def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | None) -> Value:
@@ -272,7 +272,7 @@ def linear(weights: Sequence[Value], inputs: Sequence[Scalar], bias: Value | Non
     adds it, so the value is bit for bit the same, in one node instead of 2n.
     With ``bias=None`` the sum starts from 0.0 (the row ``dot``).
     """
-    check_linear(weights, inputs, bias, Value)
+    checks.check_linear(weights, inputs, bias, Value)
     parts = [*weights, *inputs] if bias is None else [*weights, *inputs, bias]
     return _apply(ops.DOT if bias is None else ops.LINEAR, tuple(map(_as_value, parts)))
 

@@ -65,7 +65,7 @@ class Op:
     numbers (or numpy arrays) it just computes the forward value.
     """
 
-    __slots__ = ("name", "forward", "derivative", "doc", "arity", "attrs", "_display")
+    __slots__ = ("name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked")
 
     def __init__(
         self,
@@ -81,11 +81,13 @@ class Op:
         self.doc = doc
         self.arity, self.attrs = _signature(name, forward)
         self._display = display
+        self.checked = False  # whether the engine has checked what the derivative gives (on first use)
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
         if name in ("forward", "derivative"):
             row_edits[0] += 1  # an engine with code of its own for this row must use the row again
+            object.__setattr__(self, "checked", False)  # and the engine checks what the new rule gives
 
     def __call__(self, *inputs: Any, **attrs: Any) -> Any:
         for x in inputs:
@@ -133,16 +135,26 @@ def defop(
     the derivative with this module's functions and arithmetic, not ``math``'s,
     so that it also works on Values (``math.cos`` would turn a Value into a
     float and cut it out of the graph: the second derivative would be 0).
-    Defining a name again replaces the op (re-running a notebook cell is fine).
+    Defining one of your own names again replaces that op (re-running a notebook cell is fine); the
+    built-in rows cannot be replaced (a ValueError), since other rows and the engines rely on them.
     """
     if not isinstance(name, str) or not (name.isidentifier() or name in _OPERATOR_NAMES):
         raise ValueError(f"defop: name must be an identifier such as 'softsign', got {name!r}")
     for what, fn in (("forward", forward), ("derivative", derivative)):
         if not callable(fn):
             raise TypeError(f"defop: {what} must be a function, got {type(fn).__name__}")
+    if name in OPS and _is_built_in(OPS[name]):
+        # Other rows and the engines' own code rely on the library's rows: replacing one would change
+        # some derivatives and not others. Your own ops can be defined again (a re-run notebook cell).
+        raise ValueError(f"defop: {name!r} is a built-in op of micrograd and cannot be replaced; choose another name")
     op = Op(name, forward, derivative, doc or (getattr(forward, "__doc__", None) or ""), display)
     OPS[name] = op
     return op
+
+
+def _is_built_in(op: Op) -> bool:
+    """A row micrograd itself defined: its forward was written in one of micrograd's modules."""
+    return str(getattr(op.forward, "__module__", "")).startswith("micrograd.")
 
 
 _OPERATOR_NAMES = ("+", "*", "**")
@@ -264,8 +276,16 @@ exp = _elementwise("exp", _float_exp, _array_exp, "e ** x")
 log = _elementwise("log", _float_log, _array_log, "the natural logarithm")
 tanh = _elementwise("tanh", math.tanh, lambda x: _numpy().tanh(x), "the hyperbolic tangent")
 sigmoid = _elementwise("sigmoid", _float_sigmoid, _array_sigmoid, "1 / (1 + e ** -x)")
-sin = _elementwise("sin", math.sin, lambda x: _numpy().sin(x), "the sine")
-cos = _elementwise("cos", math.cos, lambda x: _numpy().cos(x), "the cosine")
+def _float_sin(x: float) -> float:
+    return math.sin(x) if x - x == 0.0 else math.nan  # sin(+-inf) is nan, as in PyTorch (math.sin raises)
+
+
+def _float_cos(x: float) -> float:
+    return math.cos(x) if x - x == 0.0 else math.nan
+
+
+sin = _elementwise("sin", _float_sin, lambda x: _numpy().sin(x), "the sine")
+cos = _elementwise("cos", _float_cos, lambda x: _numpy().cos(x), "the cosine")
 sqrt = _elementwise("sqrt", _float_sqrt, lambda x: _numpy().sqrt(x), "the square root")
 softplus = _elementwise("softplus", _float_softplus, _array_softplus, "log(1 + e ** x)")
 
@@ -292,13 +312,14 @@ def abs(x: Any) -> Any:  # noqa: A001 - the namespace mirrors math's names
 
 
 def sign(x: Any) -> Any:
-    """-1, 0 or 1 (as torch.sign); on a Value, a plain number: it is a constant wherever it is differentiable."""
+    """-1, 0 or 1 (as torch.sign, so 0 for NaN: abs's gradient at NaN is 0 as in PyTorch); on a Value, a number."""
     if _is_node(x):
         x = x.data
     if isinstance(x, numbers.Real):
         x = float(x)
-        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)  # x * 0.0 keeps NaN
-    return _numpy().sign(x)
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (x * 0.0 if x == 0.0 else 0.0))  # -0.0 stays -0.0
+    np = _numpy()
+    return np.where(np.isnan(x), 0.0, np.sign(x))
 
 
 def where(condition: Any, if_true: Any, if_false: Any) -> Any:
