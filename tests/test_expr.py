@@ -285,7 +285,12 @@ def test_every_one_input_op_of_the_table_is_a_function(name: str) -> None:
 
 
 def test_the_functions_are_the_tables_ops_with_a_function_name() -> None:
-    assert set(FUNCTIONS) == {name for name in ops.OPS if name.isidentifier()}
+    import micrograd.losses  # noqa: F401 - they add the fused rows, which expressions do not offer
+    import micrograd.nn  # noqa: F401
+
+    models = {"softmax_cross_entropy", "rms_scale", "attention_score", "attend"}
+    assert models <= set(ops.OPS) and not models & set(FUNCTIONS)
+    assert set(FUNCTIONS) == {name for name in ops.OPS if name.isidentifier()} - models
     assert {"+", "*", "**"} <= set(ops.OPS) and not {"+", "*", "**"} & set(FUNCTIONS)
     assert FUNCTIONS["tanh"] is ops.TANH
 

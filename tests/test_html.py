@@ -449,7 +449,7 @@ def test_the_page_explains_an_op_added_with_defop_and_nodes_made_by_hand(open_pa
     page.click("#last")
     panel = page.locator("#panel").inner_text()
     assert "local derivative: dsoftsign(x)/dx = 1/(1 + abs(x))**2 = 0.444444" in panel
-    assert "the rule of softsign: d/dx = 1/(1+|x|)**2" in panel
+    assert "the rule of softsign" not in panel  # written out in the graph's names above, not the op's letters
     screenshot(page, tmp_path, "backward-softsign")
 
     page = open_page(backward_html(hand_made_root()))

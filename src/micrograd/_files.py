@@ -12,19 +12,26 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, BinaryIO, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 def atomic_write(path: PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+    """Write ``data`` to ``path``: a regular file (or a new one) is replaced atomically, anything else written in place.
 
-    os.replace is atomic on POSIX and Windows when both names are on the same
-    file system, which is why the temporary file lives in the same folder: a
-    process killed at any moment leaves either the previous file or the new one.
+    A regular file gets a temporary file beside it, fsynced, then renamed over it. os.replace is atomic
+    on POSIX and Windows when both names are on the same file system, which is why the temporary file
+    lives in the same folder: a process killed at any moment leaves either the previous file or the new one.
+
+    A path that exists and is not a regular file or a folder (a device such as /dev/null, a FIFO,
+    /dev/stdout on a terminal or a pipe) is opened and written, as shell redirection and Graphviz do:
+    renaming a file over it would replace the device node with a regular file.
     An OSError names ``path``, never the temporary file, which the caller has not heard of.
     """
+    written = _write_in_place(path, data)
+    if written is not None:
+        return written
     # A symlink is followed to the file it names, and that file is replaced: the temporary file must
     # sit beside the real file (a rename cannot cross file systems), and replacing the link itself
     # would turn it into a regular file and leave its target stale.
@@ -53,6 +60,40 @@ def atomic_write(path: PathLike, data: bytes | str) -> Path:
         raise
     _fsync_folder(folder)
     return target
+
+
+def _is_special(path: PathLike) -> bool:
+    """Whether ``path`` exists (after symlinks) and is neither a regular file nor a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, a broken link, a loop, a NUL in the name: the usual path reports it
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_in_place(path: PathLike, data: bytes | str) -> Path | None:
+    """Write ``data`` into the device or FIFO at ``path`` and return its name; None if ``path`` is no such thing.
+
+    The open has no O_CREAT: if the device went away since the check, the write fails rather than
+    leave a regular file in its place. If the path became a regular file meanwhile, it is left to
+    the atomic replacement (None). Opening a FIFO waits for a reader, as the shell's ``>`` does.
+    """
+    if not _is_special(path):
+        return None
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        descriptor = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        raise _naming(error, path) from None
+    with os.fdopen(descriptor, "wb") as device:  # a buffered writer: a pipe may take the bytes in pieces
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None  # replaced by a regular file since the check: that one is replaced atomically
+        try:
+            device.write(payload)
+            device.flush()
+        except OSError as error:
+            raise _naming(error, path) from None
+    return Path(os.path.abspath(path))
 
 
 def _naming(error: OSError, path: PathLike) -> OSError:
@@ -109,6 +150,11 @@ def set_read_limit(limit: int) -> None:
     _read_limit = limit
 
 
+def read_limit() -> int:
+    """The largest file, in bytes, that :func:`read_text` and :func:`read_limited` accept now."""
+    return _read_limit
+
+
 @contextlib.contextmanager
 def reading_limit(limit: int) -> Iterator[None]:
     """Within the block, :func:`read_text` accepts files of up to ``limit`` bytes."""
@@ -161,19 +207,32 @@ def read_text(path: PathLike, what: str, *, newline: str | None = None, encoding
     except BaseException:
         os.close(descriptor)
         raise
+    with os.fdopen(descriptor, "rb") as file:
+        text = read_limited(file, what, limit=limit).decode(encoding)
+    # As text-mode open() does: universal newlines unless the caller (csv) wants them kept.
+    return text if newline == "" else text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_limited(
+    stream: BinaryIO, what: str, *, limit: int | None = None, hint: str = " (raise it with --max-file-mb)"
+) -> bytes:
+    """The bytes of ``stream`` to its end, refused (InputFileError) once more than ``limit`` bytes come.
+
+    For anything that can be read, a pipe or a device too: at most ``limit + 1`` bytes are read, so
+    /dev/zero is refused after the limit instead of filling the memory. ``limit`` defaults to the
+    read limit (:func:`set_read_limit`); ``hint`` ends the message, saying how to raise it.
+    """
+    limit = _read_limit if limit is None else limit
     # In pieces: read(limit + 1) would allocate the whole limit up front, even for an empty file.
     # Counting the bytes read (not trusting st_size) also stops a file that grows while we read it.
     chunks: list[bytes] = []
     total = 0
-    with os.fdopen(descriptor, "rb") as file:
-        while chunk := file.read(min(_CHUNK, limit + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise InputFileError(f"{what} is over the limit of {limit:,} bytes (raise it with --max-file-mb)")
-    text = b"".join(chunks).decode(encoding)
-    # As text-mode open() does: universal newlines unless the caller (csv) wants them kept.
-    return text if newline == "" else text.replace("\r\n", "\n").replace("\r", "\n")
+    while chunk := stream.read(min(_CHUNK, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise InputFileError(f"{what} is over the limit of {limit:,} bytes{hint}")
+    return b"".join(chunks)
 
 
 def checked_parameters(parameters: Any, fail: Callable[[str], Exception]) -> dict[str, float]:

@@ -348,8 +348,16 @@ class GPT(Module):
         temperature, until BOS comes or the block is full. A ``prefix`` is fed in first and is part
         of every result. With ``seed`` the draws come from ``random.Random(seed)``; without, from
         ``model.rng`` (the stream the weights came from) or else from Python's global ``random``.
-        Builds no graph.
+        The temperature must be > 0; as it nears 0 the draws become greedy (always the likeliest
+        token), and a temperature too small for 1/temperature to be a float is taken at that limit.
+        Builds no graph. ``samples()`` gives the same documents one at a time.
         """
+        return list(self.samples(num, temperature, seed, prefix))
+
+    def samples(
+        self, num: int = 20, temperature: float = 0.5, seed: int | None = None, prefix: str = ""
+    ) -> Iterator[str]:
+        """The documents of ``generate()``, each yielded as soon as it is drawn; the arguments are checked at once."""
         if isinstance(num, bool) or not isinstance(num, int) or num < 0:
             raise ValueError(f"generate: num must be an int >= 0, got {num!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
@@ -366,13 +374,17 @@ class GPT(Module):
             choices: Callable[..., list[int]] = random.Random(seed).choices
         else:
             choices = self.rng.choices if self.rng is not None else random.choices
+        return self._draw(num, temperature, choices, forced)
+
+    def _draw(
+        self, num: int, temperature: float, choices: Callable[..., list[int]], forced: list[int]
+    ) -> Iterator[str]:
         tokens = range(self.config.vocab_size)
-        names = []
-        with no_grad():
-            for _ in range(num):
+        for _ in range(num):
+            with no_grad():  # not held across the yield: the caller's code between names builds graphs as usual
                 caches = self.new_caches()
                 token_id = self.bos
-                sample = list(prefix)
+                sample = [self.chars[i] for i in forced]
                 for pos_id in range(self.config.block_size):
                     logits = self.forward(token_id, pos_id, caches)
                     if pos_id < len(forced):
@@ -382,8 +394,7 @@ class GPT(Module):
                     if token_id == self.bos:
                         break
                     sample.append(self.chars[token_id])
-                names.append("".join(sample))
-        return names
+            yield "".join(sample)
 
     def to_torch(self) -> torch.nn.Module:
         """A float64 ``torch.nn.Module`` with these weights: ``forward(LongTensor (B, T))`` -> logits (B, T, vocab)."""
@@ -416,11 +427,22 @@ def _token_loss(logits: list[Value], target: int) -> Value:
 
 
 def _sampling_weights(logits: list[Value], temperature: float) -> list[float]:
-    """softmax(logits / temperature) as floats, with microgpt.py's operations in its order."""
-    inverse = temperature**-1  # Value division by a number multiplies by its inverse
+    """softmax(logits / temperature) as floats, with microgpt.py's operations in its order.
+
+    A temperature so small that 1/temperature (or a logit times it) is past the largest float is
+    taken at its limit, exp((logit - largest) / temperature): all the weight on the largest logits.
+    """
+    try:
+        inverse = temperature**-1  # Value division by a number multiplies by its inverse
+    except OverflowError:
+        inverse = math.inf
     scaled = [v.data * inverse for v in logits]
-    largest = max(scaled)
-    exps = [math.exp(s - largest) for s in scaled]
+    if all(map(math.isfinite, scaled)):
+        largest = max(scaled)
+        exps = [math.exp(s - largest) for s in scaled]
+    else:
+        top = max(v.data for v in logits)
+        exps = [math.exp((v.data - top) / temperature) for v in logits]  # 1 for the largest, else 0 or tiny
     normaliser = sum(exps) ** -1
     return [e * normaliser for e in exps]
 
@@ -486,6 +508,9 @@ class Training:
         self.history: list[dict[str, Any]] = []
         self.engine = engine
         self._compiled: Any = None  # the compiled engine's state, made on the first step
+        # The random stream as start() leaves it (after the shuffle and the weights), saved so that
+        # load() can give model.rng back without replaying the draws; None when not made by start().
+        self._stream_state: tuple[Any, ...] | None = None
 
     @classmethod
     def start(
@@ -514,37 +539,85 @@ class Training:
         tokenizer = Tokenizer.from_documents(shuffled)
         config = GPTConfig(tokenizer.vocab_size, n_embd, n_head, n_layer, block_size)
         model = GPT(config, tokenizer.chars, rng=rng)
-        return cls(model, shuffled, steps, lr=lr, seed=seed, engine=engine)
+        training = cls(model, shuffled, steps, lr=lr, seed=seed, engine=engine)
+        training._stream_state = rng.getstate()
+        return training
 
     @property
     def done(self) -> bool:
         return self.step >= self.num_steps
 
     def run(self, steps: int | None = None) -> Iterator[tuple[int, float]]:
-        """Train to the end (or ``steps`` more steps); yield ``(step, loss)`` after each, counting steps from 1."""
+        """Train to the end (or ``steps`` more steps); yield ``(step, loss)`` after each, counting steps from 1.
+
+        Each step is all or nothing: an exception in its middle (a KeyboardInterrupt in a notebook
+        included) puts the parameters, the optimizer, the schedule, ``step`` and ``history`` back
+        as they were before it, so the run can be saved, resumed or continued from there.
+        """
         end = self.num_steps if steps is None else min(self.num_steps, self.step + steps)
-        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
         if self.engine == "compiled" and self._compiled is None:
             from micrograd.gpt_compiled import CompiledTraining
 
             self._compiled = CompiledTraining(self)
         while self.step < end:
-            doc = self.docs[self.step % len(self.docs)]
+            value = self._step(self.docs[self.step % len(self.docs)])
+            yield self.step, value
+
+    def _step(self, doc: str) -> float:
+        """One training step on ``doc``, all or nothing; returns its loss."""
+        before = self._state()
+        try:
             with _collector_paused():
                 if self._compiled is not None:
-                    value = self._compiled.step(model.tokenizer.document(doc))
-                    scheduler.step()
+                    value: float = self._compiled.step(self.model.tokenizer.document(doc))
+                    self.scheduler.step()
                 else:
-                    loss = model.document_loss(doc)
+                    loss = self.model.document_loss(doc)
                     loss.backward()
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad()
                     value = loss.data
                     del loss  # the graph is freed here, by reference counting
             self.step += 1
             self.history.append({"step": self.step, "loss": value})
-            yield self.step, value
+        except BaseException:
+            while True:
+                try:
+                    self._put_back(before)
+                    break
+                except KeyboardInterrupt:  # a second Ctrl-C while putting back: finish that first
+                    continue
+            raise
+        return value
+
+    def _state(self) -> tuple[Any, ...]:
+        """What a step changes, copied: the compiled engine's arrays, or the parameters and Adam's buffers."""
+        optimizer, compiled = self.optimizer, self._compiled
+        if compiled is not None:  # its step replaces its arrays and copies the parameters into the Values
+            buffers: tuple[Any, ...] = (compiled.parameters.copy(), compiled.exp_avg.copy(), compiled.exp_avg_sq.copy())
+        else:
+            buffers = ([p.data for p in optimizer.params], list(optimizer.exp_avg), list(optimizer.exp_avg_sq))
+        return self.step, len(self.history), optimizer.step_count, self.scheduler.last_epoch, buffers
+
+    def _put_back(self, state: tuple[Any, ...]) -> None:
+        step, length, step_count, epoch, buffers = state
+        optimizer, compiled = self.optimizer, self._compiled
+        if compiled is not None:
+            compiled.parameters, compiled.exp_avg, compiled.exp_avg_sq = (array.copy() for array in buffers)
+            data = buffers[0].tolist()
+        else:
+            data, exp_avg, exp_avg_sq = buffers
+            optimizer.exp_avg[:] = exp_avg
+            optimizer.exp_avg_sq[:] = exp_avg_sq
+        for p, number in zip(optimizer.params, data, strict=True):
+            p.data = number
+            p.grad = 0.0
+        optimizer.step_count = step_count
+        self.scheduler.last_epoch = epoch
+        self.scheduler._apply()  # the learning rate of that step
+        self.step = step
+        del self.history[length:]
 
     @property
     def losses(self) -> list[float]:
@@ -556,6 +629,8 @@ class Training:
         if self.seed is not None:
             info["seed"] = self.seed
         info["docs_sha256"] = _documents_digest(self.docs)
+        if self._stream_state is not None:
+            info["stream"] = _stream_to_json(self._stream_state)
         if self._compiled is not None:
             self._compiled.sync()  # Adam's buffers, kept as arrays between steps
         save(
@@ -581,6 +656,9 @@ class Training:
             docs, steps, seed=seed, lr=lr, n_embd=config.n_embd, n_head=config.n_head, n_layer=config.n_layer,
             block_size=config.block_size, engine=engine,
         )
+        if len(training.docs) != info.get("num_docs"):
+            raise CheckpointError(f"checkpoint {name!r} was trained on other documents than these "
+                                  f"({_short(info.get('num_docs'))} documents, not {len(training.docs):,})")
         if _documents_digest(training.docs) != info.get("docs_sha256"):
             raise CheckpointError(f"checkpoint {name!r} was trained on other documents than these")
         if training.model.chars != checkpoint["chars"] or training.model.config != config:
@@ -634,6 +712,53 @@ def _sampling_rng(seed: int, num_docs: int, num_parameters: int) -> random.Rando
     rng.shuffle(list(range(num_docs)))
     for _ in range(num_parameters):
         rng.gauss(0.0, 1.0)
+    return rng
+
+
+# A checkpoint that does not store its random stream (one saved before it did, or by a Training not
+# made by start()) has it replayed from extra.training: a shuffle of num_docs, about 0.7 s for this many.
+MAX_REPLAYED_DOCUMENTS = 2**20
+_STREAM_WORDS = 624  # the Mersenne Twister's state: 624 words of 32 bits, and a position
+
+
+def _stream_to_json(state: tuple[Any, ...]) -> dict[str, Any]:
+    """``random.Random.getstate()`` as JSON: the 624 words in hex, the position, and gauss's cached draw."""
+    version, internal, gauss_next = state
+    return {"key": "".join(f"{word:08x}" for word in internal[:-1]), "pos": internal[-1], "gauss_next": gauss_next}
+
+
+def _training_stream(info: object, num_parameters: int, fail: Callable[[str], Exception]) -> random.Random:
+    """Check a checkpoint's ``extra.training``; the random stream its run left behind, stored or replayed (bounded)."""
+    if not isinstance(info, dict):
+        raise fail("'extra.training' must be an object")
+    for key in ("seed", "steps", "num_docs"):
+        if isinstance(info.get(key), bool) or not isinstance(info.get(key), int):
+            raise fail(f"'extra.training.{key}' must be an int, got {_short(info.get(key))}")
+    if info["steps"] < 1 or info["num_docs"] < 1:
+        raise fail("'extra.training' steps and num_docs must be at least 1")
+    if isinstance(info.get("lr"), bool) or not isinstance(info.get("lr"), (int, float)):
+        raise fail(f"'extra.training.lr' must be a number, got {_short(info.get('lr'))}")
+    stream = info.get("stream")
+    if stream is None:
+        if info["num_docs"] > MAX_REPLAYED_DOCUMENTS:
+            raise fail(f"'extra.training.num_docs' is {_short(info['num_docs'])}; without a stored 'stream' at most "
+                       f"{MAX_REPLAYED_DOCUMENTS:,} documents are replayed to find the run's random stream")
+        return _sampling_rng(info["seed"], info["num_docs"], num_parameters)
+    problem = ("'extra.training.stream' must be {\"key\": 4992 hex digits, \"pos\": 0..624, "
+               "\"gauss_next\": number or null}")
+    if not isinstance(stream, dict) or set(stream) != {"key", "pos", "gauss_next"}:
+        raise fail(problem)
+    key, pos, gauss_next = stream["key"], stream["pos"], stream["gauss_next"]
+    if not isinstance(key, str) or len(key) != 8 * _STREAM_WORDS or not set(key) <= set("0123456789abcdef"):
+        raise fail(problem)
+    if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos <= _STREAM_WORDS:
+        raise fail(problem)
+    if gauss_next is not None and (isinstance(gauss_next, bool) or not isinstance(gauss_next, (int, float))
+                                   or not math.isfinite(gauss_next)):
+        raise fail(problem)
+    words = tuple(int(key[i : i + 8], 16) for i in range(0, len(key), 8))
+    rng = random.Random()
+    rng.setstate((3, (*words, pos), None if gauss_next is None else float(gauss_next)))
     return rng
 
 
@@ -755,16 +880,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         raise fail(str(error)) from None
     info = extra.get("training")
     if info is not None:
-        if not isinstance(info, dict):
-            raise fail("'extra.training' must be an object")
-        for key in ("seed", "steps", "num_docs"):
-            if isinstance(info.get(key), bool) or not isinstance(info.get(key), int):
-                raise fail(f"'extra.training.{key}' must be an int, got {info.get(key)!r}")
-        if info["steps"] < 1 or info["num_docs"] < 1:
-            raise fail("'extra.training' steps and num_docs must be at least 1")
-        if isinstance(info.get("lr"), bool) or not isinstance(info.get("lr"), (int, float)):
-            raise fail(f"'extra.training.lr' must be a number, got {info.get('lr')!r}")
-        model.rng = _sampling_rng(info["seed"], info["num_docs"], config.num_parameters)
+        model.rng = _training_stream(info, config.num_parameters, fail)
     return {
         **data,
         "extra": extra,

@@ -26,6 +26,14 @@ mid-save leaves the previous checkpoint whole (and at worst a stray
     model = build_model(checkpoint)
     optimizer = Adam(model.parameters(), lr=1e-2)
     optimizer.load_state_dict(checkpoint["optimizer"])
+
+A record that grows with the run (one line per training step) does not belong in
+the checkpoint, which every save rewrites whole: it goes to a log beside it, an
+append-only file whose first line names the run that writes it. Each save appends
+its new lines with one write and one fsync (``append_log``), so saving costs the
+same at step 100 and at step 100,000; the checkpoint records the log's run and size,
+and a reader takes that many bytes (``read_log``): lines a crashed save appended
+after them belong to no checkpoint and are never read.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import stat
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -45,7 +54,10 @@ from micrograd._files import (
 )
 from micrograd.nn import ACTIVATIONS, MLP
 
-__all__ = ["FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save"]
+__all__ = [
+    "FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save",
+    "LOG_FORMAT", "new_log", "append_log", "read_log",
+]
 
 FORMAT = CHECKPOINT_FORMAT
 VERSION = 1
@@ -144,6 +156,97 @@ def _architecture(model: MLP) -> dict[str, Any]:
         "activation": model.activation,
         "output_activation": model.output_activation,
     }
+
+
+# ----------------------------------------------------------------------
+# Logs: append-only files beside a checkpoint
+# ----------------------------------------------------------------------
+
+LOG_FORMAT = "micrograd-log"
+_HEADER_LIMIT = 4096  # bytes: a log's header line is far shorter; a longer first line is not a log's
+
+
+def new_log(path: PathLike, run: str, body: bytes) -> int:
+    """Write a log atomically: a header line naming ``run``, then ``body`` (whole lines). Returns its size in bytes."""
+    data = json.dumps({"format": LOG_FORMAT, "version": 1, "run": run}).encode("utf-8") + b"\n" + body
+    atomic_write(os.fspath(path), data)  # temporary file beside path, fsync, rename
+    return len(data)
+
+
+def append_log(path: PathLike, run: str, size: int, body: bytes) -> int | None:
+    """Append ``body`` (whole lines) to ``run``'s log at ``path`` and fsync it; return the log's new size.
+
+    One write and one fsync, whatever the log holds already. Returns None, writing nothing, unless the
+    file is a regular file whose header names ``run`` and which holds exactly ``size`` bytes: a log that
+    is missing, was replaced, or ends in lines no checkpoint counts is written anew by the caller instead.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_APPEND)  # never created here: new_log does that
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, os.fspath(path)) from None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size != size:
+            return None
+        header = _log_header(descriptor)
+        if header is None or header[0] != run:
+            return None
+        if body:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)  # the lines are on disk before a checkpoint that counts them is
+    except OSError as error:  # e.g. the disk is full: the caller's next save writes the log anew
+        raise OSError(error.errno, error.strerror, os.fspath(path)) from None
+    finally:
+        os.close(descriptor)
+    return size + len(body)
+
+
+def read_log(path: PathLike, run: str, size: int) -> bytes | None:
+    """The lines after the header among the first ``size`` bytes of ``run``'s log at ``path``; None if the
+    file is missing, not a regular file, not ``run``'s log, shorter than ``size``, or cut inside a line there."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size < size:
+            return None
+        header = _log_header(descriptor)
+        if header is None or header[0] != run or header[1] > size:
+            return None
+        chunks, offset = [], header[1]
+        while offset < size:
+            chunk = os.pread(descriptor, min(size - offset, 2**24), offset)
+            if not chunk:  # the file shrank while being read
+                return None
+            chunks.append(chunk)
+            offset += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    body = b"".join(chunks)
+    return body if not body or body.endswith(b"\n") else None
+
+
+def _log_header(descriptor: int) -> tuple[str, int] | None:
+    """(the run its header names, where the lines after it start) of the log open as ``descriptor``,
+    or None if the file does not start with a log's header."""
+    head = os.pread(descriptor, _HEADER_LIMIT, 0)
+    end = head.find(b"\n")
+    try:
+        header = json.loads(head[:end]) if end > 0 else None
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or header.get("format") != LOG_FORMAT or header.get("version") != 1:
+        return None
+    run = header.get("run")
+    return (run, end + 1) if isinstance(run, str) else None
 
 
 # ----------------------------------------------------------------------

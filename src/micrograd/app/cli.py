@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,14 @@ from typing import Any, NoReturn, TextIO
 from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
 from micrograd._outputs import class_name, finite_outputs
 from micrograd.app.data import parses_as_float
-from micrograd.app.flags import add_max_file_option, finite_float, non_negative_int, positive_float, positive_int
+from micrograd.app.flags import (
+    add_max_file_option,
+    finite_float,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+)
 from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, TooManyNodes
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
@@ -44,12 +52,26 @@ class _Parser(argparse.ArgumentParser):
     dash_positionals = False
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._dash_value_hint(message)}\n")
+
+    def _dash_value_hint(self, message: str) -> str:
+        """``--prefix -a``: argparse takes ``-a`` for a flag ("expected one argument"); show the spelling that works."""
+        match = re.fullmatch(r"argument (\S+): expected one argument", message)
+        words: list[str] = getattr(self, "_words", [])
+        if match is None:
+            return ""
+        names = match.group(1).split("/")
+        for word, after in zip(words, words[1:], strict=False):
+            if word in names and after.startswith("-") and after.split("=", 1)[0] not in self._option_string_actions:
+                flag = next((name for name in names if name.startswith("--")), names[0])
+                return f"; a value that starts with '-' is given with '=': {flag}={after}"
+        return ""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         # argparse hands a subcommand's leftover words up to the top parser, which reports them as
         # "micrograd: error: unrecognized arguments", without naming the subcommand or what was meant.
         # So every parser reports its own leftovers; the top one never sees any.
+        self._words = [str(word) for word in (sys.argv[1:] if args is None else args)]
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}{self._flag_suggestion(extras)}")
@@ -206,7 +228,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     final_accuracy = accuracy(run.model, X, y)  # after the last update, not before it
     boundary = save_figure(decision_boundary_figure(run.model, X, y, dataset="moons", step=run.step),
                            out / "decision_boundary.png")
-    curves = save_figure(curves_figure(run.history, title="moons: loss and accuracy"), out / "training_curves.png")
+    final_loss, final_accuracy = run.evaluate()  # after the last update: the step the boundary's title names
+    final = {"step": run.step, "loss": final_loss, "accuracy": final_accuracy}
+    curves = save_figure(curves_figure(run.history, title=f"moons: loss and accuracy, steps 0 to {run.step}",
+                                       final=final), out / "training_curves.png")
     print(f"trained MLP 2-16-16-1 on {len(X)} moons points for {config.steps} steps in {seconds:.2f} s"
           f" (engine: {run.engine})")
     print(f"wrote {boundary}, {curves}, {run.checkpoint_path}")
@@ -375,19 +400,125 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# The notebooks of examples/notebooks/ in the lecture's order: it starts with nudging (01), then builds Value (00).
+TOUR_NOTEBOOKS = (
+    ("01_derivative_by_nudging.ipynb", "the derivative by nudging"),
+    ("00_build_your_own_value.ipynb", "type the lecture's Value yourself, _backward closures and all"),
+    ("02_value_and_expression_graph.ipynb", "Value and the expression graph, drawn"),
+    ("03_manual_backprop.ipynb", "the chain rule by hand, node by node"),
+    ("04_backprop_through_a_neuron.ipynb", "backprop through a tanh neuron"),
+    ("05_backward_per_op_and_topological_sort.ipynb", "a backward rule per op, and the topological order"),
+    ("06_training_an_mlp.ipynb", "training an MLP"),
+    ("07_moons_demo.ipynb", "the moons demo"),
+    ("08_from_micrograd_to_gpt.ipynb", "from micrograd to GPT"),
+)
+
+NEURON = "n = x1*w1 + x2*w2 + b; o = tanh(n)"
+NEURON_SETTINGS = "--set x1=2 --set x2=0 --set w1=-3 --set w2=1 --set b=6.8813735870195432"
+
+
 def _cmd_tour(args: argparse.Namespace) -> int:
-    """A forward and backward pass through the seed's neuron, printed."""
+    """The guided start: the lecture's path from a nudged derivative to GPT, computed here, then where to go next."""
+    print("micrograd tour: the path of Karpathy's micrograd lecture, each step computed here\n")
+    _tour_nudging()
+    _tour_chain_rule()
+    _tour_neuron()
+    _tour_mlp()
+    print("\n9. microgpt. The same Values, grown into a GPT that learns to make up names (Embedding, attention,")
+    print("   Adam): `micrograd gpt train` trains Karpathy's microgpt, `micrograd gpt sample` draws new names.")
+    print("\n10. GPT at scale. The same chain rule, one backward rule per op, on tensors instead of single numbers")
+    print("    (PyTorch on GPUs): nothing new in the calculus, only in the size.")
+    _tour_next()
+    print(engine_text())
+    return 0
+
+
+def _tour_nudging() -> None:
+    def f(x: float) -> float:
+        return 3 * x**2 - 4 * x + 5
+
+    h = 0.001
+    print("1. The derivative by nudging. f(x) = 3x**2 - 4x + 5 at x = 3: nudge x by h = 0.001, and")
+    print(f"   (f(x + h) - f(x)) / h = {(f(3 + h) - f(3)) / h:.4f}, close to the exact slope 6x - 4 = 14.")
+
+
+def _tour_chain_rule() -> None:
     from micrograd.engine import Value
+
+    a, b, c, f = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c"), Value(-2.0, label="f")
+    e = a * b
+    d = e + c
+    L = d * f
+    print("\n2. Value: a number that remembers how it was made. With a = 2, b = -3, c = 10, f = -2:")
+    print(f"   e = a*b = {e.data:g}, d = e + c = {d.data:g}, L = d*f = {L.data:g}; L's inputs are d and f, by '*'.")
+    print("\n3. The graph drawn: boxes for the values, small nodes for the ops. Draw it yourself:")
+    print('   micrograd graph "e = a*b; d = e + c; L = d*f" --set a=2 --set b=-3 --set c=10 --set f=-2 -o L.svg')
+    L.backward()
+    print("\n4. The chain rule, node by node from L back (dL/dL = 1): each input's grad is the local derivative")
+    print("   times the grad of the node it feeds:")
+    print(f"   dL/dd = f = {d.grad:g}   dL/df = d = {f.grad:g}   dL/de = dL/dd * 1 = {e.grad:g}   "
+          f"dL/dc = dL/dd * 1 = {c.grad:g}")
+    print(f"   dL/da = dL/de * b = {a.grad:g}   dL/db = dL/de * a = {b.grad:g}   (L.backward() gives the same)")
+    print("\n5. A backward rule per op, each its own small function: + hands its grad to both inputs; * gives each")
+    print("   input the grad times the other input; tanh gives grad * (1 - out**2); x**n gives grad * n * x**(n-1).")
+
+
+def _tour_neuron() -> None:
+    from micrograd.engine import Value, topological_order
 
     x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
     w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
     b = Value(6.8813735870195432, label="b")
     o = (x1 * w1 + x2 * w2 + b).tanh()
+    order = topological_order(o)
     o.backward()
+    names = ", ".join(v.label or v._op for v in reversed(order))
+    print("\n6. Topological order: backward() runs each node's rule only after every node that uses it has passed")
+    print(f"   its grad on. For the neuron of step 7 ({len(order)} nodes), from the output back: {names}.")
+    print("\n7. A tanh neuron, forward and backward:")
     print(f"o = tanh(x1*w1 + x2*w2 + b) = {o.data:.4f}")
     print(f"grads: x1 {x1.grad:.4f}  w1 {w1.grad:.4f}  x2 {x2.grad:.4f}  w2 {w2.grad:.4f}")
-    print(engine_text())
-    return 0
+
+
+def _tour_mlp() -> None:
+    import random
+
+    from micrograd.engine import Value
+    from micrograd.nn import MLP
+
+    state = random.getstate()  # the weights are drawn from a seeded stream; the caller's is left as it was
+    try:
+        random.seed(1337)
+        model = MLP(3, [4, 4, 1], activation="tanh")
+    finally:
+        random.setstate(state)
+    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    ys = [1.0, -1.0, -1.0, 1.0]
+    losses = []
+    for _ in range(20):
+        loss = Value(0.0)
+        for x, y in zip(xs, ys, strict=True):
+            out = model(x)
+            assert isinstance(out, Value)  # one output
+            loss = loss + (out - y) ** 2
+        losses.append(loss.data)
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= 0.05 * p.grad
+    print("\n8. An MLP of such neurons, MLP(3, [4, 4, 1]), on the lecture's four examples: 20 steps of gradient")
+    print(f"   descent take the squared-error loss from {losses[0]:.4f} to {losses[-1]:.4f}.")
+
+
+def _tour_next() -> None:
+    print("\nNext, try it yourself:")
+    print(f'  micrograd explain "{NEURON}" {NEURON_SETTINGS} --html')
+    print("      every step of the backward pass in words, and a page that steps through it in a browser")
+    print(f'  micrograd graph "{NEURON}" {NEURON_SETTINGS} -o neuron.svg')
+    print("      the neuron's graph with every data and grad")
+    print("  the notebooks in examples/notebooks/, in the lecture's order:")
+    for number, (name, what) in enumerate(TOUR_NOTEBOOKS, 1):
+        print(f"    {number}. {name}: {what}")
 
 
 def engine_text() -> str:
@@ -455,6 +586,11 @@ def explain_command(
         explain(root, file=out, check=check, max_nodes=max_nodes)
         if html is not None:
             page = to_html(root, title=expression, max_nodes=max_nodes)
+            if os.fspath(html) == EXPLAIN_PAGE:  # the page's default place: micrograd-out/ is made if missing
+                folder = os.path.dirname(EXPLAIN_PAGE)
+                if os.path.exists(folder) and not os.path.isdir(folder):
+                    raise UserError(f"cannot write {EXPLAIN_PAGE}: {folder} is not a folder; name a page: --html FILE")
+                os.makedirs(folder, exist_ok=True)
             atomic_write(html, page)  # a failed write leaves an earlier page whole
             out.write(f"\nwrote {html}: open it in a browser and step with the arrow keys\n")
     return 0
@@ -496,31 +632,23 @@ def graph_command(
 # ----------------------------------------------------------------------
 
 
+# Each kind of run has its own default folder, so that none replaces another's checkpoint; `gpt train`
+# writes micrograd-out/gpt (gpt_command.DEFAULT_OUT). The demo keeps the folder the README shows.
+DEMO_OUT = "micrograd-out"
+TRAIN_OUT = os.path.join("micrograd-out", "train")
+EXPLAIN_PAGE = os.path.join("micrograd-out", "explain.html")  # `explain --html` without a file name
+
 ENGINE_HELP = (
     "how each step computes gradients: eager (Values), compiled (generated Python), batched (numpy); "
     "all give the same numbers. auto (default): the fastest installed that supports the loss"
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from micrograd.app.training import DATASETS, ENGINES, LOSSES, OPTIMIZERS, SCHEDULES
+def _add_train_parser(sub: Any, engines: tuple[str, ...]) -> argparse.ArgumentParser:
+    from micrograd.app.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
     from micrograd.nn import ACTIVATIONS
 
-    engines = ("auto",) + ENGINES
     hidden_activations = [name for name in ACTIVATIONS if name != "linear"]  # linear hidden layers add nothing
-
-    parser = _Parser(prog="micrograd", description="A tiny autograd engine: train, predict, plot, explain.")
-    parser.add_argument("--version", action="version", version=version_text())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    demo = sub.add_parser("demo", help="train the original moons demo and write its pictures and checkpoint")
-    demo.add_argument("--out", default="micrograd-out", help="output folder (default: micrograd-out)")
-    demo.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
-    demo.add_argument("--seed", type=int, default=1337, help="seed for data and weights (default: 1337)")
-    demo.add_argument("--html", action="store_true", help="also write training.html, an interactive page of the run")
-    demo.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
-    demo.set_defaults(handler=_cmd_demo)
-
     train = sub.add_parser("train", help="train an MLP on a dataset, with checkpoints")
     train.add_argument("--dataset", default="moons", help=f"{', '.join(DATASETS)} or csv:PATH (default: moons)")
     train.add_argument("--samples", type=positive_int, default=200, help="points to generate (default: 200)")
@@ -538,13 +666,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=non_negative_int, default=0, help="examples per step, 0 = all")
     train.add_argument("--val-fraction", type=finite_float, default=0.2, help="held out for validation (default: 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed for data, weights and batches (default: 0)")
-    train.add_argument("--out", default="micrograd-out", help="output folder; the checkpoint is OUT/checkpoint.json")
+    train.add_argument("--out", default=TRAIN_OUT, type=output_folder,
+                       help=f"output folder; the checkpoint is OUT/checkpoint.json (default: {TRAIN_OUT})")
     train.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
     train.add_argument("--checkpoint-every", type=non_negative_int, default=10,
                        help="save every N steps (default: 10)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
     train.set_defaults(handler=_cmd_train)
+    parser: argparse.ArgumentParser = train
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from micrograd.app.training import ENGINES
+
+    engines = ("auto",) + ENGINES
+
+    parser = _Parser(prog="micrograd", description="A tiny autograd engine: train, predict, plot, explain.")
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="train the original moons demo and write its pictures and checkpoint")
+    demo.add_argument("--out", default=DEMO_OUT, type=output_folder, help=f"output folder (default: {DEMO_OUT})")
+    demo.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
+    demo.add_argument("--seed", type=int, default=1337, help="seed for data and weights (default: 1337)")
+    demo.add_argument("--html", action="store_true", help="also write training.html, an interactive page of the run")
+    demo.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
+    demo.set_defaults(handler=_cmd_demo)
+
+    train = _add_train_parser(sub, engines)
 
     predict = sub.add_parser("predict", help="run a trained model on one input")
     predict.add_argument("checkpoint", help="checkpoint.json written by train or demo")
@@ -554,14 +705,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="draw a trained model's decision boundary (2-D data)")
     plot.add_argument("checkpoint", help="checkpoint.json written by train or demo")
-    plot.add_argument("-o", "--output", help="PNG to write (default: beside the checkpoint)")
+    plot.add_argument("-o", "--output",
+                      help="picture to write: .png, .svg or .pdf (default: decision_boundary.png by the checkpoint)")
     plot.set_defaults(handler=_cmd_plot)
 
     explain_parser = sub.add_parser("explain", help="print every step of the backward pass of an expression")
     explain_parser.add_argument("expression", help="e.g. 'n = x1*w1 + x2*w2 + b; o = tanh(n)'")
     explain_parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                                 help="the value of an input name; repeat for each input")
-    explain_parser.add_argument("--html", metavar="FILE", help="also write a page that steps through the backward pass")
+    explain_parser.add_argument("--html", metavar="FILE", nargs="?", const=EXPLAIN_PAGE,
+                                help="also write a page that steps through the backward pass "
+                                f"(FILE left out: {EXPLAIN_PAGE})")
     explain_parser.add_argument("--no-check", dest="check", action="store_false", help="skip the numerical check")
     explain_parser.add_argument("--max-nodes", type=positive_int, default=EXPLAIN_MAX_NODES,
                                 help=f"refuse larger graphs (default {EXPLAIN_MAX_NODES})")

@@ -13,9 +13,14 @@ The language:
 - ``+ - * / **``, unary minus and plus, parentheses;
 - every op of the table :data:`micrograd.ops.OPS` that has a function's name,
   called by that name: ``exp log tanh sigmoid relu sin cos sqrt abs softplus
-  silu gelu`` with one argument, ``linear``/``dot`` with any number, ``pow(x,
-  k=2)`` with its constants as keywords -- and any op added later with
-  :func:`micrograd.ops.defop`, with no change here;
+  silu gelu`` with one argument, ``linear(w1, ..., wn, x1, ..., xn, b)`` and
+  ``dot(w1, ..., wn, x1, ..., xn)``, ``pow(x, k=2)`` with its constants as
+  keywords -- and any op added later with :func:`micrograd.ops.defop`, with no
+  change here. Not the rows that micrograd's model code registers for its own
+  fused nodes (``softmax_cross_entropy``, ``rms_scale``, ``attention_score``,
+  ``attend``): those take lists with a structure (a class index, a query and a
+  key, scores and values) that a flat argument list cannot state, so calling
+  one is refused with a message naming the Python function to use instead;
 - optionally, assignments separated by ``;`` or new lines, which name the
   intermediate results, as in the lecture:
   ``n = x1*w1 + x2*w2 + b; o = tanh(n)``. The last statement is the result.
@@ -76,12 +81,12 @@ class _TableFunctions(Mapping[str, Op]):
 
     def __getitem__(self, name: str) -> Op:
         op = ops.OPS.get(name) if isinstance(name, str) and _is_function_name(name) else None
-        if op is None:
+        if op is None or _model_module(op):
             raise KeyError(name)
         return op
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name in list(ops.OPS) if _is_function_name(name))
+        return (name for name, op in list(ops.OPS.items()) if _is_function_name(name) and not _model_module(op))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -94,7 +99,29 @@ def _is_function_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
 
 
-# The functions a user may call: every op of the table with a function's name.
+def _model_module(op: Op) -> str:
+    """The module of micrograd's model code that registered ``op`` for its own fused nodes, or "".
+
+    Such rows (``micrograd.losses.softmax_cross_entropy``, ``micrograd.nn.attend`` ...) take
+    lists with a structure -- a class index, a query and a key, scores and values -- that the
+    flat argument list of an expression cannot state: they are not functions of the language.
+    The rows of :mod:`micrograd.ops` and a user's own ``defop`` rows are.
+    """
+    module = getattr(op.forward, "__module__", None)
+    if not isinstance(module, str) or module == "micrograd.ops":
+        return ""
+    return module if module == "micrograd" or module.startswith("micrograd.") else ""
+
+
+# The built-in rows whose inputs are two halves (and a bias): the count of arguments that fits,
+# and how a call is written. Any other count would be read with the halves shifted.
+_PAIRED_SHAPES: dict[str, tuple[int, str]] = {
+    "linear": (1, "linear(w1, ..., wn, x1, ..., xn, b)"),  # an odd count: n weights, n inputs, a bias
+    "dot": (0, "dot(w1, ..., wn, x1, ..., xn)"),  # an even count, at least 2
+}
+
+
+# The functions a user may call: every op of the table with a function's name, but the model code's own rows.
 FUNCTIONS: Mapping[str, Op] = _TableFunctions()
 
 # Labels longer than this are dropped: a label is for reading in a box, not a full formula.
@@ -356,6 +383,14 @@ def _called_op(node: ast.Call) -> Op:
     op = FUNCTIONS.get(node.func.id) if isinstance(node.func, ast.Name) else None
     if op is None:
         called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        row = ops.OPS.get(called)
+        module = _model_module(row) if row is not None else ""
+        if module:
+            instead = f"{module}.{called}" if callable(getattr(sys.modules.get(module), called, None)) else module
+            raise ExpressionError(
+                f"{called}() is a building block of {module} for lists of Values and cannot be called in an "
+                f"expression (in Python, use {instead}); an expression can call {', '.join(FUNCTIONS)}"
+            )
         raise ExpressionError(f"calling {_clip(called)!r} is not allowed; only {', '.join(FUNCTIONS)}")
     return op
 
@@ -371,7 +406,11 @@ def _check_call(op: Op, node: ast.Call) -> None:
     elif len(node.args) != op.arity:
         count = "exactly one argument" if op.arity == 1 else f"exactly {op.arity} arguments"
         raise ExpressionError(f"{op.name}() takes {count}: {shape}")
+    _check_paired(op, len(node.args))
     given = [item.arg for item in node.keywords]
+    repeated = next((name for i, name in enumerate(given) if name is not None and name in given[:i]), None)
+    if repeated is not None:  # as Python: f(k=2, k=3) is a SyntaxError, "keyword argument repeated: k"
+        raise ExpressionError(f"{op.name}(): keyword argument repeated: {repeated}")
     for name in given:
         if name is None or name not in op.attrs:
             raise ExpressionError(f"{op.name}() has no keyword {'**' if name is None else name!r}: {shape}")
@@ -386,8 +425,29 @@ def _check_call(op: Op, node: ast.Call) -> None:
             raise ExpressionError(f"{op.name}(): {item.arg} must be a finite number")
 
 
+def _paired_shape(op: Op) -> tuple[int, str] | None:
+    """(parity of the count, how a call is written) for the built-in linear and dot; None for other ops."""
+    if getattr(op.forward, "__module__", None) != "micrograd.ops":  # a row of the same name defined by the user
+        return None
+    return _PAIRED_SHAPES.get(op.name)
+
+
+def _check_paired(op: Op, count: int) -> None:
+    """linear and dot read their arguments as halves: refuse a count that does not split so."""
+    paired = _paired_shape(op)
+    if paired is None:
+        return
+    parity, shape = paired
+    if count % 2 != parity or count < 2 - parity:
+        which = "an odd number" if parity else "an even number (at least 2)"
+        raise ExpressionError(f"{op.name}() takes {which} of arguments, {count} given: {shape}")
+
+
 def _call_shape(op: Op) -> str:
-    """How a call of ``op`` is written: 'tanh(x)', 'pow(x, k=NUMBER)', 'linear(x1, x2, ...)'."""
+    """How a call of ``op`` is written: 'tanh(x)', 'pow(x, k=NUMBER)', 'linear(w1, ..., wn, x1, ..., xn, b)'."""
+    paired = _paired_shape(op)
+    if paired is not None:
+        return paired[1]
     if op.arity is None:
         inputs = ["x1", "x2", "..."]
     elif op.arity == 1:

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-__all__ = ["add_max_file_option", "whole_number", "positive_int", "non_negative_int", "positive_float", "finite_float"]
+__all__ = [
+    "add_max_file_option",
+    "whole_number",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "finite_float",
+    "temperature",
+    "output_folder",
+]
 
 
 def whole_number(text: str) -> int:
@@ -43,6 +53,31 @@ def finite_float(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
+
+
+def temperature(text: str) -> float:
+    """A sampling temperature: any finite number > 0; a tiny one samples greedily (see micrograd.gpt.GPT.generate)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be > 0, got {text}; for greedy sampling (always the likeliest character) give a tiny one, e.g. 1e-9"
+        )
+    return value
+
+
+def output_folder(text: str) -> str:
+    """A folder to write into, made if missing: refused at once if it, or a folder above it, is a file."""
+    path = os.path.abspath(text)
+    while True:
+        if os.path.exists(path):
+            if not os.path.isdir(path):
+                where = "" if path == os.path.abspath(text) else f" ({path} is a file)"
+                raise argparse.ArgumentTypeError(f"{text!r} is not a folder{where}; give a folder to write into")
+            return text
+        parent = os.path.dirname(path)
+        if parent == path:
+            return text
+        path = parent
 
 
 def add_max_file_option(parser: argparse.ArgumentParser) -> None:

@@ -1,14 +1,17 @@
 """``micrograd gpt train`` and ``micrograd gpt sample``: Karpathy's microgpt on micrograd, from the command line.
 
     micrograd gpt train                       # 1,000 steps on the shipped names, then 20 new names
+    micrograd gpt sample --num 5 --prefix ka  # from the run gpt train just saved
     micrograd gpt train --steps 200 --n-layer 2 --out run1
     micrograd gpt train --resume run1/checkpoint.json
-    micrograd gpt sample run1/checkpoint.json --num 5 --prefix ka
+    micrograd gpt sample run1/checkpoint.json --num 5
 
-Training writes ``OUT/checkpoint.json`` every ``--checkpoint-every`` steps and at
-the end; a run resumed from it continues exactly as if it had never stopped
-(same losses, same samples). The names go to stdout, one per line in
-microgpt.py's format (``sample  1: kamon``); progress and notes go to stderr.
+Training writes ``OUT/checkpoint.json`` (OUT is micrograd-out/gpt unless given:
+a folder of its own, so the MLP commands' checkpoints are never replaced) every
+``--checkpoint-every`` steps and at the end; a run resumed from it continues
+exactly as if it had never stopped (same losses, same samples). The names go to
+stdout, one per line in microgpt.py's format (``sample  1: kamon``), each as soon
+as it is drawn; progress and notes go to stderr.
 ``--engine compiled`` (the default when numpy is installed) replays a recorded
 graph instead of building Values every step; ``--html`` also writes ``OUT/gpt.html``.
 """
@@ -21,11 +24,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from micrograd.app.flags import add_max_file_option, non_negative_int, positive_float, positive_int, whole_number
+from micrograd.app.flags import (
+    add_max_file_option,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+    temperature,
+    whole_number,
+)
 
 __all__ = ["add_gpt_command", "train_command", "sample_command"]
 
 CHECKPOINT_NAME = "checkpoint.json"
+# A folder of its own: demo writes micrograd-out and train micrograd-out/train, each an MLP's checkpoint.
+DEFAULT_OUT = Path("micrograd-out") / "gpt"
+DEFAULT_CHECKPOINT = DEFAULT_OUT / CHECKPOINT_NAME
+TEMPERATURE_HELP = ("sampling temperature, > 0: lower picks likelier characters, higher more varied ones; "
+                    "near 0 (e.g. 1e-9) every character is the likeliest, the same as greedy decoding (default: 0.5)")
 ENGINES = ("auto", "eager", "compiled")
 
 # The settings of a new run, with their defaults; on --resume they come from the checkpoint.
@@ -64,8 +80,9 @@ def add_gpt_command(sub: Any) -> None:
                        help="eager: a graph of Values every step; compiled: recorded once per document length, "
                        "replayed with numpy (the same losses); auto (default): compiled when numpy is installed")
     train.add_argument("--samples", type=non_negative_int, default=20, help="names to print at the end (default: 20)")
-    train.add_argument("--temperature", type=positive_float, default=0.5, help="sampling temperature (default: 0.5)")
-    train.add_argument("--out", metavar="DIR", help="output folder for checkpoint.json (default: micrograd-out)")
+    train.add_argument("--temperature", type=temperature, default=0.5, help=TEMPERATURE_HELP)
+    train.add_argument("--out", metavar="DIR", type=output_folder,
+                       help=f"output folder for checkpoint.json (default: {DEFAULT_OUT}, or CKPT's with --resume)")
     train.add_argument("--checkpoint-every", type=non_negative_int, default=100, metavar="N",
                        help="also save every N steps; 0: only at the end (default: 100)")
     train.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly")
@@ -76,9 +93,11 @@ def add_gpt_command(sub: Any) -> None:
     train.set_defaults(handler=train_command)
 
     sample = commands.add_parser("sample", help="print names sampled from a trained GPT")
-    sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint.json written by gpt train")
+    sample.add_argument("checkpoint", metavar="CKPT", nargs="?",
+                        help=f"checkpoint.json written by gpt train (default: {DEFAULT_CHECKPOINT}, where gpt train "
+                        "saves without --out)")
     sample.add_argument("--num", type=non_negative_int, default=20, help="how many names (default: 20)")
-    sample.add_argument("--temperature", type=positive_float, default=0.5, help="sampling temperature (default: 0.5)")
+    sample.add_argument("--temperature", type=temperature, default=0.5, help=TEMPERATURE_HELP)
     sample.add_argument("--seed", type=whole_number,
                         help="seed of the draws (default: continue the run's random stream, "
                         "which gives the names gpt train printed)")
@@ -113,7 +132,7 @@ def train_command(args: argparse.Namespace) -> int:
         docs = gpt.read_documents(data_path)
         training = gpt.Training.start(docs, **settings, engine=engine)
         data_name = args.data
-    out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else Path("micrograd-out"))
+    out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
     path = out / CHECKPOINT_NAME
     extra: dict[str, Any] = {"data": data_name}
@@ -280,13 +299,17 @@ def _note(text: str) -> None:
 def sample_command(args: argparse.Namespace) -> int:
     from micrograd import gpt
 
-    model = gpt.load(args.checkpoint)
+    path = Path(args.checkpoint) if args.checkpoint is not None else DEFAULT_CHECKPOINT
+    if args.checkpoint is None and not path.exists():
+        raise GPTUsageError(f"no checkpoint at {path}: run `micrograd gpt train` first, or name one (gpt sample CKPT)")
+    model = gpt.load(path)
     unknown = sorted(set(args.prefix) - set(model.chars))
     if unknown:
         raise GPTUsageError(
             f"--prefix {args.prefix!r}: {', '.join(map(repr, unknown))} not in the vocabulary {''.join(model.chars)!r}"
         )
-    names = model.generate(args.num, args.temperature, seed=args.seed, prefix=args.prefix)
-    for i, name in enumerate(names, 1):
-        print(f"sample {i:2d}: {name}")
+    # Each name is printed as soon as it is drawn: `gpt sample --num 2000 | head -1` shows one at once
+    # (and a reader that leaves ends the command quietly, as main() handles a closed pipe).
+    for i, name in enumerate(model.samples(args.num, args.temperature, seed=args.seed, prefix=args.prefix), 1):
+        print(f"sample {i:2d}: {name}", flush=True)
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from micrograd._outputs import binary_class, class_colour, class_name, finite_ou
 from micrograd.app import training
 from micrograd.nn import MLP, outputs_on_floats
 
-__all__ = ["decision_grid", "class_margins", "decision_boundary_figure", "curves_figure", "save_figure"]
+__all__ = [
+    "decision_grid", "class_margins", "decision_boundary_figure", "curves_figure", "save_figure", "FIGURE_FORMATS",
+]
 
 
 _NOTEBOOK_FIGURE: Any = None
@@ -159,11 +161,25 @@ def decision_boundary_figure(
     return fig
 
 
-def curves_figure(history: Sequence[dict[str, float]], title: str = "training") -> Any:
-    """A Figure with loss (left axis) and accuracy (right axis) against the step."""
+def curves_figure(
+    history: Sequence[Mapping[str, float]], title: str = "training", *, final: Mapping[str, float] | None = None
+) -> Any:
+    """A Figure with loss (left axis) and accuracy in percent (right axis) against the step.
+
+    Step k is the parameters after k updates. A run's ``history[k]`` is measured before update
+    k + 1, on the parameters of step k, so N updates give the points 0..N-1. ``final`` (``{"step": N,
+    "loss": ..., "accuracy": ...}``, measured after the last update) adds the point N, so that the
+    curve ends at the step the run ended at, the one the decision boundary's title names.
+    """
     Figure = _require_matplotlib()
-    steps = [h["step"] for h in history]
-    losses = finite_outputs("the loss curve", [h["loss"] for h in history])
+    records = list(history)
+    if final is not None:
+        if records and not final["step"] > records[-1]["step"]:
+            raise ValueError(f"curves_figure: final step {final['step']} must come after the history's last, "
+                             f"{records[-1]['step']}")
+        records.append(final)
+    steps = [h["step"] for h in records]
+    losses = finite_outputs("the loss curve", [h["loss"] for h in records])
     fig = Figure(figsize=(7, 4), dpi=100)
     ax = fig.add_subplot()
     ax.plot(steps, losses, color="#c0392b", label="loss")
@@ -171,10 +187,10 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "training") 
     ax.set_ylabel("loss", color="#c0392b")
     ax.set_yscale("log" if all(loss > 0 for loss in losses) else "linear")
     acc_ax = ax.twinx()
-    accuracies = finite_outputs("the accuracy curve", [100 * h["accuracy"] for h in history])
+    accuracies = finite_outputs("the accuracy curve", [100 * h["accuracy"] for h in records])
     acc_ax.plot(steps, accuracies, color="#2c6fbb", label="train accuracy")
-    if any("val_accuracy" in h for h in history):
-        acc_ax.plot(steps, [100 * h.get("val_accuracy", float("nan")) for h in history], color="#27ae60",
+    if any("val_accuracy" in h for h in records):
+        acc_ax.plot(steps, [100 * h.get("val_accuracy", float("nan")) for h in records], color="#27ae60",
                     linestyle="--", label="validation accuracy")
     acc_ax.set_ylabel("accuracy (%)", color="#2c6fbb")
     acc_ax.set_ylim(0, 101)
@@ -185,15 +201,30 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "training") 
     return fig
 
 
+# The picture formats save_figure writes, by the output's suffix; no suffix (/dev/stdout) is PNG.
+FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", "": "png"}
+
+
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Save a Figure as PNG, atomically (a crash never leaves half a picture)."""
-    return atomic_write(path, _png_bytes(fig))
+    """Save a Figure as PNG, SVG or PDF, by the suffix of ``path``, atomically (a crash never leaves half
+    a picture). Any other suffix is refused (ValueError) before anything is written."""
+    suffix = Path(path).suffix
+    fmt = FIGURE_FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write a picture as {suffix!r} ({path}): use .png, .svg or .pdf")
+    return atomic_write(path, _figure_bytes(fig, fmt))
 
 
 def _png_bytes(fig: Any) -> bytes:
+    return _figure_bytes(fig, "png")
+
+
+def _figure_bytes(fig: Any, fmt: str) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # the Agg canvas: no display needed
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    # No date in SVG and PDF files, so that the same figure gives the same bytes.
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)
+    fig.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()

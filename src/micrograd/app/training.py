@@ -5,15 +5,32 @@ The loop itself is the one the docs teach -- forward, ``zero_grad``,
 everything a run depends on, checkpoints that let ``--resume`` continue to
 exactly the parameters an uninterrupted run would reach, and a history for
 the pictures.
+
+The history has one record per step. ``Run.history`` holds this session's records
+(after, in a resumed run, the saved summary of the steps before it); on disk they
+are kept in two places, so that a save costs the same at step 100 and at step
+100,000 and the checkpoint never outgrows what it can read back:
+
+* the checkpoint's ``extra.history`` is a summary of at most SUMMARY_CAP + 2
+  records -- every stride-th step (the stride doubles as the run grows), the step
+  with the lowest loss, and the last step -- read by ``--resume`` and by older
+  micrograd versions, which see it as a shorter history;
+* every record is in the log beside it, ``checkpoint.history.jsonl`` (JSON Lines
+  after a header line), to which each save appends the steps since the last one.
+  ``read_history(checkpoint_path)`` reads them all back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import json
 import math
+import os
 import random
 import signal
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +45,8 @@ from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
-    "start_run", "resume_run", "resolve_engine", "TrainingDiverged", "checked_history",
+    "start_run", "resume_run", "resolve_engine", "TrainingDiverged", "checked_history", "read_history",
+    "HISTORY_LOG_NAME", "SUMMARY_CAP",
 ]
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
@@ -50,6 +68,10 @@ _PER_EXAMPLE_LOSSES: dict[str, Callable[[MLP], Callable[[list[Value], Value], Va
 }
 COMPILABLE_LOSSES = tuple(_PER_EXAMPLE_LOSSES)
 CHECKPOINT_NAME = "checkpoint.json"
+HISTORY_LOG_NAME = "checkpoint.history.jsonl"  # every step's record, beside the checkpoint
+# The checkpoint's summary of the history keeps at most this many stride-th records (plus the best and
+# the last): a loss curve's worth of points, a few kB, whatever the length of the run.
+SUMMARY_CAP = 128
 
 
 @dataclass
@@ -331,6 +353,8 @@ class Run:
         self.optimizer, self.scheduler = build_optimizer(config, self.model)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self._summary = _HistorySummary()  # what the checkpoint keeps of the history
+        self._log: _LogPlace | None = None  # the history log this run continues: set by resume_run and save
         self._compiled: CompiledLoss | None = None
         if self.engine != "eager":
             self._compiled = compile_loss(
@@ -426,13 +450,176 @@ class Run:
         return f"lower --lr (it is {self.config.lr})"
 
     def save(self) -> Path:
-        """Write the checkpoint atomically: the previous one stays readable until the new one is complete."""
+        """Write the checkpoint atomically: the previous one stays readable until the new one is complete.
+
+        The steps since the last save go first to the history log, appended and fsynced, so that the
+        checkpoint, which counts them, never names lines that are not on disk. What a save writes does
+        not grow with the run: those lines, the model and optimizer, and the bounded summary."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        history = checked_history(self.history, "the history to save")
-        extra = {"config": dataclasses.asdict(self.config), "history": history}
+        self._log = self._write_log()  # checks the records it writes, among them those the summary adds
+        self._summary.add(self._records_from(self._summary.through), through=self.step)
+        extra = {"config": dataclasses.asdict(self.config), "history": self._summary.records(),
+                 "history_log": self._log.stored()}
         checkpoint.save(self.checkpoint_path, self.model, optimizer=self.optimizer, step=self.step, extra=extra,
                         scheduler=self.scheduler)
         return self.checkpoint_path
+
+    @property
+    def history_log_path(self) -> Path:
+        return self.out_dir / HISTORY_LOG_NAME
+
+    def _write_log(self) -> _LogPlace:
+        """Put the record of every step before this one in the history log; return where they are."""
+        target = self.history_log_path
+        place = self._log
+        if place is not None and _same_file(place.path, target):
+            count, lines = self._log_lines(place.through)
+            size = checkpoint.append_log(target, place.run, place.size, lines)
+            if size is not None:
+                return _LogPlace(target, place.run, size, place.records + count, self.step)
+        # Otherwise a new log, written atomically: the lines of the log this run continues, when they can
+        # still be read (a line a crashed save appended after them is dropped: its step runs again), then
+        # this run's. When they cannot, the records this run holds: the summary the checkpoint kept.
+        earlier = None if place is None else checkpoint.read_log(place.path, place.run, place.size)
+        if place is None or earlier is None:
+            earlier, earlier_records, start = b"", 0, 0
+        else:
+            earlier_records, start = place.records, place.through
+        count, lines = self._log_lines(start)
+        run = uuid.uuid4().hex  # from os.urandom: the seeded random module is not touched
+        size = checkpoint.new_log(target, run, earlier + lines)
+        return _LogPlace(target, run, size, earlier_records + count, self.step)
+
+    def _records_from(self, start: int) -> list[dict[str, float]]:
+        """The history's records of step ``start`` and after (the last ones: found from the end)."""
+        index = len(self.history)
+        while index > 0 and _step_of(self.history[index - 1]) >= start:
+            index -= 1
+        return self.history[index:]
+
+    def _log_lines(self, start: int) -> tuple[int, bytes]:
+        """The log lines of the records of step ``start`` and after, and how many there are."""
+        records = checked_history(self._records_from(start), "the history to save")
+        return len(records), "".join(map(_log_line, records)).encode("utf-8")
+
+
+def _step_of(record: object) -> float:
+    """A record's step; a record without one counts as new, so that checked_history names it."""
+    try:
+        return float(record["step"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return math.inf
+
+
+def _log_line(record: dict[str, float]) -> str:
+    """A checked record (finite floats by name) as a line of JSON: compact, each float in its shortest
+    round-trip form (``repr``, as the json module writes floats), so that it reads back exactly."""
+    return "{" + ",".join(f"{_json_key(key)}:{number!r}" for key, number in record.items()) + "}\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _json_key(key: str) -> str:
+    return json.dumps(key)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # either is missing
+        return False
+
+
+def _stride(steps: int) -> int:
+    """The summary's stride after ``steps`` steps: the smallest power of two that keeps at most SUMMARY_CAP
+    of the steps 0 .. steps-1."""
+    stride = 1
+    while -(-steps // stride) > SUMMARY_CAP:
+        stride *= 2
+    return stride
+
+
+class _HistorySummary:
+    """The checkpoint's bounded summary of a history: the records of every stride-th step (see ``_stride``),
+    the record with the lowest loss (the earliest of equals: a resumed run's LossRiseWatch needs it) and
+    the last record. A function of the records alone, so a resumed run's summary is the uninterrupted
+    run's: the stride only doubles, and the steps it keeps are among those kept before."""
+
+    def __init__(self, records: Sequence[dict[str, float]] = (), through: int = 0) -> None:
+        self.through = through  # the records of the steps before this one have been added
+        self.stride = _stride(through)
+        self.kept = [record for record in records if int(record["step"]) % self.stride == 0]
+        self.best: dict[str, float] | None = None
+        self.last: dict[str, float] | None = None
+        for record in records:
+            self._note(record)
+
+    def add(self, records: Sequence[dict[str, float]], through: int) -> None:
+        for record in records:
+            step = int(record["step"])
+            if step + 1 > self.stride * SUMMARY_CAP:  # so _stride(step + 1) > self.stride
+                self.stride = stride = _stride(step + 1)
+                self.kept = [kept for kept in self.kept if int(kept["step"]) % stride == 0]
+            if step % self.stride == 0:
+                self.kept.append(record)
+            self._note(record)
+        self.through = through
+
+    def _note(self, record: dict[str, float]) -> None:
+        if self.best is None or record["loss"] < self.best["loss"]:
+            self.best = record
+        self.last = record
+
+    def records(self) -> list[dict[str, float]]:
+        chosen = {int(record["step"]): record for record in self.kept}
+        for record in (self.best, self.last):
+            if record is not None:
+                chosen.setdefault(int(record["step"]), record)
+        return [chosen[step] for step in sorted(chosen)]
+
+
+@dataclass(frozen=True)
+class _LogPlace:
+    """Where a run's full history is: the log at ``path`` whose header names ``run``, of which a checkpoint
+    counts the first ``size`` bytes, holding ``records`` lines: the records of the steps before ``through``."""
+
+    path: Path
+    run: str
+    size: int
+    records: int
+    through: int
+
+    def stored(self) -> dict[str, Any]:
+        """As the checkpoint's ``extra.history_log`` holds it: the file by its name, beside the checkpoint."""
+        return {"file": self.path.name, "run": self.run, "bytes": self.size, "records": self.records}
+
+
+def _stored_log_place(extra: dict[str, Any], path: Path, step: int) -> _LogPlace | None:
+    """The history log a checkpoint names, checked; None for a checkpoint that names none (6da8dad's)."""
+    stored = extra.get("history_log")
+    if stored is None:
+        return None
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"{path}: checkpoint's 'extra.history_log' {problem} (remove the key to resume "
+                          "from the checkpoint's summary of the history alone)")
+
+    if not isinstance(stored, dict):
+        raise bad(f"must be an object, got {type(stored).__name__}")
+    name, run = stored.get("file"), stored.get("run")
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise bad(f"'file' must be the name of a file beside the checkpoint, got {_shown(name)}")
+    if not isinstance(run, str) or not run:
+        raise bad(f"'run' must be a non-empty string, got {_shown(run)}")
+    numbers = [stored.get(key) for key in ("bytes", "records")]
+    for key, number in zip(("bytes", "records"), numbers, strict=True):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise bad(f"{key!r} must be an int >= 0, got {_shown(number)}")
+    return _LogPlace(path.parent / name, run, cast(int, numbers[0]), cast(int, numbers[1]), step)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 HISTORY_KEYS = ("step", "loss", "accuracy")  # in every record; "val_accuracy" too when there is validation data
@@ -446,6 +633,9 @@ def checked_history(history: object, what: str) -> list[dict[str, float]]:
         raise ValueError(f"{what} must be a list of step records (numbers by name), got {type(history).__name__}")
     checked = []
     for index, record in enumerate(history):
+        if type(record) is dict and _plain(record):  # as Run.steps makes them: the quick way for a long history
+            checked.append(dict(record))
+            continue
         if not isinstance(record, dict):
             raise ValueError(f"{what}: record {index} must be an object of numbers, got {type(record).__name__}")
         missing = [key for key in HISTORY_KEYS if key not in record]
@@ -457,6 +647,56 @@ def checked_history(history: object, what: str) -> list[dict[str, float]]:
         numbers = finite_outputs(f"{what}: record {index}", record.values())
         checked.append(dict(zip(record, numbers, strict=True)))
     return checked
+
+
+def read_history(path: Path | str) -> list[dict[str, float]]:
+    """Every step's record of the run whose checkpoint is at ``path``: the lines of the history log beside
+    it that the checkpoint counts. A checkpoint that names no log (written by micrograd before logs) holds
+    them all itself. Raises ValueError if the log is missing, cut short or replaced: the checkpoint's own
+    ``extra["history"]`` then still holds its summary.
+
+    A run resumed from a checkpoint whose log was missing has, for the steps before it, only the
+    records of that checkpoint's summary: their steps show the gaps.
+    """
+    path = Path(path)
+    saved = checkpoint.load_checkpoint(path)
+    extra = saved["extra"]
+    place = _stored_log_place(extra, path, saved["step"])
+    if place is None:
+        return checked_history(extra.get("history") or [], f"{path}: checkpoint's history")
+    body = checkpoint.read_log(place.path, place.run, place.size)
+    if body is None:
+        raise ValueError(f"{place.path}: missing, cut short, or not the history log of {path}; the checkpoint "
+                         f"itself keeps a summary of its {saved['step']} steps in extra['history']")
+    count = body.count(b"\n")
+    if count != place.records:
+        raise ValueError(f"{place.path}: {count} records where {path} counts {place.records}")
+    try:  # the lines as one JSON list: parsed in one call, not one call per line
+        records = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+    except ValueError:
+        records = None
+    if not isinstance(records, list) or len(records) != count:  # then line by line, to name the bad one
+        records = [_log_record(place.path, number, line) for number, line in enumerate(body.splitlines(), start=2)]
+    return checked_history(records, f"{place.path}")
+
+
+def _log_record(path: Path, number: int, line: bytes) -> Any:
+    """One line of a log, or a ValueError naming the line (``number``, counted from the header, 1)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise ValueError(f"{path}: line {number} is not JSON") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: line {number} is not a step's record")
+    return record
+
+
+def _plain(record: dict[str, Any]) -> bool:
+    """The record has the keys the pictures read, and every number in it is a finite float."""
+    for number in record.values():
+        if type(number) is not float or not math.isfinite(number):
+            return False
+    return all(key in record for key in HISTORY_KEYS)
 
 
 def start_run(config: TrainConfig, out_dir: Path, engine: str = "eager") -> Run:
@@ -480,6 +720,8 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
         run.scheduler.load_state_dict(scheduler_state)
     run.step = int(saved["step"])
     run.history = list(history)
+    run._summary = _HistorySummary(history, through=run.step)
+    run._log = _stored_log_place(saved["extra"], Path(path), run.step)
     if run.step > config.steps:
         raise ValueError(f"{path}: checkpoint is at step {run.step}, past --steps {config.steps}")
     return run

@@ -11,16 +11,23 @@ It takes the options the ``graphviz`` package passes, and a few more::
 
 Reads the files (or stdin) and writes the picture to stdout, to ``-o FILE``, or (``-O``) next to each
 input as ``FILE.format``. ``-V`` prints the version line to stderr, as Graphviz does.
+
+Formats: svg; png, pdf and jpg (painted with matplotlib); plain (positions in inches); dot, gv and
+canon (the DOT text back, without positions). xdot is Graphviz's own and is refused. An output that
+is a device or a FIFO (/dev/null, /dev/stdout) is written in place; a file is replaced whole.
+Inputs are UTF-8 (Latin-1 with a warning, or with charset=latin1), read up to 64 MiB each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import stat
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from micrograd._files import atomic_write
+from micrograd._files import InputFileError, atomic_write, read_limit, read_limited
 from micrograd.viz.dot_reader import Defaults, DotSyntaxError
 
 __all__ = ["main", "real_graphviz_dot", "is_stand_in"]
@@ -80,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if real is not None:
             os.execv(real, [real, *arguments])  # never returns: Graphviz does everything, exactly as asked
     # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
-    from micrograd.viz.render import FORMATS, MissingPainter, normal_format, render_dot
+    from micrograd.viz.render import FORMATS, normal_format
 
     format = "dot"  # Graphviz's default output is the DOT text back
     output: str | None = None
@@ -125,17 +132,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         format = normal_format(format)
-    except ValueError:
+    except ValueError as error:
+        if format.lower().startswith("xdot"):
+            return _usage_error(str(error))
         return _usage_error(f'format "{format}" not recognized. Use one of: {" ".join(FORMATS)}')
+    return _draw_all(inputs, format, defaults, output, auto_name)
+
+
+def _draw_all(inputs: list[str], format: str, defaults: Defaults, output: str | None, auto_name: bool) -> int:
+    """Read every input, then draw each to ``output``, stdout (None) or (``auto_name``) beside it; the exit status."""
+    from micrograd.viz.render import MissingPainter, render_dot
+
     sources: list[tuple[str | None, str]] = []
-    if not inputs or inputs == ["-"]:
-        sources.append((None, sys.stdin.read()))
-    else:
-        for name in inputs:
-            try:
-                sources.append((name, Path(name).read_text(encoding="utf-8")))
-            except OSError as error:
-                return _usage_error(f"cannot read {name}: {error.strerror or error}")
+    for name in inputs or ["-"]:
+        try:
+            sources.append((None if name == "-" else name, _source_text(name, defaults)))
+        except InputFileError as error:
+            return _usage_error(str(error))
+        except OSError as error:
+            return _usage_error(f"cannot read {name}: {error.strerror or error}")
     for input_name, source in sources:
         try:
             picture = render_dot(source, format, defaults)
@@ -145,14 +160,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MissingPainter as error:
             print(f"Error: {error}", file=sys.stderr)
             return 1
-        if auto_name:
-            base = input_name if input_name is not None else "noname.gv"
-            atomic_write(f"{base}.{format}", picture)
-        elif output is not None:
-            atomic_write(output, picture)
+        except RecursionError:  # a last guard: the reader and the layout keep their depth bounded
+            print(f"Error: {input_name or '<stdin>'}: the graph is nested too deeply to draw", file=sys.stderr)
+            return 1
+        target = f"{input_name or 'noname.gv'}.{format}" if auto_name else output
+        code = _deliver(picture, target)
+        if code:
+            return code
+    return 0
+
+
+_LIMIT_HINT = "; install Graphviz to draw larger graphs"
+_LATIN_1 = ("latin1", "latin-1", "l1", "iso-8859-1", "iso_8859-1", "iso8859-1", "isolatin1")
+
+
+def _source_text(name: str, defaults: Defaults) -> str:
+    """The DOT text of the input ``name`` ("-": stdin), read up to the read limit (64 MiB unless raised).
+
+    Any file that can be read is read, a pipe or a device too (as Graphviz does), but never more
+    than the limit plus one byte: /dev/zero is refused, not read until the memory runs out.
+    The text is UTF-8, Graphviz's default; Latin-1 if the graph says charset=latin1 (or -Gcharset=latin1),
+    and text that is not UTF-8 is read as Latin-1 with a warning, as Graphviz does.
+    """
+    what = "standard input" if name == "-" else name
+    limit = read_limit()
+    if name == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream put in place of stdin (an embedding program, a test)
+            data = sys.stdin.read(limit + 1).encode("utf-8")
+            if len(data) > limit:
+                raise InputFileError(f"{what} is over the limit of {limit:,} bytes{_LIMIT_HINT}")
         else:
-            sys.stdout.buffer.write(picture)
+            data = read_limited(stream, what, hint=_LIMIT_HINT)
+    else:
+        with open(name, "rb") as file:
+            status = os.fstat(file.fileno())
+            if stat.S_ISREG(status.st_mode) and status.st_size > limit:
+                raise InputFileError(
+                    f"{what} is {status.st_size:,} bytes, over the limit of {limit:,}{_LIMIT_HINT}"
+                )
+            data = read_limited(file, what, hint=_LIMIT_HINT)
+    head = data.decode("latin-1")  # every byte is a character: finds an ASCII "charset=..." in any text
+    said = re.search(r"""\bcharset\s*=\s*"?([A-Za-z0-9_.-]+)""", head)
+    charset = defaults.graph.get("charset") or (said.group(1) if said else "utf-8")
+    if charset.lower() in _LATIN_1:
+        return head
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        print(
+            f"Warning: {what}: invalid UTF-8 at byte {error.start:,}; the text is read as Latin-1. "
+            'Perhaps "-Gcharset=latin1" is needed?',
+            file=sys.stderr,
+        )
+        return head
+
+
+def _deliver(picture: bytes, target: str | None) -> int:
+    """Write ``picture`` to the file ``target`` (a device or FIFO in place), or stdout if None; 0 or an exit status."""
+    if target is None:
+        try:
+            # In pieces if need be: with python -u (PYTHONUNBUFFERED) stdout.buffer is the raw file, whose
+            # write() may take part of the bytes (a pipe whose reader left) and leave the rest unsaid.
+            remaining = memoryview(picture)
+            while remaining:
+                remaining = remaining[sys.stdout.buffer.write(remaining) or 0 :]
             sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (dot ... | head): nothing to report, as Graphviz
+            with contextlib.suppress(OSError, AttributeError, ValueError):  # and no second complaint at exit
+                nowhere = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(nowhere, sys.stdout.fileno())
+                os.close(nowhere)
+            return 141  # what a shell reports for a program ended by SIGPIPE
+        return 0
+    try:
+        atomic_write(target, picture)
+    except OSError as error:
+        return _usage_error(f"cannot write {target}: {error.strerror or error}")
     return 0
 
 

@@ -10,7 +10,9 @@ and ``//``, ``/* */`` and ``#`` comments. It is what :mod:`micrograd.viz.layered
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Defaults", "DotGraph", "DotSyntaxError", "read_dot"]
 
@@ -49,6 +51,14 @@ _TOKEN = re.compile(
 )
 
 _KEYWORDS = {"strict", "graph", "digraph", "node", "edge", "subgraph"}
+
+MAX_NESTING = 10_000  # subgraphs inside subgraphs; Graphviz's own parser gives up well before this
+MAX_EDGES = 1_000_000  # "a -> { b -> { c ... } }" reaches every node inside: a few kB of text can ask for billions
+
+# A step of the parser: a generator that yields the steps it calls (each runs to its end, and its result is
+# sent back) and returns its own result. _Parser.run drives them from a list, so that subgraphs nested
+# thousands deep use no Python stack (plain recursion stops near 330 levels, with a RecursionError).
+_Step = Generator[Any, Any, Any]
 
 
 @dataclass
@@ -152,13 +162,31 @@ class _Parser:
             self.graph.name = self.identifier()
         self.graph.body = self.peek().end  # the '{' (statements() checks that it is one)
         self.graph.graph_attributes.update(self.defaults.graph)
-        self.statements(dict(self.defaults.node), dict(self.defaults.edge))
+        self.run(self.statements(dict(self.defaults.node), dict(self.defaults.edge)))
         if self.peek().kind != "end":
             token = self.peek()
             raise DotSyntaxError(f"line {token.line}: unexpected {token.text!r} after the graph's closing '}}'")
         return self.graph
 
-    def statements(self, node_defaults: dict[str, str], edge_defaults: dict[str, str]) -> list[str]:
+    def run(self, first: _Step) -> Any:
+        """Run the step ``first`` and every step it calls, from a list instead of the Python stack; its result."""
+        calls: list[_Step] = [first]
+        result: Any = None
+        while True:
+            try:
+                called = calls[-1].send(result)
+            except StopIteration as finished:
+                calls.pop()
+                if not calls:
+                    return finished.value
+                result = finished.value
+                continue
+            if len(calls) >= 3 * (MAX_NESTING + 1):  # three steps a level: statements, statement, endpoint
+                raise DotSyntaxError(f"line {self.peek().line}: subgraphs are nested more than {MAX_NESTING:,} deep")
+            calls.append(called)
+            result = None
+
+    def statements(self, node_defaults: dict[str, str], edge_defaults: dict[str, str]) -> _Step:
         """Parse ``{ stmt* }``; returns the nodes mentioned in it (an edge to a subgraph reaches all of them)."""
         self.expect_op("{")
         node_defaults, edge_defaults = dict(node_defaults), dict(edge_defaults)  # this scope's own copies
@@ -166,7 +194,7 @@ class _Parser:
         while not self.is_op("}"):
             if self.peek().kind == "end":
                 raise DotSyntaxError(f"line {self.peek().line}: the graph's '{{' is never closed")
-            self.statement(node_defaults, edge_defaults, mentioned)
+            yield self.statement(node_defaults, edge_defaults, mentioned)
             while self.is_op(";") or self.is_op(","):
                 self.take()
         self.take()
@@ -188,7 +216,7 @@ class _Parser:
             self.take()
         return attributes
 
-    def statement(self, node_defaults: dict[str, str], edge_defaults: dict[str, str], mentioned: list[str]) -> None:
+    def statement(self, node_defaults: dict[str, str], edge_defaults: dict[str, str], mentioned: list[str]) -> _Step:
         for word, defaults in (("graph", None), ("node", node_defaults), ("edge", edge_defaults)):
             if self.is_keyword(word) and self.is_op("[", 1):
                 self.take()
@@ -203,27 +231,30 @@ class _Parser:
             self.take()
             self.graph.graph_attributes[key] = self.identifier()
             return
-        ends = [self.endpoint(node_defaults, edge_defaults, mentioned)]
+        ends = [(yield self.endpoint(node_defaults, edge_defaults, mentioned))]
         while self.peek().kind == "op" and self.peek().text in ("->", "--"):
             self.take()
-            ends.append(self.endpoint(node_defaults, edge_defaults, mentioned))
+            ends.append((yield self.endpoint(node_defaults, edge_defaults, mentioned)))
         attributes = self.attribute_list()
         if len(ends) == 1:
             for name in ends[0]:
                 self.graph.nodes[name].update(attributes)
             return
         for tails, heads in zip(ends, ends[1:], strict=False):
+            if len(self.graph.edges) + len(tails) * len(heads) > MAX_EDGES:
+                line = self.peek().line
+                raise DotSyntaxError(f"line {line}: these edges make over {MAX_EDGES:,}, too many to draw")
             for tail in tails:
                 for head in heads:
                     self.graph.edges.append((tail, head, {**edge_defaults, **attributes}))
 
-    def endpoint(self, node_defaults: dict[str, str], edge_defaults: dict[str, str], mentioned: list[str]) -> list[str]:
+    def endpoint(self, node_defaults: dict[str, str], edge_defaults: dict[str, str], mentioned: list[str]) -> _Step:
         if self.is_keyword("subgraph") or self.is_op("{"):
             if self.is_keyword("subgraph"):
                 self.take()
                 if self.peek().kind == "id" and not self.peek().keyword:
                     self.identifier()  # the subgraph's name: clusters are drawn as plain nodes here
-            inner = self.statements(node_defaults, edge_defaults)
+            inner = yield self.statements(node_defaults, edge_defaults)
             mentioned.extend(inner)
             return inner
         token = self.peek()

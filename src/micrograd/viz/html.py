@@ -55,8 +55,11 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = EXPLAI
     """A page that plays the backward pass of ``root``. No ``.grad`` in the graph is changed.
 
     One step of the page is one use of the chain rule, ``child.grad += local *
-    node.grad``, in the order ``Value.backward`` does them (the same steps as
-    :func:`micrograd.viz.explain`). Graphs above ``max_nodes`` Values raise
+    node.grad``, in the order ``Value.backward`` does them: the same steps, with
+    the same numbers, as :func:`micrograd.viz.explain` prints (one per edge).
+    Each local derivative is written in the graph's own names; the op's rule as
+    its row states it (in the row's own letters) is shown only where it cannot
+    be written so. Graphs above ``max_nodes`` Values raise
     ValueError: the picture would be unreadable.
     """
     if not isinstance(root, Value):
@@ -73,6 +76,7 @@ def backward_html(root: Value, title: str | None = None, max_nodes: int = EXPLAI
                 "children": list(node.children),
                 "formula": node.formula,
                 "rule": node.rule,
+                "rule_written": node.rule_written,
                 "constant": node.is_constant,
                 "grad": _shown(trace.grads[node.index]),
             }

@@ -141,11 +141,18 @@ def _text_box(text: str, font_size: float) -> tuple[float, float]:
 # -- records: "{ a | { b | c } }" is a tree of fields, each brace level turning the direction --
 
 
+MAX_RECORD_NESTING = 200  # brace levels in a record label; each level is a few calls deep in the functions below
+
+
 def _parse_record(label: str) -> Field:
     position = 0
+    depth = 0  # braces open where we are; refused past MAX_RECORD_NESTING, before Python's recursion limit
 
     def fields(horizontal: bool) -> Field:
-        nonlocal position
+        nonlocal position, depth
+        depth += 1
+        if depth > MAX_RECORD_NESTING:
+            raise ValueError(f"a record label is nested more than {MAX_RECORD_NESTING} braces deep")
         node = Field("", horizontal=horizontal)
         text: list[str] = []
         while position < len(label):
@@ -170,6 +177,7 @@ def _parse_record(label: str) -> Field:
             text.append(char)
         if text or not node.children or label[position - 1 : position] == "|":
             node.children.append(Field(_clean(text)))
+        depth -= 1
         return node
 
     return fields(True)
@@ -232,7 +240,10 @@ def _node_size(attributes: dict[str, str], name: str, left_to_right: bool) -> tu
         label = unescape_label(label)
     if shape in ("record", "mrecord"):
         # The top level runs across in TB and down in LR; each brace turns it (dot's rule).
-        record = _simplify(_parse_record(label))
+        try:
+            record = _simplify(_parse_record(label))
+        except ValueError as error:
+            raise ValueError(f"node {name!r}: {error}") from None
         if left_to_right:
             _flip(record)
         width, height = _measure(record, font_size)

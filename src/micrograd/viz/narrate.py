@@ -14,7 +14,11 @@ Nothing here knows an op's derivative. Everything is read from the op table
 - the local derivatives shown are the numbers the node stored at forward time (``_local_grads``);
 - the rule shown next to each number is the op's derivative rule from its row, written out in
   the nodes' names: the row's ``derivative`` is run on stand-in numbers that write down what is
-  done to them (``1 - o*o`` for tanh), and the row's ``doc`` says the rule in general;
+  done to them (``1 - o*o`` for tanh). The row's ``doc`` states the rule with letters of its own
+  (``d/da = b`` for ``*``), which a reader would take for their own names, so it is shown only
+  where the rule cannot be written out, and then as the op's own letters;
+- the steps are counted one per edge (one ``child.grad += local * node.grad``), in the text and
+  on the page of :func:`micrograd.viz.html.backward_html` alike;
 - the numerical check recomputes the graph with the rows' ``forward`` (:func:`replay`).
 
 So an op added with :func:`micrograd.ops.defop` is narrated like any other, and a node made by
@@ -37,7 +41,7 @@ from micrograd.gradcheck import check_eps, numerical_grad
 from micrograd.ops import Op
 from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, _ordered_nodes
 
-__all__ = ["NodeInfo", "GradientStep", "BackwardTrace", "trace_backward", "replay", "explain"]
+__all__ = ["NodeInfo", "GradientStep", "BackwardTrace", "Explanation", "trace_backward", "replay", "explain"]
 
 
 # ----------------------------------------------------------------------
@@ -54,6 +58,10 @@ class NodeInfo:
     ``values`` the same with their numbers ("" for a leaf, and for a node made
     by hand, which no op of the table computed); ``rule`` is the op's
     derivative rule as its row states it ("" if the row has none).
+    ``rule_written`` says that every local derivative of this node is written out
+    in the graph's own names (the steps' ``local_rule``): the narration then shows
+    those and not ``rule``, whose letters (``d/da = b``) are the row's names for
+    its inputs and could be taken for the user's own names.
     """
 
     index: int
@@ -65,6 +73,7 @@ class NodeInfo:
     is_constant: bool
     values: str = ""
     rule: str = ""
+    rule_written: bool = False
 
 
 # How a step passed the gradient on (GradientStep.how).
@@ -202,11 +211,14 @@ def _same(a: float, b: float) -> bool:
 def _node_info(node: Value, index: dict[Value, int], names: dict[Value, str]) -> NodeInfo:
     fn = node._fn
     formula = values = rule = ""
+    written = False
     if fn is not None and node._prev:
         attrs = node._attrs
         formula = _op_term(fn, attrs, [_name_term(child, names) for child in node._prev]).text
         values = _op_term(fn, attrs, [_Term.number(child.data) for child in node._prev]).text
         rule = fn.doc
+        rules = _local_rules(node, names)
+        written = len(rules) == len(node._prev) and _rule_placeholder(node) not in rules
     return NodeInfo(
         index=index[node],
         name=names[node],
@@ -217,6 +229,7 @@ def _node_info(node: Value, index: dict[Value, int], names: dict[Value, str]) ->
         is_constant=not node._prev and not node.label,
         values=values,
         rule=rule,
+        rule_written=written,
     )
 
 
@@ -421,8 +434,13 @@ def _local_rules(node: Value, names: dict[Value, str]) -> list[str]:
         else:
             return []
     if any(len(text) > _MAX_RULE_LENGTH for text in texts):
-        return [f"{fn.name}'s rule" for _ in texts]
+        return [_rule_placeholder(node) for _ in texts]
     return texts
+
+
+def _rule_placeholder(node: Value) -> str:
+    """What a step shows for a rule too long to write out: the row's doc states it instead."""
+    return f"{node._fn.name}'s rule" if node._fn is not None else ""
 
 
 # ----------------------------------------------------------------------
@@ -464,6 +482,25 @@ def replay(root: Value, leaf_values: dict[Value, float]) -> float:
 # ----------------------------------------------------------------------
 
 
+class Explanation(str):
+    """The text :func:`explain` printed, as a ``str``; its repr is one short line.
+
+    So ``explain(root)`` as the last line of a notebook cell (or at the ``>>>``
+    prompt) shows the narration once -- printed -- and not a second time as the
+    quoted repr of the returned string. Everything else is the text's: compare it,
+    search it, ``print()`` it to read it again.
+    """
+
+    subject = ""  # the name of the explained Value
+    where = ""  # where explain wrote the text: "" (quiet), ", printed above" or ", written to its file"
+
+    def __repr__(self) -> str:
+        return f"<explanation of {self.subject}: {self.count(chr(10))} lines{self.where}; print() it to read it>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how IPython shows a cell's result
+        printer.text(repr(self))
+
+
 def explain(
     root: Value,
     *,
@@ -472,10 +509,12 @@ def explain(
     check: bool = True,
     eps: float = 1e-6,
     max_nodes: int = EXPLAIN_MAX_NODES,
-) -> str:
+) -> Explanation:
     """Print the forward pass, every backward step and a numerical check; return the same text.
 
-    Prints to ``file`` (default: standard output) unless ``quiet``. Leaves every
+    Prints to ``file`` (default: standard output) unless ``quiet``. The text is
+    returned as an :class:`Explanation`, a ``str`` whose repr is one short line,
+    so that in a notebook ``explain(root)`` does not show the text twice. Leaves every
     ``.grad`` as it was: the steps are the engine's own, run by
     :func:`trace_backward`, which puts the gradients back afterwards (call
     ``root.backward()`` yourself to fill in the graph, e.g. before
@@ -491,9 +530,13 @@ def explain(
     if check:
         lines += [""] + _check_lines(root, trace, eps)
     text = "\n".join(lines) + "\n"
+    result = Explanation(text)
+    result.subject = trace.node(trace.root).name
     if not quiet:
-        (file if file is not None else sys.stdout).write(text)
-    return text
+        stream = file if file is not None else sys.stdout
+        stream.write(text)
+        result.where = ", printed above" if stream in (sys.stdout, sys.stderr) else ", written to its file"
+    return result
 
 
 def _number(x: float) -> str:
@@ -533,33 +576,47 @@ def _forward_lines(trace: BackwardTrace) -> list[str]:
 
 
 def _backward_lines(trace: BackwardTrace) -> list[str]:
+    """The seed, then the steps numbered one per edge -- one ``child.grad += local * node.grad``
+    each -- as the backward page counts them, under a line for the node that passes its grad back."""
     root = trace.node(trace.root)
+    r = _wrap(root.name)
+    count = len(trace.steps)
     lines = [
-        "Backward pass (the chain rule, from the output back to the inputs):",
-        f"  {root.name}.grad = 1   (the seed: d{root.name}/d{root.name} = 1)",
-        "  Each node passes its grad to each input: input.grad += local derivative * node.grad",
+        f"Backward pass (the chain rule, from the output back to the inputs): "
+        f"{count} step{'' if count == 1 else 's'}, one per edge",
+        f"  {r}.grad = 1   (the seed: d{r}/d{r} = 1)",
+        "  Each step passes a node's grad to one of its inputs: input.grad += local derivative * node.grad",
     ]
-    step_number = 0
     current_parent = 0
-    for step in trace.steps:
+    for number, step in enumerate(trace.steps, start=1):
         parent = trace.node(step.parent)
         child = trace.node(step.child)
         if step.parent != current_parent:
-            step_number += 1
             current_parent = step.parent
-            op = f"op {parent.op}: {parent.rule}" if parent.rule else f"op {parent.op}"
-            if not parent.formula:
-                op += ", made by hand"
             lines.append(
-                f"  step {step_number}: {_heading(parent)}   [{op}]   "
-                f"upstream {_wrap(parent.name)}.grad = {_number(step.upstream)}"
+                f"  {_heading(parent)}   [{_op_note(parent)}]   upstream {_wrap(parent.name)}.grad = "
+                f"{_number(step.upstream)}"
             )
-        lines.append(f"    -> {child.name}: " + _step_text(step, parent, child))
-    lines.append(f"Gradients d{root.name}/d(leaf):")
+        lines.append(f"    step {number} -> {child.name}: " + _step_text(step, parent, child))
+    lines.append(f"Gradients d{r}/d(leaf):")
     for info in trace.nodes:
         if not info.children and not info.is_constant:
             lines.append(f"  {info.name}.grad = {_number(trace.grads[info.index])}")
     return lines
+
+
+def _op_note(node: NodeInfo) -> str:
+    """'op tanh', and the row's rule only where the steps cannot write it in the graph's names.
+
+    The row's rule names the op's inputs with letters of its own (``d/da = b, d/db = a`` for
+    ``*``); next to a user's ``b`` those would read as the user's names, so it is said whose they are.
+    """
+    note = f"op {node.op}"
+    if not node.formula:
+        return note + ", made by hand"
+    if node.rule and not node.rule_written:
+        note += f"; its rule in the op's own letters, not the graph's names: {node.rule}"
+    return note
 
 
 def _step_text(step: GradientStep, parent: NodeInfo, child: NodeInfo) -> str:

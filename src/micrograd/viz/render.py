@@ -28,7 +28,7 @@ from micrograd.viz.layered import (
 
 __all__ = ["FORMATS", "PICTURE_FORMATS", "MissingPainter", "normal_format", "render_dot", "render_layout"]
 
-TEXT_FORMATS = ("dot", "gv", "canon", "xdot")  # the DOT text itself, as dot -Tcanon gives it back
+TEXT_FORMATS = ("dot", "gv", "canon")  # the DOT text itself, as dot -Tcanon gives it back
 SVG_FORMATS = ("svg",)
 PICTURE_FORMATS = ("png", "pdf", "jpg", "jpeg")  # painted with matplotlib
 FORMATS = SVG_FORMATS + PICTURE_FORMATS + TEXT_FORMATS + ("plain",)
@@ -43,6 +43,11 @@ class MissingPainter(RuntimeError, OSError):
 def normal_format(format: str) -> str:
     """The format a ``-T`` value names (one of :data:`FORMATS`); ValueError naming it if this layout has none such."""
     name = format.split(":")[0].lower()  # "png:cairo" names a Graphviz renderer: the format is png
+    if name.startswith("xdot"):  # xdot, xdot1.4, xdot_json: the layout as Graphviz's drawing operations
+        raise ValueError(
+            f'format "{name}" is Graphviz\'s drawing operations, which this layout does not write; '
+            "use svg or plain (positions), or install Graphviz"
+        )
     if name not in FORMATS:
         raise ValueError(f'format "{name}" is not one this layout writes; use one of: {", ".join(FORMATS)}')
     return name

@@ -144,8 +144,12 @@ function show(k) {
     ? `<div>${C} was already used elsewhere, so the contributions add up.</div>` : "";
   const finished = state === steps.length
     ? `<div><b>Done:</b> every gradient is filled in.</div>` : "";
-  const opRule = parent.rule
-    ? `<div class="op-rule">the rule of ${escapeHtml(parent.op)}: <span class="mono">${escapeHtml(parent.rule)}</span></div>`
+  // The local derivative above is written in the graph's names. The row's own statement of the
+  // rule names the op's inputs with letters of its own (d/da = b for *), which could be read as
+  // the user's names: it is shown only where the rule could not be written out, and says whose.
+  const opRule = parent.rule && !parent.rule_written
+    ? `<div class="op-rule">the rule of ${escapeHtml(parent.op)}, in the op's own letters (not the graph's names):
+      <span class="mono">${escapeHtml(parent.rule)}</span></div>`
     : "";
   if (s.how === "nothing") {  // a node made by hand, without a local derivative for this input
     panel.innerHTML = `

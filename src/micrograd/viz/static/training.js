@@ -115,7 +115,12 @@ const canLog = curve.some(p => p.loss > 0);
 logSwitch.checked = canLog;
 logSwitch.disabled = !canLog;
 let moveLossMarker = drawCurve(document.getElementById("loss"), "loss", "loss-line", null, logSwitch.checked);
-const moveAccuracyMarker = drawCurve(document.getElementById("accuracy"), "accuracy", "accuracy-line", [0, 1], false);
+// Accuracy in percent, as in the label above the picture and in the PNG of `micrograd demo`.
+curve.forEach(p => { p.accuracyPercent = 100 * p.accuracy; });
+const accuracySvg = document.getElementById("accuracy");
+const accuracyHeading = accuracySvg.previousElementSibling && accuracySvg.previousElementSibling.querySelector("b");
+if (accuracyHeading) accuracyHeading.textContent = "Accuracy (%)";
+const moveAccuracyMarker = drawCurve(accuracySvg, "accuracyPercent", "accuracy-line", [0, 100], false);
 logSwitch.addEventListener("change", () => {
   moveLossMarker = drawCurve(document.getElementById("loss"), "loss", "loss-line", null, logSwitch.checked);
   moveLossMarker(snapshots[shown].step);
