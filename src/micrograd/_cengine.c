@@ -460,22 +460,24 @@ fallback(const char *name, PyObject *self, PyObject *other)
 /* The ops with C code: the same float operations as their rows        */
 /* ------------------------------------------------------------------ */
 
-/* a + b; d/da = 1, d/db = 1 */
+/* The two ops that make up most of every graph, each as its row computes it:
+ * a + b, d/da = 1, d/db = 1;  a * b, d/da = b, d/db = a. */
 static PyObject *
-add(Node *a, PyObject *other)
+binary(int row, Node *a, PyObject *other)
 {
-    if (!native_row(ROW_ADD))
-        return fallback("__add__", (PyObject *)a, other);
+    if (!native_row(row))
+        return fallback(row == ROW_ADD ? "__add__" : "__mul__", (PyObject *)a, other);
     Node *b = as_value(other);
     if (b == NULL)
         return NULL;
-    double data = a->data + b->data;
+    int sum = row == ROW_ADD;
+    double data = sum ? a->data + b->data : a->data * b->data;
     PyObject *out = NULL;
     int on = recording();
     if (on == 1) {
         Node *kids[2] = {a, b};
-        double local[2] = {1.0, 1.0};
-        out = make_node(data, 2, kids, local, op_add, NULL);
+        double local[2] = {sum ? 1.0 : b->data, sum ? 1.0 : a->data};
+        out = make_node(data, 2, kids, local, *rows[row], NULL);
     }
     else if (on == 0)
         out = leaf(data);
@@ -483,27 +485,16 @@ add(Node *a, PyObject *other)
     return out;
 }
 
-/* a * b; d/da = b, d/db = a */
+static PyObject *
+add(Node *a, PyObject *other)
+{
+    return binary(ROW_ADD, a, other);
+}
+
 static PyObject *
 mul(Node *a, PyObject *other)
 {
-    if (!native_row(ROW_MUL))
-        return fallback("__mul__", (PyObject *)a, other);
-    Node *b = as_value(other);
-    if (b == NULL)
-        return NULL;
-    double data = a->data * b->data;
-    PyObject *out = NULL;
-    int on = recording();
-    if (on == 1) {
-        Node *kids[2] = {a, b};
-        double local[2] = {b->data, a->data};
-        out = make_node(data, 2, kids, local, op_mul, NULL);
-    }
-    else if (on == 0)
-        out = leaf(data);
-    Py_DECREF(b);
-    return out;
+    return binary(ROW_MUL, a, other);
 }
 
 static PyObject *

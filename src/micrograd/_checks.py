@@ -80,17 +80,13 @@ def derivative_error(
 
 
 def check_local_grads(op: Any, local: Any, n_inputs: int) -> None:
-    """A row's first use: its derivative gave a real number (one input) or a sequence of one per input.
+    """A row's derivative gave one real number per input (``local``, as ``Op.local_tuple`` made it).
 
     Anything else -- None, a str, a complex, a tuple of the wrong length -- is refused here, naming the op,
     instead of failing later in the backward pass or not at all.
     """
-    items = [local] if op.arity == 1 else local
-    try:
-        count = len(items)
-    except TypeError:
-        count = -1
-    if count != n_inputs or isinstance(items, (str, bytes)):
+    items = local
+    if not isinstance(items, tuple) or len(items) != n_inputs:
         raise ValueError(
             f"{op.name}: the derivative must give {n_inputs} local derivative(s), one per input; got {shown(local)}"
         )

@@ -236,11 +236,9 @@ def _apply(op: Op, xs: tuple[Value, ...], attrs: tuple[Any, ...] = (), about: tu
         local = op.derivative(*data_in, out, **named) if named else op.derivative(*data_in, out)
     except (ZeroDivisionError, OverflowError) as error:
         raise checks.derivative_error(type(error), op, data_in, attrs, about) from None
-    if not op.checked:  # a row's first use: one real number per input, or an error naming the op
+    local = op.local_tuple(local, len(xs))
+    if not op.checked or op.arity is None:  # first use (and every use of a variadic row, whose count varies)
         checks.check_local_grads(op, local, len(xs))
-    local = (local,) if op.arity == 1 else tuple(local)  # a variadic op gives a tuple even for one input
-    if len(local) != len(xs):  # every time: a variadic row's count depends on its inputs
-        raise ValueError(f"{op.name}: the derivative gave {len(local)} local derivatives for {len(xs)} inputs")
     if (_INF in local or -_INF in local) and all(abs(d) < _INF for d in (*data_in, out)):
         # Float division does not raise: 1 / 5e-324 (log's derivative) is a silent inf. A finite input
         # with a finite output and an infinite derivative is an overflow, refused as the docs promise.

@@ -100,7 +100,16 @@ class Op:
     def local_grads(self, inputs: tuple[Any, ...], out: Any, attrs: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """d out / d input for each input, always as a tuple (the rule evaluated on floats, Values or arrays)."""
         local = self.derivative(*inputs, out, **dict(zip(self.attrs, attrs, strict=True)))
-        return (local,) if self.arity == 1 else tuple(local)  # a variadic op gives a tuple even for one input
+        return self.local_tuple(local, len(inputs))  # type: ignore[no-any-return]
+
+    def local_tuple(self, local: Any, n_inputs: int) -> Any:
+        """A derivative's result as a tuple: a one-input op, or a variadic op given one input, may give one value.
+
+        Anything that is not a sequence comes back as it is, for the engine's check to name.
+        """
+        if self.arity == 1 or (n_inputs == 1 and not isinstance(local, (tuple, list))):
+            return (local,)
+        return tuple(local) if isinstance(local, (tuple, list)) else local
 
     def display(self, attrs: tuple[Any, ...] = ()) -> str:
         """How a node of this op is labelled in pictures and ``_op``: e.g. '**2' for x ** 2."""
