@@ -405,7 +405,7 @@ leaf(double data)
     return make_node(data, 0, NULL, NULL, NULL, NULL);
 }
 
-/* Whether an op should build a node now: engine.py's recording(). */
+/* Whether an op should build a node now: _gradmode.recording(), as engine.py's _apply asks it. */
 static int
 recording(void)
 {

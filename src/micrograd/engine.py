@@ -34,7 +34,7 @@ from typing import Any, Union
 from micrograd import _checks as checks
 from micrograd import ops
 from micrograd._copying import reduce_value
-from micrograd._gradmode import collector_paused, enable_grad, is_grad_enabled, no_grad, open_blocks
+from micrograd._gradmode import collector_paused, enable_grad, is_grad_enabled, no_grad, recording
 from micrograd.ops import Op
 
 __all__ = ["Value", "linear", "topological_order", "no_grad", "enable_grad", "is_grad_enabled", "backend"]
@@ -230,7 +230,7 @@ def _apply(op: Op, xs: tuple[Value, ...], attrs: tuple[Any, ...] = (), about: tu
     out = op.forward(*data_in, **named) if named else op.forward(*data_in)
     if type(out) is not float:
         out = checks.to_float(out, f"{op.name}: result")
-    if open_blocks[0] and not is_grad_enabled():  # inside no_grad: a leaf
+    if not recording():  # inside no_grad: a leaf
         return _constant(out)
     try:
         local = op.derivative(*data_in, out, **named) if named else op.derivative(*data_in, out)
