@@ -152,7 +152,7 @@ def defop(
     for what, fn in (("forward", forward), ("derivative", derivative)):
         if not callable(fn):
             raise TypeError(f"defop: {what} must be a function, got {type(fn).__name__}")
-    if name in OPS and _is_built_in(OPS[name]):
+    if name in OPS and is_built_in(OPS[name]):
         # Other rows and the engines' own code rely on the library's rows: replacing one would change
         # some derivatives and not others. Your own ops can be defined again (a re-run notebook cell).
         raise ValueError(f"defop: {name!r} is a built-in op of micrograd and cannot be replaced; choose another name")
@@ -161,7 +161,7 @@ def defop(
     return op
 
 
-def _is_built_in(op: Op) -> bool:
+def is_built_in(op: Op) -> bool:
     """A row micrograd itself defined: its forward was written in one of micrograd's modules."""
     return str(getattr(op.forward, "__module__", "")).startswith("micrograd.")
 

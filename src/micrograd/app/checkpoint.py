@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from micrograd._files import (
     CHECKPOINT_FORMAT,
+    _naming,
     atomic_write,
     checked_parameters,
     finite_parameters,
@@ -185,7 +186,7 @@ def append_log(path: PathLike, run: str, size: int, body: bytes) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise OSError(error.errno, error.strerror, os.fspath(path)) from None
+        raise _naming(error, path) from None
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode) or status.st_size != size:
@@ -199,7 +200,7 @@ def append_log(path: PathLike, run: str, size: int, body: bytes) -> int | None:
                 view = view[os.write(descriptor, view):]
             os.fsync(descriptor)  # the lines are on disk before a checkpoint that counts them is
     except OSError as error:  # e.g. the disk is full: the caller's next save writes the log anew
-        raise OSError(error.errno, error.strerror, os.fspath(path)) from None
+        raise _naming(error, path) from None
     finally:
         os.close(descriptor)
     return size + len(body)

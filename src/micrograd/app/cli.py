@@ -209,7 +209,7 @@ def _train_loop(run: Any, checkpoint_every: int, show_progress: bool, watch: Los
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from micrograd.app.plots import curves_figure, decision_boundary_figure, save_figure
-    from micrograd.app.training import TrainConfig, accuracy, start_run
+    from micrograd.app.training import TrainConfig, start_run
 
     out = Path(args.out)
     config = TrainConfig(steps=args.steps, seed=args.seed)
@@ -225,10 +225,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - began
     run.save()
     X, y = run.data.X_train, run.data.y_train
-    final_accuracy = accuracy(run.model, X, y)  # after the last update, not before it
     boundary = save_figure(decision_boundary_figure(run.model, X, y, dataset="moons", step=run.step),
                            out / "decision_boundary.png")
-    final_loss, final_accuracy = run.evaluate()  # after the last update: the step the boundary's title names
+    # After the last update (the step the boundary's title names); the page's last snapshot measured it already.
+    last = snapshots[-1] if snapshots and snapshots[-1]["step"] == run.step else None
+    final_loss, final_accuracy = (last["loss"], last["accuracy"]) if last else run.evaluate()
     final = {"step": run.step, "loss": final_loss, "accuracy": final_accuracy}
     curves = save_figure(curves_figure(run.history, title=f"moons: loss and accuracy, steps 0 to {run.step}",
                                        final=final), out / "training_curves.png")

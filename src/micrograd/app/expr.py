@@ -107,17 +107,16 @@ def _model_module(op: Op) -> str:
     flat argument list of an expression cannot state: they are not functions of the language.
     The rows of :mod:`micrograd.ops` and a user's own ``defop`` rows are.
     """
-    module = getattr(op.forward, "__module__", None)
-    if not isinstance(module, str) or module == "micrograd.ops":
-        return ""
-    return module if module == "micrograd" or module.startswith("micrograd.") else ""
+    module = str(getattr(op.forward, "__module__", ""))
+    return module if ops.is_built_in(op) and module != "micrograd.ops" else ""
 
 
 # The built-in rows whose inputs are two halves (and a bias): the count of arguments that fits,
-# and how a call is written. Any other count would be read with the halves shifted.
-_PAIRED_SHAPES: dict[str, tuple[int, str]] = {
-    "linear": (1, "linear(w1, ..., wn, x1, ..., xn, b)"),  # an odd count: n weights, n inputs, a bias
-    "dot": (0, "dot(w1, ..., wn, x1, ..., xn)"),  # an even count, at least 2
+# and how a call is written. Any other count would be read with the halves shifted. (Built-in
+# rows cannot be replaced, so the rows themselves are the keys.)
+_PAIRED_SHAPES: dict[Op, tuple[int, str]] = {
+    ops.LINEAR: (1, "linear(w1, ..., wn, x1, ..., xn, b)"),  # an odd count: n weights, n inputs, a bias
+    ops.DOT: (0, "dot(w1, ..., wn, x1, ..., xn)"),  # an even count, at least 2
 }
 
 
@@ -427,9 +426,7 @@ def _check_call(op: Op, node: ast.Call) -> None:
 
 def _paired_shape(op: Op) -> tuple[int, str] | None:
     """(parity of the count, how a call is written) for the built-in linear and dot; None for other ops."""
-    if getattr(op.forward, "__module__", None) != "micrograd.ops":  # a row of the same name defined by the user
-        return None
-    return _PAIRED_SHAPES.get(op.name)
+    return _PAIRED_SHAPES.get(op)
 
 
 def _check_paired(op: Op, count: int) -> None:

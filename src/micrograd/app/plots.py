@@ -41,7 +41,7 @@ def _require_matplotlib() -> Any:
 
         class NotebookFigure(Figure):
             def _repr_png_(self) -> bytes:
-                return _png_bytes(self)
+                return _figure_bytes(self, "png")
 
         _NOTEBOOK_FIGURE = NotebookFigure
     return _NOTEBOOK_FIGURE
@@ -213,10 +213,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     if fmt is None:
         raise ValueError(f"cannot write a picture as {suffix!r} ({path}): use .png, .svg or .pdf")
     return atomic_write(path, _figure_bytes(fig, fmt))
-
-
-def _png_bytes(fig: Any) -> bytes:
-    return _figure_bytes(fig, "png")
 
 
 def _figure_bytes(fig: Any, fmt: str) -> bytes:

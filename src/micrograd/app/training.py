@@ -545,13 +545,12 @@ class _HistorySummary:
     run's: the stride only doubles, and the steps it keeps are among those kept before."""
 
     def __init__(self, records: Sequence[dict[str, float]] = (), through: int = 0) -> None:
-        self.through = through  # the records of the steps before this one have been added
-        self.stride = _stride(through)
-        self.kept = [record for record in records if int(record["step"]) % self.stride == 0]
+        self.through = 0  # the records of the steps before this one have been added
+        self.stride = _stride(0)
+        self.kept: list[dict[str, float]] = []
         self.best: dict[str, float] | None = None
         self.last: dict[str, float] | None = None
-        for record in records:
-            self._note(record)
+        self.add(records, through)
 
     def add(self, records: Sequence[dict[str, float]], through: int) -> None:
         for record in records:
