@@ -203,7 +203,7 @@ def test_a_saved_run_gives_its_stream_back_without_replaying_num_docs(tmp_path: 
     assert result.stdout == expected.stdout
     # The stored stream is the one a replay gives.
     loaded = gpt.load(tiny_checkpoint(tmp_path / "d.json"))
-    replayed = gpt._sampling_rng(3, len(NAMES), loaded.config.num_parameters)
+    replayed = gpt.checkpoint._sampling_rng(3, len(NAMES), loaded.config.num_parameters)
     assert loaded.rng is not None and loaded.rng.getstate() == replayed.getstate()
 
 
