@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from micrograd import losses, nn
+from micrograd import fused, losses
 from micrograd.engine import Value, topological_order
 from micrograd.losses import SOFTMAX_CROSS_ENTROPY, _python_pow
 from micrograd.ops import ADD, DOT, MUL, RELU, Op
@@ -265,9 +265,9 @@ def _derivative(op: Op, inputs: np.ndarray, out: np.ndarray, attrs: dict[str, An
 
 # The fused rows' array code (forward, derivative), which their forward and derivative run on arrays.
 _STACKED: dict[str, tuple[Any, Any]] = {
-    "rms_scale": (nn._rms_scale_stacked, nn._rms_scale_stacked_derivative),
-    "attention_score": (nn._attention_score_stacked, nn._attention_score_stacked_derivative),
-    "attend": (nn._attend_stacked, nn._attend_stacked_derivative),
+    "rms_scale": (fused._rms_scale_stacked, fused._rms_scale_stacked_derivative),
+    "attention_score": (fused._attention_score_stacked, fused._attention_score_stacked_derivative),
+    "attend": (fused._attend_stacked, fused._attend_stacked_derivative),
     "softmax_cross_entropy": (
         losses._softmax_cross_entropy_stacked,
         losses._softmax_cross_entropy_stacked_derivative,
