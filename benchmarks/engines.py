@@ -12,8 +12,9 @@ actually ran, and a table cell whose runs did not use the backend its column is 
 after says so (its target is then "n/a" rather than met or not).
 
 Rows (names for --only): microgpt, w1, w2, memory, gpt-eager; benchmarks/README.md
-describes them. The workloads and the process plumbing are bench.py's, imported from
-it; this file adds only the engine selection, the backend reports and the table.
+describes them. The workloads and the process plumbing are bench.py's (its modules
+bench_harness, bench_workloads and bench_microgpt); this file adds only the engine
+selection, the backend reports and the table.
 Each row runs its processes A B C, C B A, ... (the order flips every round) and each
 round gives one ratio per engine; the table gives the median value of each column and
 the median and min-max of the ratios. Exit status 1 when a row fails (a process
@@ -41,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (benchmarks/bench.py: the workloads, the worker protocol, the microgpt runners)
+import bench_harness as harness  # noqa: E402  (bench.py's process plumbing)
+import bench_microgpt as mg  # noqa: E402  (bench.py's microgpt.py runs: the Value swap, the parity check)
+import bench_workloads as work  # noqa: E402  (bench.py's workloads and their worker protocol)
 
 PURE_VARIABLE = "MICROGRAD_PURE"
 EXPECTED_BACKEND = {"pure": "python", "native": "native"}
@@ -144,7 +147,7 @@ def graph_size(root: Any) -> int:
     try:
         from micrograd.engine import topological_order
     except ImportError:  # the original 0.1.0
-        return bench._count_nodes(root)
+        return work.count_nodes(root)
     return len(topological_order(root))
 
 
@@ -157,17 +160,17 @@ def work_node_memory(data: dict[str, Any], n_nodes: int) -> dict[str, Any]:
     import gc
     import tracemalloc
 
-    recipe = bench.mixed_program(n_nodes, seed=11)
+    recipe = work.mixed_program(n_nodes, seed=11)
     gc.collect()
-    rss_before = bench._rss_bytes()
-    out, leaves = bench.build_mixed_graph(*recipe)
+    rss_before = work.rss_bytes()
+    out, leaves = work.build_mixed_graph(*recipe)
     out.backward()
-    rss_growth = bench._rss_bytes() - rss_before
+    rss_growth = work.rss_bytes() - rss_before
     nodes = graph_size(out)
     del out, leaves
     gc.collect()
     tracemalloc.start()
-    out, leaves = bench.build_mixed_graph(*recipe)
+    out, leaves = work.build_mixed_graph(*recipe)
     _, build_peak = tracemalloc.get_traced_memory()
     out.backward()
     _, peak = tracemalloc.get_traced_memory()
@@ -181,11 +184,11 @@ def work_node_memory(data: dict[str, Any], n_nodes: int) -> dict[str, Any]:
 
 
 def worker_main(argv: list[str]) -> None:
-    """Child process: bench.worker_main's workload and JSON line, plus the backend that ran it."""
-    bench.WORKERS.setdefault("node_memory", work_node_memory)
+    """Child process: work.worker_main's workload and JSON line, plus the backend that ran it."""
+    work.WORKERS.setdefault("node_memory", work_node_memory)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        bench.worker_main(argv)
+        work.worker_main(argv)
     result = json.loads(printed.getvalue().strip().splitlines()[-1])
     import micrograd.engine
 
@@ -202,7 +205,7 @@ def worker_main(argv: list[str]) -> None:
 def engine_selected(pure: bool) -> Iterator[None]:
     """MICROGRAD_PURE=1 (pure) or no MICROGRAD_PURE (native) in os.environ while the next processes start.
 
-    os.environ rather than an env argument: bench.py's runners build their environment from it.
+    os.environ rather than an env argument: bench_harness's runners build their environment from it.
     """
     before = os.environ.get(PURE_VARIABLE)
     if pure:
@@ -218,19 +221,17 @@ def engine_selected(pure: bool) -> Iterator[None]:
 
 
 def run_worker(name: str, engine: str, data: Path, **options: Any) -> Measurement:
-    """One workload of bench.WORKERS in a fresh process with one engine; bench.run's protocol, through this file.
+    """One workload of work.WORKERS in a fresh process with one engine; harness.run_worker's protocol, here.
 
     The value is the median of the process's ``times``, or its ``peak_per_node`` when it has no times.
     """
-    pythonpath = bench.ORIGINAL if engine == "original" else bench.OURS
+    pythonpath = harness.ORIGINAL if engine == "original" else harness.OURS
     with engine_selected(engine == "pure"):
-        env = dict(
-            os.environ, PYTHONPATH=str(pythonpath), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1"
-        )
+        env = dict(os.environ, PYTHONPATH=str(pythonpath), **harness.ONE_THREAD)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, str(data), json.dumps(options)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(bench.SCRATCH))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(harness.SCRATCH))
     if done.returncode != 0:
-        why = bench._last_line(done.stderr)
+        why = harness.last_line(done.stderr)
         raise RowFailed(f"{engine}: worker {name} exited with status {done.returncode}: {why}")
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if Path(out["micrograd"]).resolve().parent != pythonpath.resolve():
@@ -250,8 +251,8 @@ def announced_backend(stdout: str) -> str:
     if line is None:
         raise RowFailed("the process did not announce its backend")
     backend, _, engine_file = line[len(BACKEND_MARK) :].strip().partition(" ")
-    if not Path(engine_file).resolve().is_relative_to((bench.OURS / "micrograd").resolve()):
-        raise RowFailed(f"the process imported micrograd.engine from {engine_file}, not from {bench.OURS}")
+    if not Path(engine_file).resolve().is_relative_to((harness.OURS / "micrograd").resolve()):
+        raise RowFailed(f"the process imported micrograd.engine from {engine_file}, not from {harness.OURS}")
     return backend
 
 
@@ -287,12 +288,12 @@ def three_columns(baseline: str | None) -> tuple[Series | None, Series, Series]:
 def microgpt_launch(script: Path, ours: bool, pure: bool, settings: Settings) -> Callable[[], Measurement]:
     def launch() -> Measurement:
         with engine_selected(pure):
-            out = bench.run_microgpt(
+            out = mg.run_microgpt(
                 script,
                 swapped=ours,
                 steps=settings.microgpt_steps,
                 data=settings.microgpt_input,
-                seed=bench.MICROGPT_SEED,
+                seed=mg.MICROGPT_SEED,
             )
         if out["error"]:
             raise RowFailed(out["error"])
@@ -302,11 +303,11 @@ def microgpt_launch(script: Path, ours: bool, pure: bool, settings: Settings) ->
 
 
 def announce_in_script(swapped: Path) -> None:
-    """Put ANNOUNCE_BACKEND right after the lines that bench.swap_value_class put in place of ``class Value``."""
+    """Put ANNOUNCE_BACKEND right after the lines that mg.swap_value_class put in place of ``class Value``."""
     lines = swapped.read_text().split("\n")
-    at = next((i for i, line in enumerate(lines) if bench.SWAP_MARK in line), None)
+    at = next((i for i, line in enumerate(lines) if mg.SWAP_MARK in line), None)
     if at is None:
-        raise RowFailed(f"no {bench.SWAP_MARK!r} line in the swapped script")
+        raise RowFailed(f"no {mg.SWAP_MARK!r} line in the swapped script")
     swapped.write_text("\n".join([*lines[: at + 1], ANNOUNCE_BACKEND, *lines[at + 1 :]]))
 
 
@@ -315,7 +316,7 @@ def measure_microgpt(settings: Settings, data: Path) -> Row:
     target = Target("native >= 10x (aim 20x), pure >= 1x", pure_min_ratio=1.0, native_min_ratio=10.0)
     row = Row("microgpt", f"microgpt.py, {steps} steps, whole process", "s", *three_columns("microgpt"), target)
     try:
-        skip, swapped = bench.microgpt_setup(settings.microgpt, settings.microgpt_input)
+        skip, swapped = mg.microgpt_setup(settings.microgpt, settings.microgpt_input)
     except (ValueError, SyntaxError) as e:
         row.failure = f"cannot swap the Value class of {settings.microgpt}: {e}"
         return row
@@ -329,7 +330,7 @@ def measure_microgpt(settings: Settings, data: Path) -> Row:
     def check(done: dict[str, Measurement]) -> None:
         for engine in EXPECTED_BACKEND:
             theirs, ours = done["microgpt"].output["stdout"], done[engine].output["stdout"]
-            problems, diff = bench.microgpt_parity(theirs, ours, steps)
+            problems, diff = mg.microgpt_parity(theirs, ours, steps)
             if problems:
                 raise RowFailed(f"PARITY MISMATCH, {engine} vs microgpt's Value: {'; '.join(problems[:3])}")
             worst[0] = max(worst[0], diff)
@@ -357,7 +358,7 @@ def microgpt_note(settings: Settings, worst: float, loops: dict[str, list[float]
     steps = settings.microgpt_steps
     loop = ", ".join(f"{engine} {show(statistics.median(values), 'ms')}" for engine, values in loops.items())
     return (
-        f"microgpt: NUM_STEPS={steps}, SEED={bench.MICROGPT_SEED}, INPUT={settings.microgpt_input}; value = wall time "
+        f"microgpt: NUM_STEPS={steps}, SEED={mg.MICROGPT_SEED}, INPUT={settings.microgpt_input}; value = wall time "
         f"of the whole process (start-up, setup, {steps} steps, 20 sampled names); ratio = microgpt's own Value / "
         f"ours. Parity, every round: all {steps} losses equal to 1e-9 relative (largest relative difference "
         f"{worst:.1e}) and the sampled names identical, pure and native alike."
@@ -392,7 +393,7 @@ def measure_w1(settings: Settings, data: Path) -> Row:
         row.failure = str(e)
     steps = ", ".join(f"{engine} {n}" for engine, n in settings.w1_steps.items())
     row.notes.append(
-        f"W1: bench.py's work_w1_eager (MLP(2, [16, 16, 1]), 100 points, default GC); value = median step time in "
+        f"W1: bench_workloads.work_w1_eager (MLP(2, [16, 16, 1]), 100 points, default GC); value = median step time in "
         f"each process (steps per process: {steps}); the losses of the steps every engine ran equal the original's "
         "to 1e-9 relative."
     )
@@ -434,7 +435,7 @@ def measure_w2(settings: Settings, data: Path) -> Row:
     except RowFailed as e:
         row.failure = str(e)
     row.notes.append(
-        f"W2: bench.py's work_w2, {', '.join(f'{n:,}' for n in sorted(sizes)) or '?'} nodes; value = median of "
+        f"W2: bench_workloads.work_w2, {', '.join(f'{n:,}' for n in sorted(sizes)) or '?'} nodes; value = median of "
         f"{', '.join(f'{engine} {n}' for engine, n in settings.w2_repeats.items())} builds + backward per process "
         "(freeing the graph included); the node count and the sum of the leaves' gradients (to 1e-9) agree."
     )
@@ -477,28 +478,28 @@ def measure_memory(settings: Settings, data: Path) -> Row:
 
 
 def gpt_launch(pure: bool, settings: Settings) -> Callable[[], Measurement]:
-    """One `micrograd gpt train --engine eager` process (bench.gpt_train_command) that announces its backend."""
+    """One `micrograd gpt train --engine eager` process (mg.gpt_train_command) that announces its backend."""
 
     def launch() -> Measurement:
         steps, folder = settings.gpt_steps, Path(tempfile.mkdtemp(prefix="micrograd-engines-gpt-"))
         try:
-            command = bench.gpt_train_command(
-                "eager", folder / "out", settings.microgpt_input, steps, bench.MICROGPT_SEED
+            command = mg.gpt_train_command(
+                "eager", folder / "out", settings.microgpt_input, steps, mg.MICROGPT_SEED
             )
             assert command[1:3] == ["-m", "micrograd"], command
             command[1:3] = ["-c", LAUNCHER]
             with engine_selected(pure):
-                done = bench.run_timed(command, bench.program_env(), folder)
+                done = harness.run_timed(command, harness.program_env(), folder)
             printed = "".join(done["lines"])
             if done["code"] != 0:
                 raise RowFailed(
-                    f"micrograd gpt train exited with status {done['code']}: {bench._last_line(done['stderr'])}"
+                    f"micrograd gpt train exited with status {done['code']}: {harness.last_line(done['stderr'])}"
                 )
             try:
-                history = bench.read_gpt_history(folder / "out" / "checkpoint.json")
+                history = mg.read_gpt_history(folder / "out" / "checkpoint.json")
             except ValueError as e:
                 raise RowFailed(str(e)) from None
-            stdout = "".join(line + "\n" for line in bench.gpt_history_lines(history, steps)) + printed
+            stdout = "".join(line + "\n" for line in mg.gpt_history_lines(history, steps)) + printed
             return Measurement(done["wall"] / steps, announced_backend(printed), {"stdout": stdout})
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -521,7 +522,7 @@ def measure_gpt_eager(settings: Settings, data: Path) -> Row:
     worst = [0.0]
 
     def check(done: dict[str, Measurement]) -> None:
-        problems, diff = bench.microgpt_parity(done["pure"].output["stdout"], done["native"].output["stdout"], steps)
+        problems, diff = mg.microgpt_parity(done["pure"].output["stdout"], done["native"].output["stdout"], steps)
         if problems:
             raise RowFailed(f"PARITY MISMATCH, native vs pure: {'; '.join(problems[:3])}")
         worst[0] = max(worst[0], diff)
@@ -532,7 +533,7 @@ def measure_gpt_eager(settings: Settings, data: Path) -> Row:
     except RowFailed as e:
         row.failure = str(e)
     row.notes.append(
-        f"gpt-eager: `micrograd gpt train --engine eager --steps {steps} --seed {bench.MICROGPT_SEED} --data "
+        f"gpt-eager: `micrograd gpt train --engine eager --steps {steps} --seed {mg.MICROGPT_SEED} --data "
         f"{settings.microgpt_input} --quiet --out TMP`; value = whole-process wall time / steps; ratio = pure / "
         f"native. Parity, every round: the {steps} losses of the checkpoints equal to 1e-9 relative (largest "
         f"relative difference {worst[0]:.1e}) and the sampled names identical."
@@ -661,14 +662,14 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument(
         "--microgpt",
         type=Path,
-        default=bench.DEFAULT_MICROGPT,
+        default=mg.DEFAULT_MICROGPT,
         metavar="PATH",
         help="Karpathy's microgpt.py (default ../shared/reference/microgpt.py)",
     )
     parser.add_argument(
         "--microgpt-input",
         type=Path,
-        default=bench.DEFAULT_MICROGPT_INPUT,
+        default=mg.DEFAULT_MICROGPT_INPUT,
         metavar="PATH",
         help="one name a line, for microgpt.py and gpt train (default ../shared/data/names.txt)",
     )
@@ -693,13 +694,13 @@ def parse_args(argv: list[str]) -> Settings:
 
 def prepare(settings: Settings) -> Path:
     """The original micrograd and the moons data for the worker rows; our bytecode for the whole programs."""
-    data = bench.SCRATCH / "data.json"
+    data = harness.SCRATCH / "data.json"
     if set(settings.rows) & {"w1", "w2", "memory"}:
-        bench.ensure_original()
-        data = bench.make_data()
+        harness.ensure_original()
+        data = harness.make_data()
     if set(settings.rows) & {"microgpt", "gpt-eager"}:
         try:
-            bench.precompile_ours()
+            harness.precompile_ours()
         except subprocess.CalledProcessError as e:  # a source that does not compile: its rows will say so
             print(f"warning: compileall of src/micrograd failed ({e})", file=sys.stderr)
     return data

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from helpers import ROOT
+
 # CI must be deterministic: the same generated cases every run, so a red run is a real
 # change, not a lucky draw. HYPOTHESIS_PROFILE=explore draws new cases (and finds new bugs).
 settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_DIR = ROOT / ".cache" / "original-micrograd-0.1.0"
 
 

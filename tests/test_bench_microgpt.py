@@ -1,32 +1,24 @@
-"""The pure parts of the microgpt row of benchmarks/bench.py: swapping the Value class, and the parity check.
+"""The pure parts of benchmarks/bench.py's microgpt and gpt rows: swapping the Value class, the parity
+check, the command lines and the tables (bench_microgpt.py, bench_report.py, the driver's choices).
 
 No timing and no real microgpt.py here: a small synthetic script and made-up outputs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
 
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_under_test", ROOT / "benchmarks" / "bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the benchmark's modules import each other by name, as a script does
+import bench  # noqa: E402
+import bench_microgpt as mg  # noqa: E402
+from bench_report import gpt_full_lines, gpt_lines, gpt_memory_lines, microgpt_lines  # noqa: E402
 
 SCRIPT = """import math
 import random
@@ -54,11 +46,11 @@ print(double(Value(2.0)).data)
 
 
 def test_swap_cuts_exactly_the_class_block_and_imports_ours() -> None:
-    out = bench.swap_value_class(SCRIPT)
+    out = mg.swap_value_class(SCRIPT)
     lines = out.split("\n")
     assert lines[:5] == ["import math", "import random", "random.seed(1)", "", "# an autograd of its own"]
     assert lines[5].startswith("from micrograd import Value")
-    assert lines[6].startswith("print(") and bench.SWAP_MARK in lines[6]
+    assert lines[6].startswith("print(") and mg.SWAP_MARK in lines[6]
     after = SCRIPT.split("\n")[15:]  # from '# right after the class' on, untouched
     assert after[0] == "# right after the class, at the top level"
     assert lines[7:] == after
@@ -69,7 +61,7 @@ def test_swap_cuts_exactly_the_class_block_and_imports_ours() -> None:
 
 def test_swap_takes_decorators_and_crlf_along() -> None:
     script = "import x\r\n@decorate\r\nclass Value:\r\n    pass\r\n\r\nprint(Value)\r\n"
-    out = bench.swap_value_class(script)
+    out = mg.swap_value_class(script)
     assert "@decorate" not in out and "class Value" not in out
     assert out.startswith("import x\r\nfrom micrograd import Value")
     assert out.endswith("\r\n\r\nprint(Value)\r\n")
@@ -82,7 +74,7 @@ def test_swap_takes_decorators_and_crlf_along() -> None:
 )
 def test_swap_refuses_a_script_without_exactly_one_top_level_value(script: str) -> None:
     with pytest.raises(ValueError, match="class Value"):
-        bench.swap_value_class(script)
+        mg.swap_value_class(script)
 
 
 def _output(losses: list[float], names: list[str]) -> str:
@@ -98,15 +90,15 @@ NAMES = ["anna", "", "bob"]
 
 
 def test_parse_reads_every_loss_and_sample_line() -> None:
-    losses, samples = bench.parse_microgpt_output(_output(LOSSES, NAMES))
+    losses, samples = mg.parse_microgpt_output(_output(LOSSES, NAMES))
     assert losses == [(1, 3.3), (2, 3.123456789012), (3, 2.9)]  # 12 digits, as printed
     assert samples == ["sample  1: anna", "sample  2: ", "sample  3: bob"]
 
 
 def test_parity_accepts_equal_runs_and_differences_below_1e_9() -> None:
-    assert bench.microgpt_parity(_output(LOSSES, NAMES), _output(LOSSES, NAMES), 3) == ([], 0.0)
+    assert mg.microgpt_parity(_output(LOSSES, NAMES), _output(LOSSES, NAMES), 3) == ([], 0.0)
     nearly = [LOSSES[0], LOSSES[1] * (1 + 1e-11), LOSSES[2]]
-    problems, worst = bench.microgpt_parity(_output(LOSSES, NAMES), _output(nearly, NAMES), 3)
+    problems, worst = mg.microgpt_parity(_output(LOSSES, NAMES), _output(nearly, NAMES), 3)
     assert problems == [] and 0 < worst < 1e-9
 
 
@@ -123,26 +115,34 @@ def test_parity_accepts_equal_runs_and_differences_below_1e_9() -> None:
     ],
 )
 def test_parity_reports_every_kind_of_mismatch(ours: str, expected: str) -> None:
-    problems, _ = bench.microgpt_parity(_output(LOSSES, NAMES), ours, 3)
+    problems, _ = mg.microgpt_parity(_output(LOSSES, NAMES), ours, 3)
     assert any(expected in p for p in problems), problems
 
 
 def test_a_mismatch_fails_the_row_instead_of_giving_a_speed() -> None:
-    microgpt = {"steps": 3, "seed": 42, "input": "names.txt", "theirs": [], "ours": []}
-    bench.check_microgpt_round(
-        microgpt, {"stdout": _output(LOSSES, NAMES)}, {"stdout": _output([3.3, 3.2, 2.9], NAMES)}
-    )
-    assert microgpt["failure"].startswith("PARITY MISMATCH, step 2: loss")
-    lines = bench.microgpt_lines(microgpt)
-    row = [line for line in lines if line.startswith(f"| {bench.MICROGPT_OURS}")]
+    microgpt = mg.microgpt_comparison(3)
+    mg.check_round(microgpt, {"stdout": _output(LOSSES, NAMES)}, {"stdout": _output([3.3, 3.2, 2.9], NAMES)})
+    assert microgpt.failure is not None and microgpt.failure.startswith("PARITY MISMATCH, step 2: loss")
+    lines = microgpt_lines(microgpt)
+    row = [line for line in lines if line.startswith(f"| {mg.MICROGPT_OURS}")]
     assert len(row) == 1 and "FAILED, no speed reported" in row[0] and "per step" not in row[0]
 
 
+def test_equal_rounds_keep_the_largest_difference_and_count_the_names() -> None:
+    microgpt = mg.microgpt_comparison(3)
+    nearly = [LOSSES[0], LOSSES[1] * (1 + 1e-11), LOSSES[2]]
+    for ours in (_output(LOSSES, NAMES), _output(nearly, NAMES), _output(LOSSES, NAMES)):
+        mg.check_round(microgpt, {"stdout": _output(LOSSES, NAMES)}, {"stdout": ours})
+    assert microgpt.failure is None and microgpt.samples == 3
+    assert 0.5e-11 < microgpt.worst < 1e-9  # the second round's, not forgotten by the third
+
+
 def test_a_missing_script_skips_the_row_with_one_line(tmp_path: Path) -> None:
-    reason, swapped = bench.microgpt_setup(tmp_path / "absent.py", tmp_path / "names.txt")
+    reason, swapped = mg.microgpt_setup(tmp_path / "absent.py", tmp_path / "names.txt")
     assert swapped is None and reason is not None and "\n" not in reason and "absent.py" in reason
-    lines = bench.microgpt_lines({"skip": reason})
-    assert sum(reason in line for line in lines) == 1
+    microgpt = mg.microgpt_comparison(3)
+    microgpt.skip = reason
+    assert sum(reason in line for line in microgpt_lines(microgpt)) == 1
 
 
 # ----------------------------------------------------------------------
@@ -151,17 +151,17 @@ def test_a_missing_script_skips_the_row_with_one_line(tmp_path: Path) -> None:
 
 
 def test_gpt_train_command_runs_our_cli_with_the_given_settings(tmp_path: Path) -> None:
-    command = bench.gpt_train_command("compiled", tmp_path / "out", tmp_path / "names.txt", steps=30, seed=42)
+    command = mg.gpt_train_command("numpy", tmp_path / "out", tmp_path / "names.txt", steps=30, seed=42)
     assert command[:3] == [sys.executable, "-m", "micrograd"]
     args = command[3:]
-    assert args[:4] == ["gpt", "train", "--engine", "compiled"]
+    assert args[:4] == ["gpt", "train", "--engine", "numpy"]
     pairs = dict(zip(args[2:-1:2], args[3:-1:2], strict=True))
     assert pairs["--data"] == str(tmp_path / "names.txt") and pairs["--out"] == str(tmp_path / "out")
     assert pairs["--steps"] == "30" and pairs["--seed"] == "42" and args[-1] == "--quiet"
 
 
 def test_gpt_train_command_without_steps_or_seed_leaves_the_defaults(tmp_path: Path) -> None:
-    command = bench.gpt_train_command("eager", tmp_path / "out", tmp_path / "names.txt", quiet=False)
+    command = mg.gpt_train_command("eager", tmp_path / "out", tmp_path / "names.txt", quiet=False)
     assert "--steps" not in command and "--seed" not in command and "--quiet" not in command
 
 
@@ -169,9 +169,9 @@ HISTORY = [{"step": 1, "loss": 3.3659669475848504}, {"step": 2, "loss": 3.424272
 
 
 def test_history_lines_read_back_as_the_exact_floats() -> None:
-    lines = bench.gpt_history_lines(HISTORY, 3)
+    lines = mg.gpt_history_lines(HISTORY, 3)
     assert lines[0] == "step    1 /    3 | loss 3.3659669475848504"
-    losses, samples = bench.parse_microgpt_output("\n".join(lines) + "\n")
+    losses, samples = mg.parse_microgpt_output("\n".join(lines) + "\n")
     assert losses == [(entry["step"], entry["loss"]) for entry in HISTORY] and samples == []
 
 
@@ -190,57 +190,57 @@ def test_history_lines_read_back_as_the_exact_floats() -> None:
     ],
 )
 def test_history_entries_of_another_shape_give_no_line(history: object) -> None:
-    assert bench.gpt_history_lines(history, 1) == []
+    assert mg.gpt_history_lines(history, 1) == []
 
 
 def test_read_history_from_a_checkpoint_and_refuse_one_without(tmp_path: Path) -> None:
     good = tmp_path / "checkpoint.json"
     good.write_text(json.dumps({"kind": "gpt", "extra": {"data": None, "history": HISTORY}}))
-    assert bench.read_gpt_history(good) == HISTORY
+    assert mg.read_gpt_history(good) == HISTORY
     for name, text in (("no-extra.json", '{"kind": "gpt"}'), ("cut.json", '{"extra": {"hist'), ("list.json", "[]")):
         path = tmp_path / name
         path.write_text(text)
         with pytest.raises(ValueError, match="no extra.history"):
-            bench.read_gpt_history(path)
+            mg.read_gpt_history(path)
     with pytest.raises(ValueError, match="no extra.history"):
-        bench.read_gpt_history(tmp_path / "absent.json")
+        mg.read_gpt_history(tmp_path / "absent.json")
 
 
 def _ours(history: list[dict[str, float]], names: list[str]) -> str:
     """What run_gpt_train hands to the parity check: the checkpoint's losses as lines, then the printed names."""
-    lines = bench.gpt_history_lines(history, 3) + [f"sample {k + 1:2d}: {name}" for k, name in enumerate(names)]
+    lines = mg.gpt_history_lines(history, 3) + [f"sample {k + 1:2d}: {name}" for k, name in enumerate(names)]
     return "\n".join(lines) + "\n"
 
 
 def test_gpt_parity_against_microgpt_printed_with_12_digits() -> None:
     theirs = _output([entry["loss"] for entry in HISTORY], NAMES)
-    problems, worst = bench.microgpt_parity(theirs, _ours(HISTORY, NAMES), 3)
+    problems, worst = mg.microgpt_parity(theirs, _ours(HISTORY, NAMES), 3)
     assert problems == [] and 0 < worst < 1e-12  # only microgpt's rounding to 12 digits
     off = [*HISTORY[:2], {"step": 3, "loss": 2.9 * (1 + 2e-9)}]
-    problems, _ = bench.microgpt_parity(theirs, _ours(off, NAMES), 3)
+    problems, _ = mg.microgpt_parity(theirs, _ours(off, NAMES), 3)
     assert len(problems) == 1 and problems[0].startswith("step 3: loss")
-    problems, _ = bench.microgpt_parity(theirs, _ours(HISTORY[:2], NAMES), 3)
+    problems, _ = mg.microgpt_parity(theirs, _ours(HISTORY[:2], NAMES), 3)
     assert problems and "ours printed loss lines for steps [1, 2]" in problems[0]
-    problems, _ = bench.microgpt_parity(theirs, _ours(HISTORY, ["anna", "bob", ""]), 3)
+    problems, _ = mg.microgpt_parity(theirs, _ours(HISTORY, ["anna", "bob", ""]), 3)
     assert problems == ["sampled names differ: 'sample  2: ' (theirs) vs 'sample  2: bob' (ours)"]
 
 
-def _gpt_info(engines: dict[str, dict[str, object]]) -> dict[str, object]:
-    theirs = [{"wall": 30.0, "cpu": 20.0}, {"wall": 36.0, "cpu": 21.0}]
-    return {
-        "steps": 30,
-        "seed": 42,
-        "input": "names.txt",
-        "micrograd": "src/micrograd",
-        "theirs": theirs,
-        "engines": engines,
-    }
+THEIRS = [{"wall": 30.0, "cpu": 20.0}, {"wall": 36.0, "cpu": 21.0}]
+
+
+def _gpt(engine: str, runs: list[dict[str, float]], **found: object) -> mg.Comparison:
+    comparison = mg.gpt_comparison(engine, 30)
+    comparison.theirs, comparison.ours = list(THEIRS), list(runs)
+    for key, value in found.items():
+        setattr(comparison, key, value)
+    return comparison
 
 
 def test_gpt_lines_give_the_ratios_and_the_target_verdict() -> None:
     runs = [{"wall": 2.0, "cpu": 1.0}, {"wall": 4.0, "cpu": 2.0}]
-    state = {"steps": 30, "runs": runs, "worst": 1e-13, "samples": 20}
-    lines = bench.gpt_lines(_gpt_info({"eager": state, "compiled": dict(state)}))
+    eager_row = _gpt("eager", runs, worst=1e-13, samples=20)
+    array_row = _gpt(mg.GPT_ARRAY_ENGINE, runs, worst=1e-13, samples=20)
+    lines = gpt_lines([eager_row, array_row], 42, "names.txt", "src/micrograd")
     eager = next(line for line in lines if line.startswith("| micrograd gpt train --engine eager |"))
     cells = [cell.strip() for cell in eager.strip("|").split("|")]
     assert cells[1:] == [
@@ -251,37 +251,41 @@ def test_gpt_lines_give_the_ratios_and_the_target_verdict() -> None:
         "15.2x (10.5x - 20.0x)",
         ">= 10x: met",
     ]
-    compiled = next(line for line in lines if line.startswith("| micrograd gpt train --engine compiled |"))
-    assert compiled.endswith("| >= 50x: **not met** |")
+    array = next(line for line in lines if line.startswith(f"| micrograd gpt train --engine {mg.GPT_ARRAY_ENGINE} |"))
+    assert array.endswith("| >= 50x: **not met** |")
     assert sum("all 30 losses equal to 1e-9 relative" in line for line in lines) == 2
 
 
 def test_a_failed_gpt_row_gives_no_speed_and_the_script_exits_1() -> None:
-    state: dict[str, object] = {"steps": 3, "runs": []}
-    bench.check_microgpt_round(state, {"stdout": _output([3.3, 3.4, 2.9], NAMES)}, {"stdout": _ours(HISTORY, NAMES)})
-    assert str(state["failure"]).startswith("PARITY MISMATCH, step 1: loss")
-    lines = bench.gpt_lines(_gpt_info({"eager": state}))
+    state = _gpt("eager", [])
+    state.steps = 3
+    mg.check_round(state, {"stdout": _output([3.3, 3.4, 2.9], NAMES)}, {"stdout": _ours(HISTORY, NAMES)})
+    assert str(state.failure).startswith("PARITY MISMATCH, step 1: loss")
+    lines = gpt_lines([state], 42, "names.txt", "src/micrograd")
     row = [line for line in lines if line.startswith("| micrograd gpt train --engine eager")]
     assert len(row) == 1 and "FAILED, no speed reported" in row[0] and "per step" not in row[0]
 
 
 def test_a_missing_reference_skips_the_gpt_rows(tmp_path: Path) -> None:
-    reason = bench.missing_reference(tmp_path / "absent.py", tmp_path / "names.txt")
+    reason = mg.missing_reference(tmp_path / "absent.py", tmp_path / "names.txt")
     assert reason is not None and "absent.py" in reason
-    info = {**_gpt_info({"eager": {"steps": 30}, "compiled": {"steps": 30}}), "skip": reason}
-    assert sum(reason in line for line in bench.gpt_lines(info)) == 2
+    rows = [_gpt(engine, [], skip=reason) for engine in mg.GPT_ENGINES]
+    assert sum(reason in line for line in gpt_lines(rows, 42, "names.txt", None)) == 2
 
 
 def test_gpt_full_lines_give_total_times_or_the_failure() -> None:
     theirs = {"wall": 372.0, "cpu": 350.0, "error": None}
-    ok = {"steps": 1000, "run": {"wall": 31.0, "cpu": 30.0}, "worst": 2e-13, "samples": 20}
-    failed = {"steps": 1000, "failure": "PARITY MISMATCH, step 7: loss"}
-    lines = bench.gpt_full_lines({"steps": 1000, "theirs": theirs, "engines": {"eager": ok, "compiled": failed}})
+    ok = mg.gpt_comparison("eager", 1000)
+    ok.ours, ok.worst, ok.samples = [{"wall": 31.0, "cpu": 30.0}], 2e-13, 20
+    failed = mg.gpt_comparison(mg.GPT_ARRAY_ENGINE, 1000)
+    failed.failure = "PARITY MISMATCH, step 7: loss"
+    lines = gpt_full_lines(theirs, [ok, failed], 1000)
     assert any(line.startswith("| microgpt.py, NUM_STEPS=1000") and "6 min 12 s" in line for line in lines)
     eager = next(line for line in lines if "--engine eager" in line)
     assert eager.endswith("| 31.0 s | 30.0 s | 12.0x | 11.7x |")
-    compiled = next(line for line in lines if "--engine compiled" in line)
-    assert "FAILED, no time reported" in compiled and not re.search(r"\d s \|", compiled)
+    array = next(line for line in lines if f"--engine {mg.GPT_ARRAY_ENGINE}" in line)
+    assert "FAILED, no time reported" in array and not re.search(r"\d s \|", array)
+    assert "eager: all 1000 losses equal to 1e-9 relative" in lines[-1]
 
 
 def test_gpt_memory_lines_give_first_last_and_highest() -> None:
@@ -290,7 +294,7 @@ def test_gpt_memory_lines_give_first_last_and_highest() -> None:
         "eager": {"rss": [(100, 40 * mb), (200, 42 * mb), (1000, 41 * mb)]},
         "compiled": {"failure": "ModuleNotFoundError: No module named 'numpy'"},
     }
-    lines = bench.gpt_memory_lines(memory)
+    lines = gpt_memory_lines(memory)
     assert (
         "| gpt.Training, engine='eager': step 100 -> 1000, sampled every 100 | 40.0 -> 41.0 MB (+1.0 MB) | 42.0 MB |"
         in lines
@@ -300,8 +304,79 @@ def test_gpt_memory_lines_give_first_last_and_highest() -> None:
 
 
 def test_workload_choice_and_the_quick_default() -> None:
-    assert bench.workload_names("gpt-eager, GPT-compiled") == {"gpt-eager", "gpt-compiled"}
+    array = f"gpt-{mg.GPT_ARRAY_ENGINE}"
+    assert bench.workload_names("gpt-eager, GPT-compiled") == {"gpt-eager", array}
+    assert bench.workload_names("gpt-numpy") == {array}  # the array engine's old and new names
+    assert array in bench.WORKLOADS and array in bench.DEFAULT_WORKLOADS
     assert "gpt-full" not in bench.DEFAULT_WORKLOADS and "gpt-full" in bench.WORKLOADS
     assert not any(name.startswith("gpt") for name in bench.QUICK_WORKLOADS)
     with pytest.raises(Exception, match="unknown workload"):
         bench.workload_names("gpt")
+
+
+# ----------------------------------------------------------------------
+# The driver's rounds, with made-up processes: who runs, in which order, and what each comparison gets
+# ----------------------------------------------------------------------
+
+
+def _settings(tmp_path: Path, steps: int = 3) -> bench.Settings:
+    return bench.Settings(rounds=2, quick=True, selected={"microgpt"}, microgpt_steps=steps, gpt_steps=steps,
+                          script=tmp_path / "microgpt.py", names=tmp_path / "names.txt", markdown=None)
+
+
+def test_one_microgpt_process_per_round_serves_every_row_with_its_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    rows: list[bench.Row] = []
+    microgpt, eager = mg.microgpt_comparison(3), mg.gpt_comparison("eager", 3)
+    for comparison in (microgpt, eager):
+        theirs = bench.theirs_row(rows, settings, 3)
+        ours = bench.Row(comparison.label, "gpt", tmp_path, {})
+        rows.append(ours)
+        bench.pair(theirs, ours, comparison)
+    assert [row.label for row in rows] == [mg.MICROGPT_THEIRS, microgpt.label, eager.label]
+    assert rows[0].feeds == [(microgpt, "theirs"), (eager, "theirs")]
+    assert rows[1].baseline == rows[2].baseline == mg.MICROGPT_THEIRS
+    order: list[str] = []
+    wrong = _output([3.3, 3.2, 2.9], NAMES)
+
+    def measure(row: bench.Row, data: Path) -> dict[str, object]:
+        order.append(row.label)
+        stdout = wrong if row.label == eager.label else _output(LOSSES, NAMES)
+        return {"stdout": stdout, "times": [1.0], "wall": 1.0, "cpu": 1.0, "error": None}
+
+    monkeypatch.setattr(bench, "measure", measure)
+    bench.run_rounds(rows, 2, tmp_path / "data.json", started=0.0)
+    # Round 1 in order, round 2 reversed; the failed gpt row is not run again, the others are.
+    assert order == [mg.MICROGPT_THEIRS, microgpt.label, eager.label, microgpt.label, mg.MICROGPT_THEIRS]
+    assert microgpt.failure is None and len(microgpt.theirs) == len(microgpt.ours) == 2 and microgpt.samples == 3
+    assert eager.failure is not None and eager.failure.startswith("PARITY MISMATCH, step 2: loss")
+
+
+def test_a_second_step_count_gets_its_own_microgpt_row(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    rows: list[bench.Row] = []
+    first, again, other = (bench.theirs_row(rows, settings, steps) for steps in (3, 3, 5))
+    assert first is again and other is not first
+    assert [row.label for row in rows] == [mg.MICROGPT_THEIRS, f"{mg.MICROGPT_THEIRS}, NUM_STEPS=5"]
+
+
+def test_a_process_that_fails_fails_every_comparison_it_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path)
+    rows: list[bench.Row] = []
+    comparisons = [mg.gpt_comparison(engine, 3) for engine in mg.GPT_ENGINES]
+    for comparison in comparisons:
+        ours = bench.Row(comparison.label, "gpt", tmp_path, {})
+        bench.pair(bench.theirs_row(rows, settings, 3), ours, comparison)
+        rows.append(ours)
+    calls: list[str] = []
+
+    def measure(row: bench.Row, data: Path) -> dict[str, object]:
+        calls.append(row.label)
+        return {"error": "theirs (microgpt.py) exited with status 1: boom"}
+
+    monkeypatch.setattr(bench, "measure", measure)
+    bench.run_rounds(rows, 3, tmp_path / "data.json", started=0.0)
+    assert calls == [mg.MICROGPT_THEIRS]  # every row it served has failed: nothing more runs
+    assert all(c.failure == "theirs (microgpt.py) exited with status 1: boom" for c in comparisons)

@@ -16,17 +16,18 @@ from typing import Any
 
 import pytest
 
+from helpers import seeded_mlp
 from micrograd import Value
-from micrograd.checkpoint import FORMAT, VERSION, CheckpointError, build_model, load_checkpoint, load_model, save
-from micrograd.data import make_moons
+from micrograd.app.checkpoint import FORMAT, VERSION, CheckpointError, build_model, load_checkpoint, load_model, save
+from micrograd.app.data import make_moons
 from micrograd.losses import hinge_loss
 from micrograd.nn import MLP
 from micrograd.optim import Adam, CosineAnnealingLR
 
 
 def make_model(seed: int = 0, **options: Any) -> MLP:
-    random.seed(seed)
-    return MLP(2, [5, 3, 1], **options)
+    model: MLP = seeded_mlp(seed, 2, [5, 3, 1], **options)
+    return model
 
 
 def test_round_trip_keeps_architecture_and_exact_parameters(tmp_path: Path) -> None:
@@ -282,7 +283,7 @@ def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
 # lands while a file is half written, which a save that wrote the checkpoint in place would not survive.
 SAVER = """
 import builtins, os, random, sys, time
-from micrograd.checkpoint import save
+from micrograd.app.checkpoint import save
 from micrograd.nn import MLP
 
 class SlowFile:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from micrograd.app.checkpoint import load_model
-from micrograd.cli import main
+from micrograd.app.cli import main
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -253,7 +253,7 @@ def test_a_run_that_trains_does_not_warn(tmp_path: Path, capsys: pytest.CaptureF
 GOOD_ACCURACY = {"moons": 0.85, "circles": 0.7, "blobs": 0.85, "spiral": 0.7, "yinyang": 0.7}
 BINARY = ("moons", "circles")
 DEFAULT_RUNS = [
-    # ce trains eagerly (about 6 s of CPU a run), the others batched: adam's ce runs are in `pytest -m slow`
+    # ce trains eagerly (about 6 s of CPU a run), the others on the numpy engine: adam's ce runs are in `pytest -m slow`
     pytest.param(optimizer, dataset, loss, id=f"{optimizer}-{dataset}-{loss}",
                  marks=[pytest.mark.slow] if (optimizer, loss) == ("adam", "ce") else [])
     for optimizer in ("sgd", "adam") for dataset in GOOD_ACCURACY

@@ -6,7 +6,6 @@ import builtins
 import itertools
 import math
 import random
-import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,15 +17,16 @@ from hypothesis import strategies as st
 
 import micrograd.gpt  # noqa: F401 - registers the package's fused ops (nn, losses, gpt), so the walk covers them
 from conftest import ROOT
+from helpers import same_bits
 from micrograd import Value, linear, no_grad, ops
-from micrograd.compiled import SUPPORTED_OPS, CompiledLoss, CompileError, compile_loss
+from micrograd.compiler import SUPPORTED_OPS, CompiledLoss, CompileError, compile_loss
 from micrograd.compiler import numpy as numpy_engine
 from micrograd.compiler import python as python_engine
 from micrograd.compiler._text import Symbols
 from micrograd.compiler.plan import MapBlock, PlanNode, layout, record_example
 from micrograd.nn import MLP
 
-ENGINES = ["python", "numpy"]
+ENGINES = ["compiled", "numpy"]
 TOLERANCE = dict(rel_tol=1e-12, abs_tol=1e-12)
 
 PerExample = Callable[[list[Value], Value], Value]
@@ -362,10 +362,6 @@ def test_ops_added_with_defop_compile_in_both_engines(restore_op_table: Any) -> 
 SPECIAL = [0.0, -0.0, 1.5, -2.5, 3.0, 1e-320, -1e300, 1e300, math.inf, -math.inf, math.nan]
 
 
-def _same_bits(a: Any, b: Any) -> bool:
-    return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
-
-
 def _outcome(compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """What compute(*args, **kwargs) returns, or the type of the arithmetic error it raises."""
     try:
@@ -387,20 +383,20 @@ def test_the_inline_forms_give_the_tables_floats(op: ops.Op) -> None:
             args = [values[i % len(values)] * (1 + i) for i in range(n)]  # every input, some of them scaled
             expected = _outcome(op.forward, *args, **attrs)
             got = _outcome(eval, text[0], {}, dict(zip(names, args, strict=True)))
-            assert type(got) is type(expected) and (isinstance(got, type) or _same_bits(got, expected)), (args, k)
+            assert type(got) is type(expected) and (isinstance(got, type) or same_bits(got, expected)), (args, k)
             if arrays is not None:
                 np = pytest.importorskip("numpy")
                 columns = [np.array([a, -a]) for a in args]
                 with np.errstate(all="ignore"):
                     on_arrays = eval(arrays, {"np": np}, dict(zip(names, columns, strict=True)))  # noqa: S307
                     reference = op.forward(*columns, **attrs)
-                assert all(map(_same_bits, np.broadcast_to(on_arrays, (2,)), np.broadcast_to(reference, (2,))))
+                assert all(map(same_bits, np.broadcast_to(on_arrays, (2,)), np.broadcast_to(reference, (2,))))
             if isinstance(expected, float):  # the trivial derivatives written out are the table's
                 trivial = python_engine.inline_derivatives(op, names)
                 if trivial is not None:
                     local = op.local_grads(tuple(args), expected)
                     written = [1.0 if d is None else dict(zip(names, args, strict=True))[d] for d in trivial]
-                    assert all(map(_same_bits, written, local)), (args, written, local)
+                    assert all(map(same_bits, written, local)), (args, written, local)
 
 
 # ----------------------------------------------------------------------
@@ -653,6 +649,14 @@ def test_python_branching_on_data_is_refused() -> None:
         compile_loss(baked, [w], 1).loss_and_backward([[1.0], [1.0]], [1.0, -1.0])
 
 
+def test_the_old_engine_word_still_works_with_a_notice() -> None:
+    w = Value(2.0)
+    with pytest.warns(FutureWarning, match="'python' is now called 'compiled'"):
+        compiled = compile_loss(lambda x, t: x[0] * w * t, [w], 1, engine="python")
+    assert compiled.engine == "compiled"
+    assert compiled.loss_and_backward([[3.0]], [0.5]) == 3.0 and w.grad == 1.5
+
+
 def test_other_misuse() -> None:
     with pytest.raises(ValueError, match="engine"):
         compile_loss(lambda x, t: x[0], [], 1, engine="fortran")  # type: ignore[arg-type]
@@ -679,7 +683,7 @@ def test_numpy_engine_without_numpy_says_how_to_get_it(monkeypatch: pytest.Monke
     monkeypatch.setattr(builtins, "__import__", no_numpy)
     with pytest.raises(ImportError, match=r"micrograd\[fast\]"):
         compile_loss(lambda x, t: x[0], [], 1, engine="numpy")
-    compile_loss(lambda x, t: x[0], [], 1, engine="python")  # the python engine needs nothing
+    compile_loss(lambda x, t: x[0], [], 1, engine="compiled")  # the compiled (Python) engine needs nothing
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from micrograd.data import (
+from micrograd.app.data import (
     load_csv,
     make_blobs,
     make_circles,

@@ -41,6 +41,7 @@ from typing import IO, Any, cast
 import pytest
 
 import micrograd
+from helpers import TESTS, engine_env
 from micrograd import Value, ops
 from micrograd import engine as micrograd_engine
 from micrograd.engine import topological_order
@@ -53,7 +54,6 @@ try:
 except ImportError:  # pragma: no cover - elsewhere each worker runs its own children
     fcntl = None  # type: ignore[assignment]
 
-TESTS = Path(__file__).resolve().parent
 SEEDS = range(200)
 PICKLE_SEEDS = range(10)
 LIMIT = 8.0  # every node of a program is scaled back into [-LIMIT, LIMIT]: no overflow, bounded derivatives
@@ -499,9 +499,7 @@ class Child:
     """This module run in another Python, with the native engine or MICROGRAD_PURE=1, started at once."""
 
     def __init__(self, engine: str, job: dict[str, Any]) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "MICROGRAD_PURE"}
-        if engine == "pure":
-            env["MICROGRAD_PURE"] = "1"
+        env = engine_env(pure=engine == "pure")
         self.engine = engine
         self.process = subprocess.Popen(
             [sys.executable, "-c", CHILD_CODE],

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from micrograd.checkpoint import load_checkpoint
-from micrograd.cli import main
+from micrograd.app.checkpoint import load_checkpoint
+from micrograd.app.cli import main
 
 # Small and quick, saving after every step, so that a random kill often lands inside a save.
 TRAIN = ["train", "--samples", "40", "--hidden", "4", "--batch-size", "8", "--schedule", "constant",
@@ -29,7 +29,7 @@ def _wait_for_first_checkpoint(path: Path, process: subprocess.Popen[bytes], tim
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("engine", ["eager", "batched"])
+@pytest.mark.parametrize("engine", ["eager", "numpy"])
 def test_sigkill_at_random_moments_leaves_a_checkpoint_that_resumes(engine: str, tmp_path: Path) -> None:
     pytest.importorskip("numpy")
     rng = random.Random(f"kills/{engine}")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gc
 import math
-import os
-import subprocess
-import sys
 import time
 import weakref
 
+from helpers import run_python
 from micrograd import Value, topological_order
 
 
@@ -148,11 +146,7 @@ print([x.grad.hex() for x in xs])
 def test_same_gradients_bit_for_bit_across_runs() -> None:
     outputs = set()
     for hash_seed in ("1", "2", "3"):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-        result = subprocess.run(
-            [sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, capture_output=True, text=True, check=True
-        )
-        outputs.add(result.stdout)
+        outputs.add(run_python(_DETERMINISM_SCRIPT, env={"PYTHONHASHSEED": hash_seed}).stdout)
     assert len(outputs) == 1
 
 

@@ -1,4 +1,4 @@
-"""The three training engines (eager, compiled, batched) run the same training, step for step."""
+"""The three training engines (eager, compiled, numpy) run the same training, step for step."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from micrograd.app import training  # the module itself: the tests patch its internals
-from micrograd.checkpoint import load_checkpoint
-from micrograd.cli import main
+from micrograd.app.checkpoint import load_checkpoint
+from micrograd.app.cli import main
+from micrograd.app.training import TrainConfig, accuracy, resolve_engine, resume_run, start_run
 from micrograd.engine import Value
 from micrograd.nn import MLP, outputs_on_floats
-from micrograd.training import TrainConfig, accuracy, resolve_engine, resume_run, start_run
 
 pytest.importorskip("numpy")
 
-FAST_ENGINES = ("compiled", "batched")
+FAST_ENGINES = ("compiled", "numpy")
 
 
 def _history(config: TrainConfig, engine: str, tmp_path: Path) -> tuple[list[dict[str, float]], list[float]]:
@@ -51,7 +51,7 @@ def test_resume_with_another_engine_continues_the_same_run(tmp_path: Path) -> No
     config = TrainConfig(steps=20, seed=7, batch_size=24, schedule="constant")
     _, straight = _history(config, "eager", tmp_path)
     half_config = TrainConfig(steps=10, seed=7, batch_size=24, schedule="constant")
-    half = start_run(half_config, tmp_path / "half", engine="batched")
+    half = start_run(half_config, tmp_path / "half", engine="numpy")
     list(half.steps())
     saved = half.save()
     resumed = resume_run(saved, tmp_path / "half", steps=20, engine="compiled")
@@ -62,10 +62,10 @@ def test_resume_with_another_engine_continues_the_same_run(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "engine,loss,numpy_installed,expected",
     [
-        ("auto", "hinge", True, "batched"),
+        ("auto", "hinge", True, "numpy"),
         ("auto", "hinge", False, "compiled"),
-        ("auto", "mse", True, "batched"),
-        ("auto", "bce", True, "batched"),
+        ("auto", "mse", True, "numpy"),
+        ("auto", "bce", True, "numpy"),
         ("auto", "ce", True, "eager"),
         ("eager", "ce", True, "eager"),
         ("compiled", "hinge", False, "compiled"),
@@ -80,9 +80,9 @@ def test_resolve_engine(engine: str, loss: str, numpy_installed: bool, expected:
 @pytest.mark.parametrize(
     "engine,loss,numpy_installed,message",
     [
-        ("batched", "ce", True, "engine 'batched' supports the losses hinge, bce, mse, not 'ce'"),
+        ("numpy", "ce", True, "engine 'numpy' supports the losses hinge, bce, mse, not 'ce'"),
         ("compiled", "ce", False, "engine 'compiled' supports the losses hinge, bce, mse, not 'ce'"),
-        ("batched", "hinge", False, "engine 'batched' needs numpy"),
+        ("numpy", "hinge", False, "engine 'numpy' needs numpy"),
         ("gpu", "hinge", True, "unknown engine 'gpu'"),
     ],
 )
@@ -111,7 +111,7 @@ def test_accuracy_scores_are_the_models_scores_bit_for_bit(activation: str, outp
     assert accuracy(model, points, labels) == by_values / len(points)
 
 
-@pytest.mark.parametrize("engine", ["eager", "compiled", "batched"])
+@pytest.mark.parametrize("engine", ["eager", "compiled", "numpy"])
 def test_demo_engine_flag(engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     assert main(["demo", "--out", str(tmp_path), "--steps", "3", "--engine", engine]) == 0
@@ -121,10 +121,10 @@ def test_demo_engine_flag(engine: str, tmp_path: Path, capsys: pytest.CaptureFix
 def test_demo_default_engine_is_the_fastest_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     assert main(["demo", "--out", str(tmp_path), "--steps", "2"]) == 0
-    assert "(engine: batched)" in capsys.readouterr().out  # numpy is installed here (importorskip above)
+    assert "(engine: numpy)" in capsys.readouterr().out  # numpy is installed here (importorskip above)
 
 
-@pytest.mark.parametrize("engine", ["eager", "compiled", "batched"])
+@pytest.mark.parametrize("engine", ["eager", "compiled", "numpy"])
 def test_divergence_stops_the_run_at_the_first_bad_step(engine: str, tmp_path: Path) -> None:
     run = start_run(TrainConfig(steps=20, lr=1e300), tmp_path, engine=engine)
     with pytest.raises(training.TrainingDiverged, match=r"training diverged at step 2: the loss is nan"):
@@ -137,7 +137,7 @@ def test_divergence_stops_the_run_at_the_first_bad_step(engine: str, tmp_path: P
 def test_decision_grid_scores_are_the_models_outputs() -> None:
     import random
 
-    from micrograd.plots import decision_grid
+    from micrograd.app.plots import decision_grid
 
     random.seed(2)
     for model in (MLP(2, [6, 1]), MLP(2, [6, 3])):
@@ -149,9 +149,43 @@ def test_decision_grid_scores_are_the_models_outputs() -> None:
 
 
 def test_the_compiled_engines_come_from_the_compiler_package() -> None:
-    import micrograd.compiled
     import micrograd.compiler
 
-    assert training.compile_loss is micrograd.compiler.compile_loss is micrograd.compiled.compile_loss
-    for name in ("CompiledLoss", "CompileError", "SUPPORTED_OPS"):
-        assert getattr(micrograd.compiled, name) is getattr(micrograd.compiler, name)
+    assert training.compile_loss is micrograd.compiler.compile_loss
+
+
+def test_the_old_word_batched_runs_the_numpy_engine_with_one_warning(tmp_path: Path) -> None:
+    config = TrainConfig(steps=3, batch_size=8)
+    with pytest.warns(FutureWarning, match=r"engine 'batched' is now called 'numpy'") as caught:
+        run = start_run(config, tmp_path / "old", engine="batched")
+    assert len([w for w in caught if issubclass(w.category, FutureWarning)]) == 1
+    assert run.engine == "numpy"
+    for _ in run.steps():
+        pass
+    new, _ = _history(config, "numpy", tmp_path)
+    assert run.history == new
+
+
+@pytest.mark.parametrize("command", [["demo", "--steps", "2"], ["train", "--steps", "2", "--quiet"]])
+def test_the_cli_takes_the_old_word_with_a_one_line_note(command: list[str], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--out", str(tmp_path), "--engine", "batched"]) == 0
+    captured = capsys.readouterr()
+    notes = captured.err.splitlines()
+    name = f"micrograd {command[0]}"
+    assert notes == [f"{name}: note: --engine 'batched' is now called 'numpy'; the old name works until micrograd 1.2"]
+    assert "Warning" not in captured.err and ".py:" not in captured.err  # no warnings dump
+    if command[0] == "demo":
+        assert "(engine: numpy)" in captured.out
+
+
+def test_the_cli_help_and_errors_name_only_todays_words(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "{auto,eager,compiled,numpy}" in help_text and "batched" not in help_text
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--engine", "numpi"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'numpy'?" in err and "batched" not in err

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import needs, optional
 from micrograd import Value
 
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
+torch = optional("torch")
 
 
 def test_original_readme_example() -> None:
@@ -31,7 +29,7 @@ def test_original_readme_example() -> None:
     assert f"{b.grad:.4f}" == "645.5773"
 
 
-@pytest.mark.skipif(torch is None, reason="torch not installed")
+@needs("torch")
 def test_original_sanity_check_against_torch() -> None:
     x = Value(-4.0)
     z = 2 * x + 2 + x

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from micrograd import ops
-from micrograd.engine import Value, topological_order
-from micrograd.expr import (
+from micrograd.app.expr import (
     FUNCTIONS,
     MAX_DEPTH,
     MAX_LENGTH,
@@ -22,6 +21,7 @@ from micrograd.expr import (
     parse_expression,
     parse_settings,
 )
+from micrograd.engine import Value, topological_order
 from micrograd.ops import Op
 
 SEED = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from helpers import run_example
 from micrograd import Value, no_grad
 from micrograd.functional import gradient, hessian, value_and_grad
 from micrograd.gradcheck import numerical_grad
@@ -166,9 +164,7 @@ def test_wrong_number_of_inputs_is_pythons_own_error() -> None:
 
 
 def test_newton_example_finds_the_known_root_and_minima() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "newton.py")], capture_output=True, text=True, timeout=60
-    )
+    result = run_example("newton.py")
     assert result.returncode == 0, result.stderr
     answers = dict(re.findall(r"^(root|minimum 1-D|minimum 2-D): (.*)$", result.stdout, re.M))
     # The real root of x**3 - 2x - 5 (Newton's example), to 15 digits.

@@ -46,16 +46,13 @@ from fuzz_programs import (
     replay,
     table_rows_not_fuzzed,
 )
+from helpers import needs, optional
 from micrograd import Value, ops
 from micrograd.compiler import compile_loss
 from micrograd.gradcheck import numerical_grad
 
-try:
-    import torch
-except ImportError:  # pragma: no cover - the test extra installs it
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed")
+torch: Any = optional("torch")
+needs_torch = needs("torch")
 
 # The errors micrograd documents; anything else escaping an op is a bug.
 DOCUMENTED_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError)
@@ -304,7 +301,7 @@ def _check_compiled_against_eager(case: CompileCase) -> None:
     refs = [reference(case.program, row) for row in case.rows]
     loss_scale = sum(r.value_scale for r in refs) / batch
     grad_scales = [sum(r.grad_scale[i] for r in refs) / batch for i in case.param_leaves]
-    for engine in ("python", "numpy"):
+    for engine in ("compiled", "numpy"):
         for p in params:
             p.grad = 0.0
         compiled = compile_loss(loss_fn, params, n_inputs, engine=engine)

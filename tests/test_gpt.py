@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from micrograd import Value, grad
+from helpers import ROOT, run_python
+from micrograd import Value, grad, no_grad
 from micrograd.functional import hessian
 from micrograd.gpt import (
     CheckpointError,
@@ -40,7 +41,6 @@ from micrograd.gradcheck import gradcheck
 from micrograd.losses import softmax, softmax_cross_entropy
 from micrograd.nn import CausalSelfAttention, Embedding, KVCache, Linear, RMSNorm, attend, attention_score, rms_scale
 
-ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "microgpt.py"
 NAMES = ROOT.parent / "shared" / "data" / "names.txt"
 
@@ -135,8 +135,8 @@ def test_every_loss_and_every_sample_equal_microgpt(
     runs = {"eager": (ours, names)}
     if importlib.util.find_spec("numpy") is not None:
         compiled = train(read_documents(data), steps=config["steps"], seed=config["sizes"].get("SEED", 42),
-                         engine="compiled", **sizes)
-        runs["compiled"] = (compiled.losses, compiled.model.generate(20, temperature=0.5))
+                         engine="numpy", **sizes)
+        runs["numpy"] = (compiled.losses, compiled.model.generate(20, temperature=0.5))
 
     theirs, their_names = run.result()
     for engine, (losses, sampled) in runs.items():
@@ -153,7 +153,7 @@ def test_the_full_default_run_equals_microgpt() -> None:
     if not REFERENCE.exists() or not NAMES.exists():
         pytest.skip(f"the reference microgpt.py or its data is not beside this project ({REFERENCE})")
     run = ReferenceRun(NAMES, 1000, {})
-    engines = ["eager"] + (["compiled"] if importlib.util.find_spec("numpy") is not None else [])
+    engines = ["eager"] + (["numpy"] if importlib.util.find_spec("numpy") is not None else [])
     theirs, their_names = run.result()
     assert len(theirs) == 1000
     for engine in engines:
@@ -447,7 +447,7 @@ def test_from_torch_round_trip() -> None:
 
 def test_import_does_not_need_torch() -> None:
     code = "import sys, micrograd.gpt; assert 'torch' not in sys.modules; assert 'numpy' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)
 
 
 # ----------------------------------------------------------------------
@@ -537,41 +537,43 @@ def test_fused_ops_compute_the_numbers_of_the_values_they_replace() -> None:
     ],
 )
 def test_fused_op_rows_work_on_numpy_arrays(op_name: str, n_inputs: int, attrs: dict[str, Any]) -> None:
-    """The table's contract: a row's forward and derivative take floats or arrays (for array engines)."""
+    """The table's contract: a row answers for many nodes at once on arrays (for array engines), with the
+    forward's very floats; the derivatives to rounding."""
     np = pytest.importorskip("numpy")
     from micrograd.ops import OPS
 
     op = OPS[op_name]
     points = [_point(n_inputs, seed) for seed in range(4)]
     points.append([0.0] * (n_inputs - 1) + [-900.0])  # an underflowing probability for the cross-entropy
-    columns = [np.array(column) for column in zip(*points, strict=True)]
-    out = op.forward(*columns, **attrs)
-    grads = op.derivative(*columns, out, **attrs)
+    stacked = np.array(points).T  # row i: input i of every node
+    out = op.on_arrays(stacked, **attrs)
+    grads = op.derivative_on_arrays(stacked, out, **attrs)
+    assert grads.shape == stacked.shape
     for k, point in enumerate(points):
         expected_out = op.forward(*point, **attrs)
-        assert out[k] == pytest.approx(expected_out, rel=1e-14)
+        assert out[k] == expected_out
         expected_grads = op.derivative(*point, expected_out, **attrs)
         assert [g[k] for g in grads] == pytest.approx(list(expected_grads), rel=1e-13, abs=1e-300)
 
 
 # ----------------------------------------------------------------------
-# The compiled engine: recorded once, replayed with numpy
+# The numpy engine: recorded once, replayed with numpy
 # ----------------------------------------------------------------------
 
 
 def test_compiled_programs_give_the_eager_loss_and_gradient() -> None:
     np = pytest.importorskip("numpy")
-    from micrograd.gpt_compiled import Program, Recording
+    from micrograd.compiler.gpt import SequencePlan, record_model
 
     model = small_training(steps=3, n_layer=2, block_size=6).model
     params = model.parameters()
     flat = np.array([p.data for p in params])
-    recording = Recording(model)  # once, for every length
+    sequence = SequencePlan(record_model(model), model.mean_loss)  # recorded once, for every length
     # Lengths 1..6, a repeated token (the same wte row read twice), a document cropped to the block.
     for doc in ["", "a", "mia", "emma", "ava", "isabella"]:
         tokens = model.tokenizer.document(doc)
         n = min(model.config.block_size, len(tokens) - 1)
-        loss, gradient = Program(recording, n).loss_and_grad(flat, tokens[: n + 1])
+        loss, gradient = sequence.program(n).loss_and_grad(flat, tokens[: n + 1])
         model.zero_grad()
         eager = model.loss(tokens)
         eager.backward()
@@ -585,17 +587,91 @@ def test_compiled_training_resumes_and_matches_eager(tmp_path: Path) -> None:
     docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte"]
     sizes = {"n_embd": 8, "n_head": 2, "block_size": 7}
     eager = train(docs, steps=12, seed=4, **sizes)
-    compiled = train(docs, steps=12, seed=4, engine="compiled", **sizes)
+    compiled = train(docs, steps=12, seed=4, engine="numpy", **sizes)
     assert compiled.losses == pytest.approx(eager.losses, rel=1e-13)
     assert compiled.model.generate(10) == eager.model.generate(10)
-    first = Training.start(docs, 12, seed=4, engine="compiled", **sizes)
+    first = Training.start(docs, 12, seed=4, engine="numpy", **sizes)
     for _ in first.run(5):
         pass
     first.save(tmp_path / "c.json")
-    resumed = Training.resume(tmp_path / "c.json", docs, engine="compiled")
+    resumed = Training.resume(tmp_path / "c.json", docs, engine="numpy")
     for _ in resumed.run():
         pass
     assert resumed.history == compiled.history
     assert resumed.model.state_dict() == compiled.model.state_dict()
     with pytest.raises(ValueError, match="engine"):
         Training.start(docs, 2, engine="fast")
+
+
+def test_the_old_path_of_the_numpy_engine_forwards_with_a_notice() -> None:
+    pytest.importorskip("numpy")
+    import micrograd.compiler.gpt as new_home
+    import micrograd.gpt_compiled as old_path
+
+    with pytest.warns(FutureWarning, match="micrograd.compiler.gpt"):
+        assert old_path.CompiledTraining is new_home.CompiledTraining
+
+
+# ----------------------------------------------------------------------
+# Sampling on floats: the very documents of the Value model
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [{}, {"n_layer": 2, "n_embd": 8, "n_head": 2, "block_size": 6}])
+def test_the_float_sampler_draws_the_value_models_documents(sizes: dict[str, int]) -> None:
+    model = small_training(steps=4, **sizes).model
+    for seed in (0, 1, 7):
+        for temperature in (0.5, 1.0, 2.5, 1e-9, 1e-300):
+            for prefix in ("", "a", "mi"):
+                forced = model.tokenizer.encode(prefix)
+                floats = model.generate(12, temperature, seed, prefix)
+                values = _samples_with_values(model, 12, temperature, random.Random(seed).choices, forced)
+                assert floats == values, (seed, temperature, prefix)
+
+
+def _samples_with_values(model: Any, num: int, temperature: float, choices: Any, forced: list[int]) -> list[str]:
+    """The documents as the Value model draws them (microgpt.py's loop): what the float sampler must equal."""
+    from micrograd.gpt.model import _sampling_weights
+
+    samples = []
+    for _ in range(num):
+        with no_grad():
+            caches = model.new_caches()
+            token_id, sample = model.bos, [model.chars[i] for i in forced]
+            for pos_id in range(model.config.block_size):
+                logits = model.forward(token_id, pos_id, caches)  # Values
+                if pos_id < len(forced):
+                    token_id = forced[pos_id]
+                    continue
+                token_id = choices(range(model.config.vocab_size), weights=_sampling_weights(logits, temperature))[0]
+                if token_id == model.bos:
+                    break
+                sample.append(model.chars[token_id])
+        samples.append("".join(sample))
+    return samples
+
+
+def test_the_float_forward_gives_the_value_models_logits_bit_for_bit() -> None:
+    from micrograd.gpt.model import _FloatWeights
+
+    model = small_training(steps=4, n_layer=2).model
+    weights = _FloatWeights(model)
+    tokens = model.tokenizer.document("sophia")[: model.config.block_size]
+    caches = [([], []) for _ in model.layers]  # type: ignore[var-annotated]
+    expected = model.logits(tokens)
+    for t, token in enumerate(tokens):
+        assert weights.forward(token, t, caches) == expected[t]  # floats compared exactly
+
+
+def test_sampling_makes_no_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = small_training(steps=2).model
+    made = []
+    real_apply = Value._apply_op
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(Value, "_apply_op", counting)
+    assert len(model.generate(5, seed=3)) == 5
+    assert not made

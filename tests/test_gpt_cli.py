@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import run_cli, run_main
 from micrograd import gpt
-from micrograd.app.cli import main
 from micrograd.datasets import names_path
 
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"]
 SMALL = ["--n-embd", "8", "--n-head", "2", "--block-size", "8", "--seed", "3"]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """main(argv) in this process: (exit status, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse refuses a value
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def names_of(out: str) -> list[str]:
@@ -45,8 +33,8 @@ def test_train_prints_the_names_the_library_draws(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
 ) -> None:
     out_dir = tmp_path / "run"
-    code, out, err = run(capsys, "gpt", "train", "--data", str(words), "--steps", "6", *SMALL,
-                         "--samples", "5", "--out", str(out_dir), "--quiet", "--engine", "eager")
+    code, out, err = run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "6", *SMALL,
+                              "--samples", "5", "--out", str(out_dir), "--quiet", "--engine", "eager")
     assert code == 0 and err == ""
     expected = gpt.train(WORDS, steps=6, seed=3, n_embd=8, n_head=2, block_size=8)
     assert out.splitlines() == [f"sample {i:2d}: {name}" for i, name in enumerate(expected.model.generate(5), 1)]
@@ -54,15 +42,15 @@ def test_train_prints_the_names_the_library_draws(
     assert saved["format"] == "micrograd-checkpoint" and saved["kind"] == "gpt" and saved["step"] == 6
     assert saved["extra"]["history"] == expected.history  # every step, full precision
     # gpt sample continues the run's random stream: the same names as train printed.
-    code, again, _ = run(capsys, "gpt", "sample", str(out_dir / "checkpoint.json"), "--num", "5")
+    code, again, _ = run_main(capsys, "gpt", "sample", str(out_dir / "checkpoint.json"), "--num", "5")
     assert code == 0 and again == out
 
 
 def test_train_notes_progress_on_stderr_unless_quiet(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
 ) -> None:
-    code, out, err = run(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL,
-                         "--samples", "2", "--out", str(tmp_path))
+    code, out, err = run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL,
+                              "--samples", "2", "--out", str(tmp_path))
     assert code == 0 and len(out.splitlines()) == 2
     assert "10 documents" in err and "step 3 / 3" in err and "checkpoint.json" in err
 
@@ -70,21 +58,21 @@ def test_train_notes_progress_on_stderr_unless_quiet(
 def test_default_data_is_the_shipped_names(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert names_path().read_text(encoding="utf-8").splitlines()[:3] == ["emma", "olivia", "ava"]
     assert (names_path().parent / "LICENSE-names.txt").exists()
-    code, out, _ = run(capsys, "gpt", "train", "--steps", "1", "--samples", "2", "--quiet", "--out", str(tmp_path))
+    code, out, _ = run_main(capsys, "gpt", "train", "--steps", "1", "--samples", "2", "--quiet", "--out", str(tmp_path))
     assert code == 0 and len(names_of(out)) == 2
     saved = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
     assert saved["extra"]["training"]["num_docs"] == 32033  # as microgpt.py counts them
     assert len(saved["vocabulary"]) == 26
 
 
-@pytest.mark.parametrize("engine", ["eager", "compiled"])
+@pytest.mark.parametrize("engine", ["eager", "numpy"])
 def test_resume_continues_exactly(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, engine: str
 ) -> None:
-    if engine == "compiled":
+    if engine == "numpy":
         pytest.importorskip("numpy")
     argv = ["gpt", "train", "--data", str(words), "--steps", "8", *SMALL, "--samples", "4", "--quiet"]
-    code, whole, _ = run(capsys, *argv, "--out", str(tmp_path / "whole"), "--engine", engine)
+    code, whole, _ = run_main(capsys, *argv, "--out", str(tmp_path / "whole"), "--engine", engine)
     assert code == 0
     # A run stopped after 5 steps, saved as the command saves it, then resumed by the command.
     partial = gpt.Training.start(WORDS, 8, seed=3, n_embd=8, n_head=2, block_size=8, engine=engine)
@@ -92,35 +80,50 @@ def test_resume_continues_exactly(
         pass
     (tmp_path / "part").mkdir()
     partial.save(tmp_path / "part" / "checkpoint.json", extra={"data": str(words)})
-    code, resumed, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "part" / "checkpoint.json"),
-                           "--samples", "4", "--quiet", "--engine", engine)
+    code, resumed, _ = run_main(capsys, "gpt", "train", "--resume", str(tmp_path / "part" / "checkpoint.json"),
+                                "--samples", "4", "--quiet", "--engine", engine)
     assert code == 0 and resumed == whole
     a = json.loads((tmp_path / "whole" / "checkpoint.json").read_text(encoding="utf-8"))
     b = json.loads((tmp_path / "part" / "checkpoint.json").read_text(encoding="utf-8"))
     assert a["extra"]["history"] == b["extra"]["history"] and a["parameters"] == b["parameters"]
 
 
-def test_the_compiled_engine_trains_the_eager_run(
+def test_the_numpy_engine_trains_the_eager_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
 ) -> None:
     pytest.importorskip("numpy")
     argv = ["gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--samples", "8", "--quiet"]
-    outputs, histories = [], []
-    for engine in ("eager", "compiled", "auto"):
-        code, out, _ = run(capsys, *argv, "--engine", engine, "--out", str(tmp_path / engine))
+    outputs, histories, errors = [], [], []
+    for engine in ("eager", "numpy", "auto", "compiled"):
+        code, out, err = run_main(capsys, *argv, "--engine", engine, "--out", str(tmp_path / engine))
         assert code == 0
         outputs.append(out)
+        errors.append(err)
         saved = json.loads((tmp_path / engine / "checkpoint.json").read_text(encoding="utf-8"))
         histories.append(saved["extra"]["history"])
-    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0] == outputs[1] == outputs[2] == outputs[3]
     for a, b in zip(histories[0], histories[1], strict=True):
         assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], rel=1e-13)
-    assert histories[1] == histories[2]  # auto is compiled when numpy is there
+    assert histories[1] == histories[2] == histories[3]  # auto is numpy when numpy is there; so is the old name
+    assert errors[:3] == ["", "", ""]
+    # The old name works for one release, with one line saying so (not a Python warning dump), even with --quiet.
+    assert errors[3].count("\n") == 1, errors[3]
+    assert errors[3].startswith("micrograd gpt train: note: --engine 'compiled' is now called 'numpy'"), errors[3]
+
+
+def test_the_training_api_takes_the_old_engine_name_with_a_future_warning() -> None:
+    pytest.importorskip("numpy")
+    with pytest.warns(FutureWarning, match="'compiled' is now called 'numpy'"):
+        training = gpt.Training.start(WORDS, 2, seed=3, n_embd=8, n_head=2, block_size=8, engine="compiled")
+    assert training.engine == "numpy"
+    assert gpt.Training.start(WORDS, 2, engine="auto").engine == "numpy"
+    with pytest.raises(ValueError, match="engine must be one of eager, numpy, torch, auto"):
+        gpt.Training.start(WORDS, 2, engine="fast")
 
 
 def test_checkpoint_every_n_steps(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
-    code, _, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "4", *SMALL, "--samples", "0",
-                     "--checkpoint-every", "2", "--quiet", "--out", str(tmp_path))
+    code, _, _ = run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "4", *SMALL, "--samples", "0",
+                          "--checkpoint-every", "2", "--quiet", "--out", str(tmp_path))
     assert code == 0
     assert json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))["step"] == 4
 
@@ -128,19 +131,19 @@ def test_checkpoint_every_n_steps(capsys: pytest.CaptureFixture[str], tmp_path: 
 def test_sample_with_seed_prefix_and_temperature(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
 ) -> None:
-    run(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL, "--samples", "0", "--quiet",
-        "--out", str(tmp_path))
+    run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "3", *SMALL, "--samples", "0", "--quiet",
+             "--out", str(tmp_path))
     ckpt = str(tmp_path / "checkpoint.json")
-    code, first, _ = run(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
-                         "--temperature", "0.9")
-    code2, second, _ = run(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
-                           "--temperature", "0.9")
+    code, first, _ = run_main(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
+                              "--temperature", "0.9")
+    code2, second, _ = run_main(capsys, "gpt", "sample", ckpt, "--num", "6", "--seed", "9", "--prefix", "em",
+                                "--temperature", "0.9")
     assert code == code2 == 0 and first == second
     assert len(names_of(first)) == 6 and all(name.startswith("em") for name in names_of(first))
 
 
 def _bad(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_main(capsys, *argv)
     assert code == 2, (out, err)
     assert err.count("\n") == 1 and "Traceback" not in err, err
     return err
@@ -182,8 +185,8 @@ def test_missing_and_empty_data_files(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 def test_prefix_outside_the_vocabulary(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
-    run(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
-        "--out", str(tmp_path))
+    run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
+             "--out", str(tmp_path))
     err = _bad(capsys, "gpt", "sample", str(tmp_path / "checkpoint.json"), "--prefix", "Zo")
     assert "--prefix" in err and "'Z'" in err
     assert "block size" in _bad(capsys, "gpt", "sample", str(tmp_path / "checkpoint.json"), "--prefix", "a" * 9)
@@ -209,8 +212,8 @@ def test_corrupt_checkpoints(capsys: pytest.CaptureFixture[str], tmp_path: Path,
 
 
 def test_a_truncated_real_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
-    run(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
-        "--out", str(tmp_path))
+    run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "1", *SMALL, "--samples", "0", "--quiet",
+             "--out", str(tmp_path))
     path = tmp_path / "checkpoint.json"
     path.write_text(path.read_text(encoding="utf-8")[:500], encoding="utf-8")
     assert "truncated" in _bad(capsys, "gpt", "sample", str(path))
@@ -219,8 +222,8 @@ def test_a_truncated_real_checkpoint(capsys: pytest.CaptureFixture[str], tmp_pat
 def test_resume_refuses_other_settings_and_other_data(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path
 ) -> None:
-    run(capsys, "gpt", "train", "--data", str(words), "--steps", "2", *SMALL, "--samples", "0", "--quiet",
-        "--out", str(tmp_path))
+    run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "2", *SMALL, "--samples", "0", "--quiet",
+             "--out", str(tmp_path))
     ckpt = str(tmp_path / "checkpoint.json")
     assert "--n-embd 16 differs" in _bad(capsys, "gpt", "train", "--resume", ckpt, "--n-embd", "16")
     other = tmp_path / "other.txt"
@@ -229,15 +232,11 @@ def test_resume_refuses_other_settings_and_other_data(
 
 
 def test_the_installed_command_runs(tmp_path: Path, words: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "micrograd", "gpt", "train", "--data", str(words), "--steps", "2", *SMALL,
-         "--samples", "3", "--quiet", "--out", str(tmp_path)],
-        capture_output=True, text=True, check=False,
-    )
+    result = run_cli("gpt", "train", "--data", str(words), "--steps", "2", *SMALL, "--samples", "3", "--quiet",
+                     "--out", str(tmp_path))
     assert result.returncode == 0 and result.stderr == ""
     assert len(names_of(result.stdout)) == 3
-    bad = subprocess.run([sys.executable, "-m", "micrograd", "gpt", "train", "--n-embd", "6"],
-                         capture_output=True, text=True, check=False, cwd=tmp_path)
+    bad = run_cli("gpt", "train", "--n-embd", "6", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
 
 
@@ -245,9 +244,9 @@ def test_the_installed_command_runs(tmp_path: Path, words: Path) -> None:
 # --html: one self-contained page, looked at in Chromium
 # ----------------------------------------------------------------------
 
-def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
-    code, out, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "10", *SMALL, "--samples", "3",
-                       "--html", "--quiet", "--out", str(tmp_path), "--engine", "eager")
+def test_html_page_of_a_run_main(capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path) -> None:
+    code, out, _ = run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "10", *SMALL, "--samples", "3",
+                            "--html", "--quiet", "--out", str(tmp_path), "--engine", "eager")
     assert code == 0 and len(names_of(out)) == 3
     page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
@@ -259,8 +258,8 @@ def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     for _ in partial.run(4):
         pass
     partial.save(tmp_path / "p.json", extra={"data": str(words), "samples_over_training": snapshots[:5]})
-    code, _, _ = run(capsys, "gpt", "train", "--resume", str(tmp_path / "p.json"), "--samples", "3", "--html",
-                     "--quiet", "--out", str(tmp_path / "resumed"), "--engine", "eager")
+    code, _, _ = run_main(capsys, "gpt", "train", "--resume", str(tmp_path / "p.json"), "--samples", "3", "--html",
+                          "--quiet", "--out", str(tmp_path / "resumed"), "--engine", "eager")
     assert code == 0
     resumed = json.loads((tmp_path / "resumed" / "checkpoint.json").read_text(encoding="utf-8"))
     assert resumed["extra"]["samples_over_training"] == snapshots
@@ -270,8 +269,8 @@ def test_html_page_of_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
 def test_html_page_in_chromium(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, chromium: Any
 ) -> None:
-    code, _, _ = run(capsys, "gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--n-layer", "2",
-                     "--samples", "3", "--html", "--quiet", "--out", str(tmp_path))
+    code, _, _ = run_main(capsys, "gpt", "train", "--data", str(words), "--steps", "12", *SMALL, "--n-layer", "2",
+                          "--samples", "3", "--html", "--quiet", "--out", str(tmp_path))
     assert code == 0
     model = gpt.load(tmp_path / "checkpoint.json")
     errors: list[str] = []

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import random
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import micrograd
-from conftest import ROOT
+from helpers import run_example, seeded_mlp
 from micrograd import Value, grad, is_grad_enabled, no_grad
 from micrograd.functional import hessian
 from micrograd.nn import MLP
@@ -501,8 +498,7 @@ def _penalty(model: Any, point: list[Any], gradient_of: Callable[..., Sequence[A
 def test_gradient_penalty_parameter_gradients_match_torch(activation: str) -> None:
     from micrograd.interop import to_torch
 
-    random.seed(11)
-    model = MLP(2, [5, 4, 1], activation=activation)
+    model = seeded_mlp(11, 2, [5, 4, 1], activation=activation)
     point = [0.3, -0.8]
 
     xs = [Value(x) for x in point]
@@ -537,12 +533,7 @@ def _grads_in_torch_order(model: MLP) -> list[float]:
 
 
 def test_gradient_penalty_example_runs_and_the_penalty_falls() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "gradient_penalty.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_example("gradient_penalty.py")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     steps = [line.split() for line in lines if line.startswith("step")]

@@ -1,4 +1,4 @@
-"""The interactive pages (micrograd.html): their content, and their behaviour in a real browser.
+"""The interactive pages (micrograd.viz.html): their content, and their behaviour in a real browser.
 
 The browser tests drive Chromium with Playwright for Python (the ``chromium``
 fixture of conftest.py finds it on PATH or where Playwright put it); they skip
@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from micrograd import ops
-from micrograd._outputs import NonFiniteOutput, class_colour, class_name, region_colour
+from micrograd.app.expr import evaluate
 from micrograd.engine import Value
-from micrograd.expr import evaluate
-from micrograd.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
+from micrograd.outputs import NonFiniteOutput, class_colour, class_name, region_colour
 from micrograd.viz import to_html
 from micrograd.viz.gpt_page import gpt_html
+from micrograd.viz.html import TrainingHistory, backward_html, grid_axes, grid_snapshot, training_html
 
 SEED_EXPRESSION = "n = x1*w1 + x2*w2 + b; o = tanh(n)"
 SEED_VALUES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
@@ -429,7 +429,7 @@ def test_the_demo_page_shows_one_set_of_parameters_at_each_step(
     points = polyline_points(page, "#loss polyline")
     assert points[10][1] == pytest.approx(bottom - losses[10] / max(losses) * (bottom - top))
 
-    # One set of class names and colours, from micrograd._outputs; the title names the dataset and the run.
+    # One set of class names and colours, from micrograd.outputs; the title names the dataset and the run.
     assert data["classes"] == [
         {"name": class_name(k), "colour": class_colour(k), "region": region_colour(k)} for k in (0, 1)
     ]

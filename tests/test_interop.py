@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import run_python, seeded_mlp
 from micrograd import Value
 from micrograd.interop import from_torch, to_torch
 from micrograd.nn import MLP
@@ -91,8 +92,7 @@ MLP_SPECS = (st.integers(1, 3), layer_sizes, st.sampled_from(ACTIVATIONS), st.sa
 def test_to_torch_computes_the_same_outputs_and_gradients(
     nin: int, sizes: list[int], hidden: str, output: str, seed: int
 ) -> None:
-    random.seed(seed)
-    model = MLP(nin, sizes, activation=hidden, output_activation=output)
+    model = seeded_mlp(seed, nin, sizes, activation=hidden, output_activation=output)
     assert_same_function(model, to_torch(model))
 
 
@@ -110,8 +110,7 @@ def test_from_torch_computes_the_same_outputs_and_gradients(
 
 
 def test_the_comparison_can_fail() -> None:
-    random.seed(3)
-    model = MLP(2, [3, 1], activation="tanh")
+    model = seeded_mlp(3, 2, [3, 1], activation="tanh")
     theirs: Any = to_torch(model)  # Any: torch types a layer's .weight as Tensor | Module
     with torch.no_grad():
         theirs[0].weight[1, 0] += 1e-9
@@ -125,8 +124,7 @@ def test_the_comparison_can_fail() -> None:
 
 
 def test_to_torch_layout() -> None:
-    random.seed(0)
-    model = MLP(3, [4, 4, 2], activation="tanh", output_activation="sigmoid")
+    model = seeded_mlp(0, 3, [4, 4, 2], activation="tanh", output_activation="sigmoid")
     seq: Any = to_torch(model)
     assert [type(m) for m in seq] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear, nn.Sigmoid]
     assert all(p.dtype == torch.float64 for p in seq.parameters())
@@ -139,8 +137,7 @@ def test_to_torch_layout() -> None:
 
 @pytest.mark.parametrize("hidden, output", [("relu", "linear"), ("tanh", "sigmoid"), ("linear", "relu")])
 def test_round_trips_are_exact(hidden: str, output: str) -> None:
-    random.seed(5)
-    model = MLP(3, [4, 2, 2], activation=hidden, output_activation=output)
+    model = seeded_mlp(5, 3, [4, 2, 2], activation=hidden, output_activation=output)
     back = from_torch(to_torch(model))
     assert back.state_dict() == model.state_dict()
     assert [n.activation for layer in back.layers for n in layer.neurons] == [
@@ -155,8 +152,7 @@ def test_round_trips_are_exact(hidden: str, output: str) -> None:
 
 
 def test_the_copies_are_independent() -> None:
-    random.seed(1)
-    model = MLP(2, [2, 1])
+    model = seeded_mlp(1, 2, [2, 1])
     seq: Any = to_torch(model)
     model.layers[0].neurons[0].w[0].data = 123.0
     assert seq[0].weight[0, 0].item() != 123.0
@@ -188,8 +184,7 @@ def test_a_single_linear_layer_and_width_one_hidden_layers() -> None:
 def test_conversions_leave_both_random_generators_alone() -> None:
     # from_torch builds an MLP (which draws from `random`); to_torch builds Linear layers
     # (which would draw from torch's generator). Neither should shift the caller's sequences.
-    random.seed(4)
-    model = MLP(2, [3, 1])
+    model = seeded_mlp(4, 2, [3, 1])
     random.seed(99)
     torch.manual_seed(99)
     seq = to_torch(model)
@@ -275,8 +270,6 @@ def test_missing_torch_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_import_micrograd_does_not_import_torch() -> None:
-    import subprocess
-
     code = "import sys, micrograd, micrograd.interop, micrograd.functional; print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = run_python(code)
     assert result.stdout.strip() == "False"

@@ -9,33 +9,16 @@ import selectors
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, run_cli, run_main
 from micrograd import gpt
-from micrograd.app.cli import main
 
 NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper"]
 TINY = {"n_embd": 4, "n_head": 1, "block_size": 8}
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """main's exit code (argparse's SystemExit included), stdout and stderr."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "micrograd", *argv], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ))
 
 
 def tiny_checkpoint(path: Path, steps: int = 3) -> Path:
@@ -93,7 +76,7 @@ def test_gpt_sample_without_a_run_says_what_to_do(
 # Item 4: a step of gpt.Training.run is all or nothing, whenever a KeyboardInterrupt comes
 # ----------------------------------------------------------------------
 
-_TRACED_FILES = {"gpt.py", "gpt_compiled.py", "optim.py"}
+_TRACED_FILES = {"gpt.py", "optim.py"}
 _TRACED_FUNCTIONS = {"run", "_step", "step", "_apply", "zero_grad"}  # where a step changes the run's state
 
 
@@ -133,9 +116,9 @@ def _run_state(training: gpt.Training) -> tuple[Any, ...]:
             optimizer.lr, [p.data for p in optimizer.params], list(optimizer.exp_avg), list(optimizer.exp_avg_sq))
 
 
-@pytest.mark.parametrize("engine", ["compiled", "eager"])
+@pytest.mark.parametrize("engine", ["numpy", "eager"])
 def test_an_interrupted_step_leaves_the_run_as_before_it(engine: str, tmp_path: Path) -> None:
-    if engine == "compiled":
+    if engine == "numpy":
         pytest.importorskip("numpy")
     docs = ["ab", "ba", "abb", "b", "aab"]
     sizes = {"n_embd": 2, "n_head": 1, "block_size": 4}
@@ -186,19 +169,18 @@ def test_a_huge_num_docs_is_refused_in_one_line(tmp_path: Path) -> None:
         info.pop("stream", None)
 
     _edit(path, huge_without_stream)
-    began = time.perf_counter()
-    result = cli("gpt", "sample", str(path), "--num", "1", timeout=60)
+    # A replay of 10**15 draws would never end: the CPU limit stops it (SIGXCPU, not status 2).
+    result = run_cli("gpt", "sample", str(path), "--num", "1", cpu_seconds=30, timeout=600)
     assert result.returncode == 2, result.stderr
     assert "num_docs" in one_error_line(result.stderr)
-    assert time.perf_counter() - began < 30
 
 
 def test_a_saved_run_gives_its_stream_back_without_replaying_num_docs(tmp_path: Path) -> None:
     path = tiny_checkpoint(tmp_path / "c.json")
-    expected = cli("gpt", "sample", str(path), "--num", "3")
+    expected = run_cli("gpt", "sample", str(path), "--num", "3")
     assert expected.returncode == 0, expected.stderr
     _edit(path, lambda info: info.update(num_docs=3 * 10**7))  # a replay of this took 52 s
-    result = cli("gpt", "sample", str(path), "--num", "3", timeout=25)
+    result = run_cli("gpt", "sample", str(path), "--num", "3", cpu_seconds=20, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected.stdout
     # The stored stream is the one a replay gives.

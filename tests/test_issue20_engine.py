@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from helpers import seeded_mlp
 from micrograd import Value, grad, ops
 from micrograd.nn import MLP
 from micrograd.ops import defop
@@ -55,8 +56,7 @@ def _loss(model: MLP, point: list[float]) -> Value:
 
 
 def test_grad_in_two_threads_and_backward_in_a_third_give_the_sequential_results() -> None:
-    random.seed(3)
-    model = MLP(2, [8, 8, 1])
+    model = seeded_mlp(3, 2, [8, 8, 1])
     params = model.parameters()
     points = [[random.uniform(-1, 1), random.uniform(-1, 1)] for _ in range(40)]
     expected = [grad(_loss(model, p), params) for p in points]
@@ -136,8 +136,7 @@ def test_copying_a_graph_with_a_hand_set_backward_below_the_root_is_refused() ->
 
 def test_a_numpy_row_works_as_in_the_original() -> None:
     np = pytest.importorskip("numpy")
-    random.seed(0)
-    model = MLP(2, [3, 1])
+    model = seeded_mlp(0, 2, [3, 1])
     out = model(np.array([1.0, 2.0]))
     assert isinstance(out, Value)
     assert out.data == model([1.0, 2.0]).data  # type: ignore[union-attr]
@@ -145,8 +144,7 @@ def test_a_numpy_row_works_as_in_the_original() -> None:
 
 def test_a_torch_row_is_refused_at_the_op_with_a_clear_error() -> None:
     torch = pytest.importorskip("torch")
-    random.seed(0)
-    model = MLP(2, [3, 1])
+    model = seeded_mlp(0, 2, [3, 1])
     with pytest.raises(TypeError, match="must be a real number .* got Tensor"):
         model(torch.tensor([1.0, 2.0], dtype=torch.float64))
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import micrograd
+import helpers
 from micrograd._files import atomic_write, reading_limit
 from micrograd.viz.dot_command import main as dot_main
 
-SRC = str(Path(micrograd.__file__).resolve().parents[1])  # the micrograd under test, for the subprocesses
+SRC = str(helpers.SRC)  # the micrograd under test, for the subprocesses
 DOT = "digraph { a -> b }"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, device nodes and /dev are POSIX")
 
@@ -26,7 +26,7 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, device nodes 
 def run_dot(arguments: list[str], stdin: bytes = b"", timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     """``dot ARGUMENTS`` as its own process (the stand-in even where Graphviz is installed: main is given argv)."""
     program = "import sys\nfrom micrograd.viz.dot_command import main\nsys.exit(main(sys.argv[1:]))\n"
-    environment = dict(os.environ, PYTHONPATH=SRC)
+    environment = helpers.engine_env(PYTHONPATH=SRC)
     return subprocess.run([sys.executable, "-c", program, *arguments], input=stdin, capture_output=True,
                           env=environment, timeout=timeout)  # fmt: skip
 

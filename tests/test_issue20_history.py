@@ -80,7 +80,7 @@ def long_history(run: Run, steps: int) -> None:
 def save_at(step: int, tmp_path: Path, fsyncs: list[int]) -> tuple[int, int]:
     """(bytes written, fsync calls) of the save at ``step`` of a run saving every 10 steps."""
     folder = tmp_path / f"at{step}"
-    run = start_run(config(step), folder, engine="batched")
+    run = start_run(config(step), folder, engine="numpy")
     if step > 100:
         long_history(run, step - 10)
         run.save()  # the save at step - 10: its history is on disk
@@ -106,7 +106,7 @@ def test_a_save_at_step_100_000_writes_what_a_save_at_step_100_does(tmp_path: Pa
 
 def test_a_run_of_600_000_steps_reads_its_own_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Near 600k steps 6da8dad's checkpoint passed the 64 MiB read limit: --resume, predict and plot refused it.
-    run = start_run(config(600_010), tmp_path, engine="batched")
+    run = start_run(config(600_010), tmp_path, engine="numpy")
     long_history(run, 600_000)
     run.save()
     path = tmp_path / "checkpoint.json"
@@ -114,7 +114,7 @@ def test_a_run_of_600_000_steps_reads_its_own_checkpoint(tmp_path: Path, capsys:
     assert load_checkpoint(path)["step"] == 600_000
     assert main(["predict", str(path), "0.5,-0.2"]) == 0
     assert "class" in capsys.readouterr().out
-    resumed = resume_run(path, tmp_path, engine="batched")
+    resumed = resume_run(path, tmp_path, engine="numpy")
     train(resumed, every=5)
     assert load_checkpoint(path)["step"] == 600_010
 
@@ -137,7 +137,7 @@ def _log_lines(folder: Path) -> list[str]:
 def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted run of 600 steps, saving every 10."""
     folder = tmp_path_factory.mktemp("straight")
-    train(start_run(config(600), folder, engine="batched"), every=10)
+    train(start_run(config(600), folder, engine="numpy"), every=10)
     return folder
 
 
@@ -161,9 +161,9 @@ def assert_same_run(folder: Path, straight: Path) -> None:
 def test_resuming_continues_the_same_run_and_the_same_history(elsewhere: bool, straight: Path,
                                                              tmp_path: Path) -> None:
     first = tmp_path / "first"
-    train(start_run(config(600), first, engine="batched"), every=10, until=250)
+    train(start_run(config(600), first, engine="numpy"), every=10, until=250)
     out = tmp_path / "second" if elsewhere else first
-    train(resume_run(first / "checkpoint.json", out, engine="batched"), every=7)  # another cadence of saves
+    train(resume_run(first / "checkpoint.json", out, engine="numpy"), every=7)  # another cadence of saves
     assert_same_run(out, straight)
 
 
@@ -171,7 +171,7 @@ def test_a_save_cut_short_after_the_log_loses_and_repeats_nothing(straight: Path
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # The log is appended first, then the checkpoint is replaced: a crash between the two leaves log lines
     # that no checkpoint counts. The resumed run runs those steps again, and records them once.
-    run = start_run(config(600), tmp_path, engine="batched")
+    run = start_run(config(600), tmp_path, engine="numpy")
     train(run, every=10, until=200)
     for _ in run.steps():
         if run.step == 230:
@@ -188,19 +188,19 @@ def test_a_save_cut_short_after_the_log_loses_and_repeats_nothing(straight: Path
     with open(tmp_path / "checkpoint.history.jsonl", "ab") as log:
         log.write(b'{"step":230.0,"lo')  # and a kill in the middle of a later append
     assert _checkpoint(tmp_path / "checkpoint.json")["step"] == 200
-    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="batched"), every=10)
+    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="numpy"), every=10)
     assert_same_run(tmp_path, straight)
 
 
 def test_a_checkpoint_whose_log_is_missing_still_resumes_exactly(straight: Path, tmp_path: Path) -> None:
     from micrograd.app.training import read_history
 
-    train(start_run(config(600), tmp_path, engine="batched"), every=10, until=250)
+    train(start_run(config(600), tmp_path, engine="numpy"), every=10, until=250)
     (tmp_path / "checkpoint.history.jsonl").unlink()
     with pytest.raises(ValueError, match=r"checkpoint.history.jsonl: missing, cut short, or not the history log"):
         read_history(tmp_path / "checkpoint.json")
     summary = _checkpoint(tmp_path / "checkpoint.json")["extra"]["history"]
-    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="batched"), every=10)
+    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="numpy"), every=10)
     ours, theirs = _checkpoint(tmp_path / "checkpoint.json"), _checkpoint(straight / "checkpoint.json")
     assert ours["parameters"] == theirs["parameters"] and ours["extra"]["history"] == theirs["extra"]["history"]
     # What is left of the first 250 steps is the summary; every step after them is in the new log.
@@ -213,7 +213,7 @@ def test_a_checkpoint_written_by_6da8dad_loads_and_resumes_without_losing_its_hi
     from micrograd.app.training import read_history
 
     # 6da8dad's Run.save: the whole history in extra.history, and no log.
-    run = start_run(config(600), tmp_path, engine="batched")
+    run = start_run(config(600), tmp_path, engine="numpy")
     for _ in run.steps():
         if run.step == 300:
             break
@@ -222,12 +222,12 @@ def test_a_checkpoint_written_by_6da8dad_loads_and_resumes_without_losing_its_hi
                            scheduler=run.scheduler)
     assert read_history(tmp_path / "checkpoint.json") == run.history
     assert main(["predict", str(tmp_path / "checkpoint.json"), "0.5,-0.2"]) == 0
-    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="batched"), every=10)
+    train(resume_run(tmp_path / "checkpoint.json", tmp_path, engine="numpy"), every=10)
     assert_same_run(tmp_path, straight)  # its 300 records moved to the log, none lost
 
 
 def test_a_hand_edited_log_entry_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train(start_run(config(20), tmp_path, engine="batched"), every=10, until=10)
+    train(start_run(config(20), tmp_path, engine="numpy"), every=10, until=10)
     path = tmp_path / "checkpoint.json"
     saved = _checkpoint(path)
     saved["extra"]["history_log"]["file"] = "../../etc/passwd"

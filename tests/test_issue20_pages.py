@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from helpers import ROOT
 from micrograd import gpt
 from micrograd.app.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_06 = ROOT / "examples" / "notebooks" / "06_training_an_mlp.ipynb"
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"]
 SMALL = ["--n-embd", "8", "--n-head", "2", "--block-size", "8", "--seed", "3"]
@@ -214,7 +214,7 @@ def test_gpt_html_refuses_an_update_numbered_0() -> None:
 
 
 def test_training_page_shows_accuracy_in_percent(open_page: Any, tmp_path: Path) -> None:
-    from micrograd.html import CurvePoint, grid_axes, grid_snapshot, training_html
+    from micrograd.viz.html import CurvePoint, grid_axes, grid_snapshot, training_html
 
     points = [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]]
     xs, ys = grid_axes(points, resolution=11)

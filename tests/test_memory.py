@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from micrograd.app.training import TrainConfig, start_run
 from micrograd.engine import Value
-from micrograd.training import TrainConfig, start_run
 
 
-@pytest.mark.parametrize("engine", ["eager", "compiled", "batched"])
+@pytest.mark.parametrize("engine", ["eager", "compiled", "numpy"])
 def test_a_thousand_training_steps_use_flat_memory(engine: str, tmp_path: Path) -> None:
-    if engine == "batched":
+    if engine == "numpy":
         pytest.importorskip("numpy")
     config = TrainConfig(n_samples=24, hidden=[4, 4], steps=1000, batch_size=8, optimizer="adam", lr=0.01)
     run = start_run(config, tmp_path, engine=engine)

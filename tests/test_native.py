@@ -21,18 +21,12 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, run_cli, run_python
 from micrograd import Value, engine, grad, linear, no_grad, ops
 from micrograd.engine import chain_rule, topological_order
 
 NATIVE = engine.backend == "native"
 native_only = pytest.mark.skipif(not NATIVE, reason="about the C accelerator; this process runs the reference engine")
-
-
-def _run(code: str, **env: str) -> str:
-    environment = {k: v for k, v in os.environ.items() if k != "MICROGRAD_PURE"} | env
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
-    return result.stdout.strip()
 
 
 # ----------------------------------------------------------------------
@@ -42,18 +36,19 @@ def _run(code: str, **env: str) -> str:
 
 def test_the_environment_chooses_the_engine_for_the_whole_process() -> None:
     code = "import micrograd, micrograd.engine as e; print(e.backend, micrograd.Value is e.Value)"
-    assert _run(code, MICROGRAD_PURE="1") == "python True"
+    assert run_python(code, pure=True).stdout.strip() == "python True"
     if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
         pytest.skip("no C compiler here, so the accelerator was not built")
-    assert _run(code) == "native True"  # where a compiler is, the README's install builds the accelerator
+    # Where a compiler is, the README's install builds the accelerator.
+    assert run_python(code, pure=False).stdout.strip() == "native True"
 
 
 def test_version_and_tour_say_which_engine_runs() -> None:
-    command = [sys.executable, "-m", "micrograd"]
-    pure = {k: v for k, v in os.environ.items() if k != "MICROGRAD_PURE"} | {"MICROGRAD_PURE": "1"}
-    version = subprocess.run([*command, "--version"], capture_output=True, text=True, env=pure, check=True)
+    version = run_cli("--version", pure=True)
+    assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == "micrograd 1.0.0 (engine: python, the reference engine.py)"
-    tour = subprocess.run([*command, "tour"], capture_output=True, text=True, env=pure, check=True)
+    tour = run_cli("tour", pure=True)
+    assert tour.returncode == 0, tour.stderr
     assert "engine: python (the reference engine.py, chosen by MICROGRAD_PURE)" in tour.stdout
 
 

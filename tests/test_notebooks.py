@@ -139,12 +139,12 @@ def test_notebook_runs_shows_its_pictures_and_prints_what_is_stored(path: Path) 
 
 
 def test_a_figure_made_without_pyplot_shows_as_a_picture() -> None:
-    """micrograd.plots never imports pyplot; its Figures must still display inline in a fresh kernel."""
+    """micrograd.app.plots never imports pyplot; its Figures must still display inline in a fresh kernel."""
     nbclient = pytest.importorskip("nbclient")
     import nbformat
 
     source = (
-        "from micrograd.plots import curves_figure\n"
+        "from micrograd.app.plots import curves_figure\n"
         "curves_figure([{'step': 0.0, 'loss': 1.0, 'accuracy': 0.5}, {'step': 1.0, 'loss': 0.5, 'accuracy': 0.9}])"
     )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
@@ -205,7 +205,7 @@ def test_notebook_7_names_and_colours_the_classes_as_every_other_picture(monkeyp
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from micrograd._outputs import class_colour, class_name
+    from micrograd.outputs import class_colour, class_name
 
     monkeypatch.setattr(plt, "show", lambda: None)
     namespace: dict[str, Any] = {}

@@ -24,15 +24,12 @@ from typing import Any
 import pytest
 
 import micrograd.gpt  # noqa: F401 - registers the GPT's fused ops, so the walk covers them too
+from helpers import optional
 from micrograd import Value, grad
 from micrograd.ops import OPS, Op, defop
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # pragma: no cover - the test extra installs torch
-    torch = None
-    F = None
+torch = optional("torch")
+F = optional("torch.nn.functional")
 
 
 @dataclass
@@ -219,6 +216,9 @@ def test_math_cos_in_a_derivative_is_the_documented_pitfall() -> None:
         (lambda: defop("bad name", abs, abs), ValueError, "identifier"),
         (lambda: defop("fine", 3, abs), TypeError, "forward must be a function"),
         (lambda: defop("fine", abs, None), TypeError, "derivative must be a function"),
+        (lambda: defop("fine", abs, abs, batched=abs), TypeError, "batched must be a pair"),  # type: ignore[arg-type]
+        (lambda: defop("fine", abs, abs, batched=(abs, 3)), TypeError, "batched must be a pair"),  # type: ignore[arg-type]
+        (lambda: defop("fine", abs, abs, notation="infix"), TypeError, "notation must be"),  # type: ignore[arg-type]
         (lambda: OPS["+"](Value(1.0)), TypeError, r"\+: takes 2 input"),
         (lambda: Value(-1.0).sqrt(), ValueError, "sqrt: argument must be >= 0"),
         (lambda: Value(0.0).sqrt(), ZeroDivisionError, "sqrt: the derivative is infinite"),
@@ -233,3 +233,43 @@ def test_bad_definitions_and_domains_are_clear_errors(call: Callable[[], Any], e
 def test_op_repr_names_its_rule() -> None:
     assert "1 - tanh(x)**2" in repr(OPS["tanh"])
     assert isinstance(OPS["tanh"], Op)
+
+
+# ----------------------------------------------------------------------
+# Every row on arrays: many nodes at once, for the array engines
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_row_answers_on_arrays_with_its_floats(name: str) -> None:
+    """``on_arrays`` gives the row's forward for each node (its batched code or its forward on arrays), and
+    ``derivative_on_arrays`` its local derivatives, to rounding (array code may sum in another order)."""
+    np = pytest.importorskip("numpy")
+    op, spec = OPS[name], SPECS[name]
+    rng = random.Random(name)
+    points = [[x + rng.uniform(-1e-3, 1e-3) for x in spec.inputs] for _ in range(3)]
+    stacked = np.array(points).T  # row i: input i of every node
+    with np.errstate(all="ignore"):
+        out = op.on_arrays(stacked, **spec.attrs)
+        local = op.derivative_on_arrays(stacked, out, **spec.attrs)
+    assert local.shape == stacked.shape
+    for k, point in enumerate(points):
+        expected = op.forward(*point, **spec.attrs)
+        assert out[k] == pytest.approx(expected, rel=1e-15, abs=1e-300)
+        expected_local = op.local_grads(tuple(point), expected, tuple(spec.attrs.values()))
+        assert local[:, k].tolist() == pytest.approx([float(d) for d in expected_local], rel=1e-12, abs=1e-300)
+
+
+def test_changing_a_rows_rule_drops_its_shortcuts() -> None:
+    """A lesson that puts a wrong rule into a row must see it used everywhere, array engines included."""
+    np = pytest.importorskip("numpy")
+    op = OPS["dot"]
+    saved = (op.forward, op.batched, op.notation)
+    assert op.batched is not None and op.written_as("sum_of_products")
+    try:
+        op.forward = lambda *args: 42.0
+        assert op.batched is None and op.notation is None
+        assert op.on_arrays(np.ones((4, 3))).tolist() == [42.0, 42.0, 42.0]
+    finally:
+        op.forward, op.batched, op.notation = saved
+    assert op.on_arrays(np.ones((4, 3))).tolist() == [2.0, 2.0, 2.0]

@@ -13,13 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import optional
 from micrograd import Value, linear
 from micrograd.gradcheck import gradcheck
 
-try:
-    import torch
-except ImportError:  # pragma: no cover - the test extra installs it
-    torch = None
+torch = optional("torch")
 
 
 @dataclass

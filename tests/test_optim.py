@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import torch
 
+from helpers import seeded_mlp
 from micrograd import Value
-from micrograd.data import make_lecture
+from micrograd.app.data import make_lecture
 from micrograd.losses import mse_loss
 from micrograd.nn import MLP
 from micrograd.optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, Optimizer, PaperAdam
@@ -21,8 +22,8 @@ XS, YS = make_lecture()
 
 
 def make_model(seed: int = 3) -> MLP:
-    random.seed(seed)
-    return MLP(3, [4, 4, 1], activation="tanh", output_activation="linear")
+    model: MLP = seeded_mlp(seed, 3, [4, 4, 1], activation="tanh", output_activation="linear")
+    return model
 
 
 def micrograd_loss(model: MLP) -> Value:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import ROOT
-from micrograd.data import make_moons
+from helpers import SRC, run_python
+from micrograd.app.data import make_moons
 
 # The training loop of the original demo notebook, verbatim but for the data source
 # (sklearn is replaced by points passed in on stdin) and a shorter run.
@@ -52,15 +49,8 @@ print(json.dumps(out))
 
 
 def _run(pythonpath: Path, steps: int, data: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(pythonpath))
-    result = subprocess.run(
-        [sys.executable, "-c", DEMO.replace("STEPS", str(steps))],
-        input=json.dumps(data),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=str(pythonpath),
+    result = run_python(
+        DEMO.replace("STEPS", str(steps)), env={"PYTHONPATH": str(pythonpath)}, input=json.dumps(data), cwd=pythonpath
     )
     return json.loads(result.stdout)
 
@@ -70,7 +60,7 @@ def test_moons_demo_gives_the_same_losses_as_the_original(original_micrograd: Pa
     y = [2 * label - 1 for label in labels]  # the demo's hinge loss wants -1/+1
     data = {"X": X, "y": y}
     steps = 8
-    ours = _run(ROOT / "src", steps, data)
+    ours = _run(SRC, steps, data)
     theirs = _run(original_micrograd, steps, data)
     assert ours["init"] == theirs["init"]  # same initialisation, bit for bit
     assert ours["acc"] == theirs["acc"]

@@ -1,4 +1,4 @@
-"""The one boundary for numbers leaving the program (micrograd._outputs.finite_outputs)."""
+"""The one boundary for numbers leaving the program (micrograd.outputs.finite_outputs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from micrograd._outputs import NonFiniteOutput, finite_outputs
+from micrograd.outputs import NonFiniteOutput, finite_outputs
 
 
 def test_finite_numbers_pass_as_floats() -> None:

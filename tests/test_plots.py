@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from micrograd._outputs import NonFiniteOutput, class_colour, class_name, region_colour
 from micrograd.app import plots
 from micrograd.app.cli import main
 from micrograd.engine import Value
 from micrograd.nn import MLP
+from micrograd.outputs import NonFiniteOutput, class_colour, class_name, region_colour
 
 pytest.importorskip("matplotlib")
 from matplotlib.collections import PathCollection  # noqa: E402

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+from helpers import ROOT, SRC, engine_env, run_python
 from micrograd.engine import Value, topological_order
 from micrograd.nn import MLP
 from micrograd.viz import draw_dot
@@ -22,7 +24,6 @@ from micrograd.viz.layered import layout
 from micrograd.viz.render import render_dot
 
 SVG = "{http://www.w3.org/2000/svg}"
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 def loss_graph(values: int) -> Value:
@@ -208,8 +209,7 @@ def run_main(arguments: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch) 
 def test_dot_reads_stdin_and_writes_svg_to_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = run_main(["-Kdot", "-Tsvg"], 'digraph { a -> "b c" }', monkeypatch)
     assert code == 0
-    texts = ["".join(t.itertext()) for t in ElementTree.fromstring(out).iter(f"{SVG}text")]
-    assert texts == ["a", "b c"]
+    assert helpers.svg_texts(out.decode("utf-8")) == ["a", "b c"]
 
 
 def test_dot_writes_o_and_capital_o_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -240,7 +240,7 @@ def test_the_stand_in_hands_over_to_a_real_graphviz_later_on_the_path(
         f"#!{sys.executable}\nimport sys\nfrom micrograd.viz.dot_command import main\nsys.exit(main())\n",
     )
     fake_program(tmp_path / "usr_bin", '#!/bin/sh\necho "real graphviz got: $*"\n')
-    env = dict(os.environ, PATH=f"{tmp_path / 'venv_bin'}{os.pathsep}{tmp_path / 'usr_bin'}", PYTHONPATH=SRC)
+    env = engine_env(PATH=f"{tmp_path / 'venv_bin'}{os.pathsep}{tmp_path / 'usr_bin'}", PYTHONPATH=str(SRC))
     finished = subprocess.run([str(stand_in), "-Kdot", "-Tpng", "-O", "gout"], env=env, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
     assert finished.stdout == "real graphviz got: -Kdot -Tpng -O gout\n"
@@ -254,16 +254,13 @@ def test_the_stand_in_hands_over_to_a_real_graphviz_later_on_the_path(
 def test_a_plain_label_is_shown_without_its_escapes() -> None:
     o = Value(-2.0, label="a") * 3
     o.backward()
-    svg = ElementTree.fromstring(render_dot(draw_dot(o, color_by_grad=True).source, "svg"))
-    texts = ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")]
-    assert "fill: |grad| relative to the largest, 3.0000" in texts
-    svg = ElementTree.fromstring(render_dot('digraph { a [shape=box, label="x \\{1\\} \\\\ y"] }', "svg"))
-    assert ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")] == ["x {1} \\ y"]
+    assert "fill: |grad| relative to the largest, 3.0000" in svg_texts(draw_dot(o, color_by_grad=True).source)
+    assert svg_texts('digraph { a [shape=box, label="x \\{1\\} \\\\ y"] }') == ["x {1} \\ y"]
 
 
 def test_the_dot_command_is_installed_with_micrograd() -> None:
     tomllib = pytest.importorskip("tomllib")
-    project = tomllib.loads((Path(SRC).parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     module, _, function = project["scripts"]["dot"].partition(":")
     assert (module, function) == ("micrograd.viz.dot_command", "main")
     assert {"graphviz>=0.20", "scikit-learn>=1.3"} <= set(project["optional-dependencies"]["test"])
@@ -271,7 +268,8 @@ def test_the_dot_command_is_installed_with_micrograd() -> None:
 
 
 def svg_texts(source: str) -> list[str]:
-    return ["".join(t.itertext()) for t in ElementTree.fromstring(render_dot(source, "svg")).iter(f"{SVG}text")]
+    """The texts of the SVG picture that render_dot draws for the DOT ``source``."""
+    return helpers.svg_texts(render_dot(source, "svg").decode("utf-8"))
 
 
 def test_a_backslash_n_in_a_label_is_text_and_only_a_dot_escape_breaks_the_line() -> None:
@@ -291,8 +289,7 @@ def test_starting_the_cli_does_not_load_the_layout_or_xml_sax() -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('xml.sax', 'micrograd.viz.render', "
         "'micrograd.viz.dot_command', 'micrograd.viz.layered'))))\n"
     )
-    finished = subprocess.run([sys.executable, "-c", check], env=dict(os.environ, PYTHONPATH=SRC),
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finished = run_python(check, env={"PYTHONPATH": str(SRC)}, check=False, timeout=120)
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "[]"
 
@@ -311,7 +308,7 @@ def test_dot_command_line_defaults_are_read_as_attributes_not_pasted_into_the_te
     def texts(arguments: list[str], source: str) -> list[str]:
         code, out, err = run_main(["-Tsvg", *arguments], source, monkeypatch)
         assert code == 0, err
-        return ["".join(t.itertext()) for t in ElementTree.fromstring(out).iter(f"{SVG}text")]
+        return helpers.svg_texts(out.decode("utf-8"))
 
     # A '{' in a comment before the graph: the defaults still reach the graph.
     assert texts(["-Nlabel=x"], "/* {x} */ digraph {a->b}") == ["x", "x"]

@@ -6,17 +6,17 @@ import math
 import os
 import re
 import sys
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
 
+from helpers import optional, svg_texts
 from micrograd import ops
 from micrograd.app.cli import explain_command, graph_command
+from micrograd.app.expr import ExpressionError, evaluate
 from micrograd.engine import Value, linear, topological_order
-from micrograd.expr import ExpressionError, evaluate
 from micrograd.ops import Op
 from micrograd.viz import (
     INSTALL_HINT,
@@ -35,12 +35,7 @@ B = 6.8813735870195432  # the lecture's bias, chosen so that n = 0.8814 and o = 
 # '+' passes 0.5 on unchanged; '*' swaps: x1.grad = w1 * 0.5, w1.grad = x1 * 0.5.
 SEED_GRADS = {"x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0, "b": 0.5, "x1*w1": 0.5, "x2*w2": 0.5, "n": 0.5, "o": 1.0}
 
-try:
-    import matplotlib  # noqa: F401  (paints PNG when there is no Graphviz)
-
-    HAVE_MATPLOTLIB = True
-except ImportError:
-    HAVE_MATPLOTLIB = False
+HAVE_MATPLOTLIB = optional("matplotlib") is not None  # matplotlib paints PNG when there is no Graphviz
 needs_png = pytest.mark.skipif(
     find_renderer() is None and not HAVE_MATPLOTLIB, reason=f"PNG needs Graphviz or matplotlib: {INSTALL_HINT}"
 )
@@ -116,12 +111,6 @@ def test_escaped_labels_come_out_of_the_renderer_unchanged() -> None:
     tricky = Value(1.0, label='a{b}|<c> "d" \\e')
     svg = draw_dot(tricky * 2).pipe("svg").decode("utf-8")
     assert 'a{b}|<c> "d" \\e' in svg_texts(svg)
-
-
-def svg_texts(svg: str) -> list[str]:
-    """The text elements of an SVG picture, entities decoded."""
-    elements = ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
-    return ["".join(element.itertext()) for element in elements]
 
 
 def test_show_order_numbers_the_boxes_in_topological_order() -> None:

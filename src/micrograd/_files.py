@@ -127,6 +127,54 @@ def _fsync_folder(folder: Path) -> None:
 
 
 CHECKPOINT_FORMAT = "micrograd-checkpoint"  # every checkpoint, MLP or GPT; its "kind" tells them apart
+GPT_KIND = "gpt"  # an MLP checkpoint has no "kind": MLPs were saved before there was anything else
+
+# Which command reads each kind, for the one line a command given the other kind prints.
+READERS = {
+    "mlp": "this is an MLP checkpoint (it has no 'kind'): micrograd predict and micrograd plot read it",
+    GPT_KIND: "this is a GPT checkpoint ('kind' is 'gpt'): micrograd gpt sample reads it",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: truncated, not JSON, not in the expected shape, or of the
+    other kind (an MLP's where a GPT's is wanted, or the other way round)."""
+
+
+def checkpoint_name(path: object, caller: str) -> str:
+    """``path`` (a str or os.PathLike) as a str, for a reader named ``caller``; TypeError naming both otherwise."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(name, str):
+        raise TypeError(f"{caller}: path must be a str or os.PathLike, got {type(path).__name__}")
+    return name
+
+
+def checkpoint_failure(name: str) -> Callable[[str], CheckpointError]:
+    """The error for a problem with the checkpoint file ``name``: its message starts by naming the file."""
+
+    def fail(problem: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {name!r}: {problem}")
+
+    return fail
+
+
+def checkpoint_kind(data: dict[str, Any], fail: Callable[[str], Exception]) -> str:
+    """``"mlp"`` or ``"gpt"``: what the checkpoint ``data`` (from :func:`read_checkpoint_json`) holds."""
+    kind = data.get("kind")
+    if kind is None:
+        return "mlp"
+    if kind != GPT_KIND:
+        raise fail(f"'kind' is {_shown(kind)}; this micrograd reads {GPT_KIND!r} checkpoints and MLP ones (no 'kind')")
+    return GPT_KIND
+
+
+def _shown(value: object) -> str:
+    """A value of a file for a message, cut short: a huge int or a long string would drown the line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python converts to text
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def finite_parameters(parameters: dict[str, float]) -> dict[str, float]:

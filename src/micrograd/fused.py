@@ -3,19 +3,20 @@
 Each row computes its value with the same float operations in the same order as
 microgpt.py's Values do, so a GPT built from them gives microgpt.py's numbers
 bit for bit; only the gradients are summed in another order (equal to rounding).
-Defining a row with ``defop`` adds it to the table every interpreter reads.
+Defining a row with ``defop`` adds it to the table every interpreter reads; its
+``batched`` pair is the same row for array interpreters given many nodes at once
+(``stacked[i]`` is input i of every node), with the same float operations in the
+same order, so the array engines give the same values too.
 """
 
 from __future__ import annotations
 
-import sys
+import operator
 from collections.abc import Sequence
 from typing import Any, cast
 
-from micrograd import ops
 from micrograd.engine import Value
-from micrograd.losses import _python_exp, _python_pow
-from micrograd.ops import defop
+from micrograd.ops import _numpy, add_in_order, c_pow, defop, sequential_sum, softmax_parts
 
 __all__ = ["ATTEND", "ATTENTION_SCORE", "RMS_SCALE", "attend", "attention_score", "rms_scale", "softmax_weights"]
 
@@ -27,37 +28,34 @@ def rms_scale(x: Sequence[Value], eps: float = 1e-5) -> Value:
 
 def _rms_scale_forward(*xs: Any, eps: float) -> Any:
     """(sum(x*x) / n + eps) ** -0.5, computed as microgpt.py's Values compute it"""
-    if _is_array(xs[0]):
-        return _rms_scale_stacked(_numpy().stack(xs), eps)
     total = 0.0
     for x in xs:
         total = total + x * x
-    return _python_pow(total * len(xs) ** -1 + eps, -0.5)  # / n is * n**-1 for a Value
+    return c_pow(total * len(xs) ** -1 + eps, -0.5)  # / n is * n**-1 for a Value
 
 
 def _rms_scale_derivative(*args: Any, eps: float) -> Any:
     """d/dx_i = -x_i * out**3 / n"""
     xs, out = args[:-1], args[-1]
-    if _is_array(xs[0]):
-        return tuple(_rms_scale_stacked_derivative(_numpy().stack(xs), out, eps))
-    factor = _python_pow(out, 3) * (-1.0 / len(xs))
+    factor = c_pow(out, 3) * (-1.0 / len(xs))
     return _one_or_tuple([x * factor for x in xs])
 
 
-# The rows' operations on numpy arrays, for array engines: input i of every node is row i of a
-# 2-d array (one column per node), and the same float operations run in the same order.
-
-
 def _rms_scale_stacked(xs: Any, eps: float) -> Any:
-    return _python_pow(_sequential_sum(xs * xs) * len(xs) ** -1 + eps, -0.5)
+    return c_pow(sequential_sum(xs * xs) * len(xs) ** -1 + eps, -0.5)
 
 
 def _rms_scale_stacked_derivative(xs: Any, out: Any, eps: float) -> Any:
-    return xs * (_python_pow(out, 3) * (-1.0 / len(xs)))
+    # Gradients are sums in another order than the eager engine's anyway: out**3 as products is close enough.
+    return xs * (out * out * out * (-1.0 / len(xs)))
 
 
 RMS_SCALE = defop(
-    "rms_scale", _rms_scale_forward, _rms_scale_derivative, "s = (mean(x**2) + eps) ** -0.5; d/dx_i = -x_i s**3 / n"
+    "rms_scale",
+    _rms_scale_forward,
+    _rms_scale_derivative,
+    "s = (mean(x**2) + eps) ** -0.5; d/dx_i = -x_i s**3 / n",
+    batched=(_rms_scale_stacked, _rms_scale_stacked_derivative),
 )
 
 
@@ -71,22 +69,7 @@ def attention_score(q: Sequence[Value], k: Sequence[Value], scale: float) -> Val
 def _attention_score_forward(*qk: Any, scale: float) -> Any:
     """(q_1 k_1 + ... + q_n k_n) * scale, added from 0.0 left to right"""
     n = len(qk) // 2
-    if _is_array(qk[0]):
-        return _attention_score_stacked(_numpy().stack(qk), scale)
-    total = 0.0
-    for q, k in zip(qk[:n], qk[n:], strict=True):
-        total = total + q * k
-    return total * scale
-
-
-def _attention_score_stacked(qk: Any, scale: float) -> Any:
-    n = len(qk) // 2
-    return _sequential_sum(qk[:n] * qk[n:]) * scale
-
-
-def _attention_score_stacked_derivative(qk: Any, out: Any, scale: float) -> Any:
-    n = len(qk) // 2
-    return _numpy().concatenate([qk[n:] * scale, qk[:n] * scale])
+    return add_in_order(map(operator.mul, qk[:n], qk[n:]), 0.0) * scale
 
 
 def _attention_score_derivative(*args: Any, scale: float) -> tuple[Any, ...]:
@@ -95,11 +78,22 @@ def _attention_score_derivative(*args: Any, scale: float) -> tuple[Any, ...]:
     return (*(k * scale for k in args[n : 2 * n]), *(q * scale for q in args[:n]))
 
 
+def _attention_score_stacked(qk: Any, scale: float) -> Any:
+    n = len(qk) // 2
+    return sequential_sum(qk[:n] * qk[n:]) * scale
+
+
+def _attention_score_stacked_derivative(qk: Any, out: Any, scale: float) -> Any:
+    n = len(qk) // 2
+    return (qk * scale)[list(range(n, 2 * n)) + list(range(n))]
+
+
 ATTENTION_SCORE = defop(
     "attention_score",
     _attention_score_forward,
     _attention_score_derivative,
     "s = scale * sum q_j k_j; d/dq_j = scale k_j, d/dk_j = scale q_j",
+    batched=(_attention_score_stacked, _attention_score_stacked_derivative),
 )
 
 
@@ -112,80 +106,38 @@ def attend(scores: Sequence[Value], values: Sequence[Value]) -> Value:
     return cast(Value, ATTEND(*scores, *values))
 
 
-def _largest(xs: Sequence[Any]) -> Any:
-    """The largest of floats, or element by element of numpy arrays; a Value counts as its number (a constant)."""
-    values = [x.data if isinstance(x, Value) else x for x in xs]
-    if isinstance(values[0], (int, float)):
-        return max(values)
-    largest = values[0]
-    for v in values[1:]:
-        largest = ops.where(v > largest, v, largest)
-    return largest
-
-
 def softmax_weights(scores: Sequence[Any]) -> list[Any]:
-    """exp(s_t - max) / sum(...) on floats, Values or arrays, as microgpt.py's softmax computes it (max a constant)."""
-    largest = _largest(scores)
-    exps = [ops.exp(s - largest) for s in scores]
-    inverse = _python_pow(sum(exps), -1)  # a Value division is a multiplication by the inverse
+    """exp(s_t - max) / sum(...) on floats or Values, as microgpt.py's softmax computes it (max a constant)."""
+    exps, inverse = softmax_parts(list(scores))
     return [e * inverse for e in exps]
 
 
 def _attend_forward(*args: Any) -> Any:
     """a = softmax(s_1..s_n); out = a_1 v_1 + ... + a_n v_n, added from 0.0 left to right"""
     n = len(args) // 2
-    scores = args[:n]
-    if _is_array(scores[0]):
-        return _attend_stacked(_numpy().stack(args))
-    largest = _largest(scores)
-    exps = [ops.exp(s - largest) for s in scores]
-    inverse = _python_pow(sum(exps), -1)
-    total = 0.0
-    for e, v in zip(exps, args[n:], strict=True):
-        total = total + e * inverse * v
-    return total
+    exps, inverse = softmax_parts(list(args[:n]))
+    return add_in_order([e * inverse * v for e, v in zip(exps, args[n:], strict=True)], 0.0)
 
 
 def _attend_derivative(*args: Any) -> tuple[Any, ...]:
     """args = (s_1..s_n, v_1..v_n, out): d/ds_t = a_t (v_t - out), d/dv_t = a_t, with a = softmax(s)"""
     n = (len(args) - 1) // 2
     values, out = args[n : 2 * n], args[-1]
-    if _is_array(values[0]):
-        return tuple(_attend_stacked_derivative(_numpy().stack(args[:-1]), out))
     weights = softmax_weights(args[:n])
     return (*(a * (v - out) for a, v in zip(weights, values, strict=True)), *weights)
 
 
-def _attend_stacked_weights(scores: Any) -> Any:
-    exps = _python_exp(scores - scores.max(axis=0))  # math.exp's numbers, as the float path's
-    return exps, _python_pow(_sequential_sum(exps), -1)
-
-
 def _attend_stacked(args: Any) -> Any:
     n = len(args) // 2
-    exps, inverse = _attend_stacked_weights(args[:n])
-    return _sequential_sum(exps * inverse * args[n:])
+    exps, inverse = softmax_parts(args[:n])
+    return sequential_sum(exps * inverse * args[n:])
 
 
 def _attend_stacked_derivative(args: Any, out: Any) -> Any:
     n = len(args) // 2
-    exps, inverse = _attend_stacked_weights(args[:n])
+    exps, inverse = softmax_parts(args[:n], exact=False)  # gradients agree to rounding: numpy's exp will do
     weights = exps * inverse
     return _numpy().concatenate([weights * (args[n:] - out), weights])
-
-
-def _is_array(x: Any) -> bool:
-    """A numpy array (with at least one dimension): the array engines' input."""
-    return getattr(x, "ndim", 0) > 0
-
-
-def _numpy() -> Any:
-    return sys.modules["numpy"]  # only arrays reach the callers, so numpy is already imported
-
-
-def _sequential_sum(stacked: Any) -> Any:
-    """Row 0 + row 1 + ... of a 2-d array, left to right as Python's sum adds (cumsum is sequential, sum is not)."""
-    return stacked.cumsum(axis=0)[-1]
 
 
 ATTEND = defop(
@@ -193,6 +145,7 @@ ATTEND = defop(
     _attend_forward,
     _attend_derivative,
     "out = sum_t a_t v_t, a = softmax(s); d/ds_t = a_t (v_t - out), d/dv_t = a_t",
+    batched=(_attend_stacked, _attend_stacked_derivative),
 )
 
 

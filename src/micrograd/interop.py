@@ -265,6 +265,18 @@ def _gpt_matrices(model: Any) -> list[tuple[str, list[list[Value]]]]:
     return matrices
 
 
+def _bare_linear(nin: int, nout: int) -> torch.nn.Linear:
+    """A float64 ``nn.Linear`` without bias whose weight is not initialised (it is about to be overwritten)."""
+    import torch
+    from torch import nn
+
+    # Made on the meta device, so nothing is drawn (torch's generator is left alone), then given real memory:
+    # skip_init does the same through empty_like, which costs a second of imports on first use.
+    made = nn.Linear(nin, nout, bias=False, device="meta", dtype=torch.float64)
+    made.weight = nn.Parameter(torch.empty(nout, nin, dtype=torch.float64))
+    return made
+
+
 def _torch_gpt_class() -> Any:
     """The torch module class, defined on first use (so that importing this module never imports torch)."""
     global _TORCH_GPT_CLASS
@@ -273,10 +285,7 @@ def _torch_gpt_class() -> Any:
     import torch
     from torch import nn
 
-    def linear(nin: int, nout: int) -> nn.Linear:
-        # skip_init: no random initialisation (every weight is overwritten; torch's generator is left alone)
-        made: nn.Linear = nn.utils.skip_init(nn.Linear, nin, nout, bias=False, dtype=torch.float64)  # type: ignore[no-untyped-call]
-        return made
+    linear = _bare_linear
 
     def rmsnorm(x: torch.Tensor) -> torch.Tensor:
         return x * (x.pow(2).mean(dim=-1, keepdim=True) + 1e-5) ** -0.5
@@ -292,7 +301,7 @@ def _torch_gpt_class() -> Any:
             self.mlp_fc1 = linear(n_embd, 4 * n_embd)
             self.mlp_fc2 = linear(4 * n_embd, n_embd)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, attention: list[torch.Tensor] | None = None) -> torch.Tensor:
             batch, length, n_embd = x.shape
             heads, head_dim = self.n_head, n_embd // self.n_head
             h = rmsnorm(x)
@@ -304,6 +313,8 @@ def _torch_gpt_class() -> Any:
             scores = q @ k.transpose(-2, -1) / head_dim**0.5
             future = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
             weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+            if attention is not None:  # (B, heads, T, T): what each position looks at, for the heat maps
+                attention.append(weights.detach())
             mixed = (weights @ v).transpose(1, 2).reshape(batch, length, n_embd)
             x = x + self.attn_wo(mixed)
             out: torch.Tensor = x + self.mlp_fc2(torch.relu(self.mlp_fc1(rmsnorm(x))))
@@ -319,12 +330,14 @@ def _torch_gpt_class() -> Any:
             self.n_head = n_head
             self.block_size = block_size
             self.chars = chars
-            self.wte = nn.utils.skip_init(nn.Embedding, vocab_size, n_embd, dtype=torch.float64)  # type: ignore[no-untyped-call]
-            self.wpe = nn.utils.skip_init(nn.Embedding, block_size, n_embd, dtype=torch.float64)  # type: ignore[no-untyped-call]
+            # Given a _weight, Embedding draws nothing (skip_init's meta-device pass costs seconds of imports here).
+            self.wte = nn.Embedding(vocab_size, n_embd, _weight=torch.empty(vocab_size, n_embd, dtype=torch.float64))
+            self.wpe = nn.Embedding(block_size, n_embd, _weight=torch.empty(block_size, n_embd, dtype=torch.float64))
             self.lm_head = linear(n_embd, vocab_size)
             self.layers = nn.ModuleList(Layer(n_embd, n_head) for _ in range(n_layer))
 
-        def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        def forward(self, idx: torch.Tensor, attention: list[torch.Tensor] | None = None) -> torch.Tensor:
+            """Logits (B, T, vocab) of token ids (B, T); each layer's attention weights go to ``attention`` if given."""
             if idx.dim() != 2:
                 raise ValueError(f"TorchGPT: expected token ids of shape (B, T), got {tuple(idx.shape)}")
             length = idx.shape[1]
@@ -333,7 +346,7 @@ def _torch_gpt_class() -> Any:
             positions = torch.arange(length, device=idx.device)
             x = rmsnorm(self.wte(idx) + self.wpe(positions))
             for layer in self.layers:
-                x = layer(x)
+                x = layer(x, attention)
             logits: torch.Tensor = self.lm_head(x)
             return logits
 

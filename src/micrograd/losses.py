@@ -23,7 +23,6 @@ import math
 import numbers
 import sys
 from collections.abc import Iterable, Sequence
-from itertools import repeat
 from typing import Any, cast
 
 from micrograd import ops
@@ -103,11 +102,9 @@ def softmax(values: Iterable[Scalar]) -> list[Value]:
     xs = _values("softmax", "values", values)
     if not xs:
         raise ValueError("softmax: values is empty")
-    largest = max(_data(x) for x in xs)
-    # Shifting by a constant changes no result but keeps every exp(.) <= 1, so none overflows.
-    exps = [(x - largest).exp() for x in xs]
-    total = cast(Value, sum(exps))
-    return [e / total for e in exps]
+    # Shifting by the largest (a constant) changes no result but keeps every exp(.) <= 1: none overflows.
+    exps, inverse = ops.softmax_parts(xs)
+    return [e * inverse for e in exps]
 
 
 def log_softmax(values: Iterable[Scalar]) -> list[Value]:
@@ -138,36 +135,32 @@ def softmax_cross_entropy(logits: Sequence[Scalar], target: int) -> Value:
     return cast(Value, SOFTMAX_CROSS_ENTROPY(*scores, target=target))
 
 
-def _softmax_cross_entropy_forward(*logits: Any, target: Any) -> Any:
-    """-log(e_t / sum(e)) with e_i = exp(l_i - max l); on floats, or on numpy arrays with an array of targets"""
-    if getattr(logits[0], "ndim", 0) > 0:
-        return _softmax_cross_entropy_stacked(sys.modules["numpy"].stack(logits), target)
-    largest = max(logits)
-    exps = [math.exp(x - largest) for x in logits]
-    total = sum(exps)
-    p = exps[target] * total**-1
+def _softmax_cross_entropy_forward(*logits: Any, target: int) -> Any:
+    """-log(e_t / sum(e)) with e_i = exp(l_i - max l), the softmax as microgpt.py computes it"""
+    exps, inverse = ops.softmax_parts(list(logits))
+    p = exps[target] * inverse
     if p > 0.0:
         return -math.log(p)
-    return math.log(total) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
+    largest = max(logits)
+    return math.log(sum(exps)) - (logits[target] - largest)  # p underflowed: the same quantity, without log(0)
 
 
 def _softmax_cross_entropy_stacked(stacked: Any, target: Any) -> Any:
-    """The forward above for array engines: logit i of every node in row i, the same float operations in order."""
+    """The forward for array engines: logit i of every node in row i, ``target`` one class per node."""
     np = sys.modules["numpy"]
-    largest = stacked.max(axis=0)
-    exps = _python_exp(stacked - largest)  # math.exp's numbers, as the float path's
-    total = exps.cumsum(axis=0)[-1]  # sequential, as Python's sum
+    exps, inverse = ops.softmax_parts(stacked)
     columns = np.arange(stacked.shape[1])
-    p = exps[target, columns] * _python_pow(total, -1)
-    underflow = p == 0.0
-    return np.where(underflow, _python_log(total) - (stacked[target, columns] - largest), -_python_log(p))
+    p = exps[target, columns] * inverse
+    with np.errstate(divide="ignore"):
+        return np.where(
+            p == 0.0, ops.c_log(ops.sequential_sum(exps)) - (stacked[target, columns] - stacked.max(axis=0)),
+            -ops.c_log(np.where(p == 0.0, 1.0, p)),
+        )
 
 
-def _softmax_cross_entropy_derivative(*args: Any, target: Any) -> Any:
+def _softmax_cross_entropy_derivative(*args: Any, target: int) -> Any:
     """d/dl_i = exp(l_i - l_t - out) - [i == t], that is softmax_i - [i == t]"""
     logits, out = args[:-1], args[-1]
-    if getattr(logits[0], "ndim", 0) > 0:
-        return tuple(_softmax_cross_entropy_stacked_derivative(sys.modules["numpy"].stack(logits), out, target))
     shift = logits[target] + out  # log of the softmax normaliser
     local = [ops.exp(x - shift) - (1.0 if i == target else 0.0) for i, x in enumerate(logits)]
     return local[0] if len(local) == 1 else tuple(local)
@@ -177,63 +170,16 @@ def _softmax_cross_entropy_stacked_derivative(stacked: Any, out: Any, target: An
     """The derivative above for array engines (logit i of every node in row i)."""
     np = sys.modules["numpy"]
     columns = np.arange(stacked.shape[1])
-    grads = _python_exp(stacked - (stacked[target, columns] + out))
+    with np.errstate(under="ignore"):  # gradients are sums in another order anyway: numpy's exp will do
+        grads = np.exp(stacked - (stacked[target, columns] + out))
     grads[target, columns] -= 1.0
     return grads
 
 
-def _largest(xs: Sequence[Any]) -> Any:
-    """The largest of floats, or element by element of numpy arrays."""
-    if isinstance(xs[0], (int, float)):
-        return max(xs)
-    largest = xs[0]
-    for x in xs[1:]:
-        largest = ops.where(x > largest, x, largest)
-    return largest
-
-
-def _python_pow(x: Any, k: float) -> Any:
-    """``x ** k`` as Python computes it on floats (C's pow), also element by element on numpy arrays.
-
-    numpy's power is not C's pow: it takes shortcuts for a number exponent (1/x for -1, sqrt
-    for 0.5, x*x for 2), and on a CPU with AVX-512 it runs its own vectorised pow for any
-    exponent, which differs from C's in the last bit for about one element in twenty. An array
-    engine that must give the eager engine's numbers bit for bit computes these powers with this.
-    """
-    if isinstance(x, (int, float, Value)):
-        return x**k
-    np = sys.modules["numpy"]  # only arrays reach here, so numpy is already imported
-    k = float(k)
-    return _python_elementwise(lambda a: np.power(a, k), lambda values: map(pow, values, repeat(k)), x)
-
-
-def _python_exp(x: Any) -> Any:
-    """``math.exp`` (C's exp) element by element on a numpy array: ``np.exp`` with AVX-512 is not C's."""
-    return _python_elementwise(sys.modules["numpy"].exp, lambda values: map(math.exp, values), x)
-
-
-def _python_log(x: Any) -> Any:
-    """``math.log`` (C's log) element by element on a numpy array: ``np.log`` with AVX-512 is not C's."""
-    return _python_elementwise(sys.modules["numpy"].log, lambda values: map(math.log, values), x)
-
-
-def _python_elementwise(numpy_function: Any, python_function: Any, x: Any) -> Any:
-    """Python's (C's) float function on each element of ``x``, where its answer is a finite float.
-
-    Elsewhere -- an overflow, log(0), a negative base to a fractional power, where Python raises
-    or gives a complex number -- numpy's inf or nan is kept, as before.
-    """
-    np = sys.modules["numpy"]
-    x = np.asarray(x, dtype=float)
-    try:
-        return np.array(list(python_function(x.ravel().tolist())), dtype=float).reshape(x.shape)
-    except (ArithmeticError, ValueError, TypeError):  # TypeError: a complex number from pow
-        pass
-    with np.errstate(all="ignore"):
-        result = np.array(numpy_function(x), dtype=float)
-    finite = np.isfinite(result)
-    result[finite] = list(python_function(x[finite].tolist()))
-    return result
+# The old names of the C-exact functions, now in the op table's math namespace.
+_python_pow = ops.c_pow
+_python_exp = ops.c_exp
+_python_log = ops.c_log
 
 
 SOFTMAX_CROSS_ENTROPY = defop(
@@ -241,6 +187,7 @@ SOFTMAX_CROSS_ENTROPY = defop(
     _softmax_cross_entropy_forward,
     _softmax_cross_entropy_derivative,
     "out = -log softmax(l)[t]; d/dl_i = softmax(l)_i - [i == t]",
+    batched=(_softmax_cross_entropy_stacked, _softmax_cross_entropy_stacked_derivative),
 )
 
 

@@ -15,6 +15,9 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from micrograd import ops
+from micrograd._files import CheckpointError, PathLike, checkpoint_failure, checkpoint_name, read_checkpoint_json
+from micrograd._mlp_checkpoint import check_mlp_checkpoint
 from micrograd.engine import Scalar, Value, linear
 from micrograd.fused import attend, attention_score, rms_scale, softmax_weights
 from micrograd.ops import _float_sigmoid as _stable_sigmoid
@@ -26,6 +29,8 @@ __all__ = [
     "MLP",
     "ACTIVATIONS",
     "outputs_on_floats",
+    "load",
+    "CheckpointError",
     "Embedding",
     "Linear",
     "RMSNorm",
@@ -229,7 +234,7 @@ def _named_values(obj: Any, prefix: str) -> Iterator[tuple[str, Value]]:
 
 # The activations on plain floats, written as the engine's ops compute them.
 _FLOAT_ACTIVATIONS: dict[str, Callable[[float], float]] = {
-    "relu": lambda z: 0.0 if z < 0.0 else z,
+    "relu": ops.relu,
     "tanh": math.tanh,
     "sigmoid": _stable_sigmoid,
     "linear": lambda z: z,
@@ -261,6 +266,55 @@ def outputs_on_floats(model: MLP, points: Sequence[Sequence[float]]) -> list[lis
             h = outputs
         results.append(h)
     return results
+
+
+# ----------------------------------------------------------------------
+# Loading a saved MLP (micrograd.app.checkpoint writes the files; micrograd.load reads any kind)
+# ----------------------------------------------------------------------
+
+
+def load(path: PathLike) -> MLP:
+    """The MLP saved at ``path`` by ``micrograd train`` or ``demo`` (``micrograd.app.checkpoint.save``).
+
+    Raises CheckpointError (a ValueError) naming the file and the problem, e.g. for a GPT's
+    checkpoint (``micrograd.gpt.load`` reads those), and FileNotFoundError for a missing file.
+    """
+    return read_checkpoint(path)[1]
+
+
+def read_checkpoint(path: PathLike) -> tuple[dict[str, Any], MLP]:
+    """The checkpoint's checked contents and the MLP they describe, from one read of the file."""
+    name = checkpoint_name(path, "micrograd.nn.load")
+    return checkpoint_from_data(name, read_checkpoint_json(name, checkpoint_failure(name)))
+
+
+def checkpoint_from_data(name: str, data: dict[str, Any]) -> tuple[dict[str, Any], MLP]:
+    """Check an MLP checkpoint already parsed from the file ``name``; its contents and its MLP."""
+    fail = checkpoint_failure(name)
+    checkpoint = check_mlp_checkpoint(data, ACTIVATIONS, fail)
+    try:
+        model = mlp_from_checkpoint(checkpoint)
+    except KeyError as error:  # parameter names that do not fit the architecture
+        raise fail(f"the parameters do not match the architecture: {error.args[0]}") from None
+    except ValueError as error:  # sizes over this module's limits (MAX_INPUTS, MAX_LAYER_SIZE, ...)
+        raise fail(f"the model cannot be built: {error}") from None
+    return checkpoint, model
+
+
+def mlp_from_checkpoint(checkpoint: Mapping[str, Any]) -> MLP:
+    """A new MLP with the architecture (``checkpoint["model"]``) and parameters of a checked checkpoint."""
+    spec = checkpoint["model"]
+    # Building an MLP draws initial weights from the global random module; put its state back,
+    # so loading a model does not change what a seeded program does next.
+    saved_state = random.getstate()
+    try:
+        model = MLP(
+            spec["nin"], spec["nouts"], activation=spec["activation"], output_activation=spec["output_activation"]
+        )
+    finally:
+        random.setstate(saved_state)
+    model.load_state_dict(checkpoint["parameters"])
+    return model
 
 
 def _as_list(x: Inputs) -> list[Scalar]:

@@ -25,22 +25,42 @@ Adding an op is one call::
 
 Composites (``-``, ``/``, ``softmax`` ...) are written with these primitives and
 have no derivative of their own.
+
+A row answers for itself in every interpreter, so none of them tests which op it
+holds: ``batched=(forward, derivative)`` is its code for array interpreters given
+many nodes at once (``Op.on_arrays``; a fused row with many inputs needs it, a
+row written with this namespace does without), and ``notation`` says how
+formulas and generated code may write it out as arithmetic (``Notation``).
+``c_pow``, ``c_exp``, ``c_log``, ``sequential_sum`` and ``softmax_parts`` give
+Python's own floats on arrays too, for rows that must match the eager engine bit
+for bit.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import math
 import numbers
+import operator
 import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, Literal
 
 __all__ = [
     "Op",
     "OPS",
+    "Notation",
+    "add_in_order",
     "defop",
+    "c_exp",
+    "c_log",
+    "c_pow",
+    "sequential_sum",
+    "softmax_parts",
     "exp",
     "log",
     "tanh",
@@ -65,7 +85,7 @@ class Op:
     numbers (or numpy arrays) it just computes the forward value.
     """
 
-    __slots__ = ("name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked")
+    __slots__ = ("name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked", "batched", "notation")
 
     def __init__(
         self,
@@ -74,6 +94,8 @@ class Op:
         derivative: Callable[..., Any],
         doc: str = "",
         display: Callable[..., str] | None = None,
+        batched: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
+        notation: Notation | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -82,12 +104,17 @@ class Op:
         self.arity, self.attrs = _signature(name, forward)
         self._display = display
         self.checked = False  # whether the engine has checked what the derivative gives (on first use)
+        self.batched = batched  # (forward, derivative) on one stacked array, for the array interpreters
+        self.notation = notation  # how formulas and generated code write the row out as arithmetic
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
         if name in ("forward", "derivative"):
             row_edits[0] += 1  # an engine with code of its own for this row must use the row again
             object.__setattr__(self, "checked", False)  # and the engine checks what the new rule gives
+            if hasattr(self, "notation"):  # a rule changed at run time: the shortcuts written for the old one go
+                object.__setattr__(self, "batched", None)
+                object.__setattr__(self, "notation", None)
 
     def __call__(self, *inputs: Any, **attrs: Any) -> Any:
         for x in inputs:
@@ -111,6 +138,34 @@ class Op:
             return (local,)
         return tuple(local) if isinstance(local, (tuple, list)) else local
 
+    def written_as(self, form: str, symbol: str = "") -> bool:
+        """Whether the row says it is written out as ``form`` (see ``Notation``), with this ``symbol`` if given."""
+        notation = self.notation
+        return notation is not None and notation.form == form and (not symbol or notation.symbol == symbol)
+
+    def on_arrays(self, stacked: Any, **attrs: Any) -> Any:
+        """The value for many nodes at once: ``stacked[i]`` holds input i of every node (a 2-d numpy array).
+
+        The row's ``batched`` forward when it has one (one array operation for the whole stack),
+        else its own forward on the rows of the stack (written with this module's functions,
+        it takes arrays as well as floats). Returns one value per node, as a float array.
+        """
+        if self.batched is not None:
+            return self.batched[0](stacked, **attrs)
+        np = _numpy()
+        out = np.asarray(self.forward(*stacked, **attrs), dtype=float)
+        return np.broadcast_to(out, stacked.shape[1:]) if out.shape != stacked.shape[1:] else out
+
+    def derivative_on_arrays(self, stacked: Any, out: Any, **attrs: Any) -> Any:
+        """The local derivatives of many nodes at once: row i holds d out / d input i of every node."""
+        if self.batched is not None:
+            return self.batched[1](stacked, out, **attrs)
+        local = self.local_tuple(self.derivative(*stacked, out, **attrs), len(stacked))
+        rows = _numpy().empty(stacked.shape)
+        for i, d in enumerate(local):
+            rows[i] = d  # a number (such as 1.0 for +) fills the row
+        return rows
+
     def display(self, attrs: tuple[Any, ...] = ()) -> str:
         """How a node of this op is labelled in pictures and ``_op``: e.g. '**2' for x ** 2."""
         return self._display(*attrs) if self._display is not None else self.name
@@ -120,6 +175,26 @@ class Op:
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled by name: a node's op is looked up again on load
         return (_op_named, (self.name,))
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How a row is written out as arithmetic rather than called, with the same floats as its forward.
+
+    The narration writes formulas with it and the code generators write inline code with it, so
+    neither needs to know which row it is looking at:
+
+    * ``infix``: ``a <symbol> b`` (``+``, ``*``, ``**``); the local derivatives of ``+`` are 1 and
+      those of ``*`` the other factor;
+    * ``power``: ``x ** k`` for the node's constant ``k``;
+    * ``sum_of_products``: ``w_1 x_1 + ... + w_n x_n`` (inputs ``w_1..w_n, x_1..x_n``), added from
+      0.0 left to right, or from the last input (a bias) when ``bias``; derivatives x for w, w for x, 1;
+    * ``clip_below_zero``: ``0.0 if x < 0.0 else x`` (NaN flows through).
+    """
+
+    form: Literal["infix", "power", "sum_of_products", "clip_below_zero"]
+    symbol: str = ""
+    bias: bool = False
 
 
 OPS: dict[str, Op] = {}  # every op, by name, in the order defined
@@ -136,6 +211,8 @@ def defop(
     doc: str = "",
     *,
     display: Callable[..., str] | None = None,
+    batched: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
+    notation: Notation | None = None,
 ) -> Op:
     """Add an op to the table and return it, as a function on Values and numbers.
 
@@ -146,17 +223,29 @@ def defop(
     float and cut it out of the graph: the second derivative would be 0).
     Defining one of your own names again replaces that op (re-running a notebook cell is fine); the
     built-in rows cannot be replaced (a ValueError), since other rows and the engines rely on them.
+
+    ``batched=(forward, derivative)``, optional, is the row for array interpreters given many nodes
+    at once: ``forward(stacked, **attrs)`` gets one 2-d array whose row i is input i of every node
+    and returns one value per node; ``derivative(stacked, out, **attrs)`` returns one row of local
+    derivatives per input. Without it, the array interpreters call ``forward`` and ``derivative``
+    on arrays, which works for a row written with this module's functions.
     """
     if not isinstance(name, str) or not (name.isidentifier() or name in _OPERATOR_NAMES):
         raise ValueError(f"defop: name must be an identifier such as 'softsign', got {name!r}")
     for what, fn in (("forward", forward), ("derivative", derivative)):
         if not callable(fn):
             raise TypeError(f"defop: {what} must be a function, got {type(fn).__name__}")
+    if batched is not None and not (
+        isinstance(batched, tuple) and len(batched) == 2 and all(callable(fn) for fn in batched)
+    ):
+        raise TypeError(f"defop: batched must be a pair (forward, derivative) of functions, got {batched!r}")
+    if notation is not None and not isinstance(notation, Notation):
+        raise TypeError(f"defop: notation must be a micrograd.ops.Notation, got {type(notation).__name__}")
     if name in OPS and is_built_in(OPS[name]):
         # Other rows and the engines' own code rely on the library's rows: replacing one would change
         # some derivatives and not others. Your own ops can be defined again (a re-run notebook cell).
         raise ValueError(f"defop: {name!r} is a built-in op of micrograd and cannot be replaced; choose another name")
-    op = Op(name, forward, derivative, doc or (getattr(forward, "__doc__", None) or ""), display)
+    op = Op(name, forward, derivative, doc or (getattr(forward, "__doc__", None) or ""), display, batched, notation)
     OPS[name] = op
     return op
 
@@ -338,6 +427,113 @@ def where(condition: Any, if_true: Any, if_false: Any) -> Any:
     return _numpy().where(condition, if_true, if_false)
 
 
+# ----------------------------------------------------------------------
+# C's own pow, exp and log on arrays, and the softmax: for rows that must give
+# the floats of Python's arithmetic whatever they are evaluated on.
+# ----------------------------------------------------------------------
+
+
+def c_pow(x: Any, k: float) -> Any:
+    """``x ** k`` as Python computes it on floats (C's pow), also element by element on numpy arrays.
+
+    numpy's power is not C's pow: it takes shortcuts for a number exponent (1/x for -1, sqrt
+    for 0.5, x*x for 2), and on a CPU with AVX-512 it runs its own vectorised pow for any
+    exponent, which differs from C's in the last bit for about one element in twenty. An array
+    engine that must give the eager engine's numbers bit for bit computes these powers with this.
+    """
+    np = sys.modules.get("numpy")
+    if np is None or type(x) is not np.ndarray and (isinstance(x, (int, float)) or _is_node(x)):
+        return x**k
+    k = float(k)
+    return _c_elementwise(lambda a: np.power(a, k), lambda values: map(pow, values, repeat(k)), x)
+
+
+def c_exp(x: Any) -> Any:
+    """``math.exp`` (C's exp) on a float, or element by element on a numpy array (``np.exp`` may differ)."""
+    if isinstance(x, (int, float)):
+        return math.exp(x)
+    return _c_elementwise(_numpy().exp, lambda values: map(math.exp, values), x)
+
+
+def c_log(x: Any) -> Any:
+    """``math.log`` (C's log) on a float, or element by element on a numpy array (``np.log`` may differ)."""
+    if isinstance(x, (int, float)):
+        return math.log(x)
+    return _c_elementwise(_numpy().log, lambda values: map(math.log, values), x)
+
+
+def _c_elementwise(numpy_function: Any, python_function: Any, x: Any) -> Any:
+    """Python's (C's) float function on each element of ``x``, where its answer is a finite float.
+
+    Elsewhere -- an overflow, log(0), a negative base to a fractional power, where Python raises
+    or gives a complex number -- numpy's inf or nan is kept.
+    """
+    np = _numpy()
+    if type(x) is not np.ndarray or x.dtype != float:
+        x = np.asarray(x, dtype=float)
+    try:
+        return np.fromiter(python_function(x.ravel().tolist()), float, x.size).reshape(x.shape)
+    except (ArithmeticError, ValueError, TypeError):  # TypeError: a complex number from pow
+        pass
+    with np.errstate(all="ignore"):
+        result = np.array(numpy_function(x), dtype=float)
+    finite = np.isfinite(result)
+    result[finite] = list(python_function(x[finite].tolist()))
+    return result
+
+
+def _reduce_add(terms: Any, start: Any = 0.0) -> Any:
+    return functools.reduce(operator.add, terms, start)
+
+
+# ``start + t0 + t1 + ...`` added in order, each sum rounded, as a chain of Value additions does. Up to
+# Python 3.11 that is what sum() does, in C and twice as fast; from 3.12 sum() adds floats with
+# compensation (more exact, but not the Values' numbers), so reduce does it there.
+add_in_order: Callable[..., Any] = sum if sys.version_info < (3, 12) else _reduce_add
+
+
+def sequential_sum(xs: Any, start: Any = 0.0) -> Any:
+    """``start + xs[0] + xs[1] + ...`` added left to right, as Python's ``sum``: of a list, or of the rows
+    of a 2-d array (numpy's own sum adds pairwise, in another order; cumsum adds in this one)."""
+    if not hasattr(xs, "cumsum"):
+        return add_in_order(xs, start)
+    # start + x0 equals x0 but for the sign of a zero, and adding start at the end gives that sign back.
+    return xs.cumsum(axis=0)[-1] + start
+
+
+def _largest(xs: Any) -> Any:
+    """The largest score: of a list (a Value counts as its number, a constant of the graph), or of
+    every column of a 2-d array."""
+    if not isinstance(xs, (list, tuple)):
+        return xs.max(axis=0)
+    values = [x.data if _is_node(x) else x for x in xs]
+    if isinstance(values[0], numbers.Real):
+        return builtins.max(values)
+    largest = values[0]  # arrays, one per score: the largest entry by entry
+    for v in values[1:]:
+        largest = where(v > largest, v, largest)
+    return largest
+
+
+def softmax_parts(scores: Any, exact: bool = True) -> tuple[Any, Any]:
+    """``(exps, inverse)`` with ``exps[i] * inverse`` the softmax of ``scores``, as microgpt.py computes it:
+    ``exp(s_i - max)``, their sum from 0 left to right, and Value division's multiplication by its inverse.
+
+    ``scores`` is a list of floats or Values, or a 2-d array with one softmax per column; the one
+    softmax of every row, the sampler and the losses. ``exact=False`` lets an array use numpy's
+    exp and division where the last bit does not matter (a derivative's sum is in another order anyway).
+    """
+    largest = _largest(scores)
+    if isinstance(scores, (list, tuple)):
+        exps = [exp(s - largest) for s in scores]
+        return exps, c_pow(sequential_sum(exps), -1)
+    if not exact:
+        exps = _numpy().exp(scores - largest)
+        return exps, 1.0 / exps.sum(axis=0)
+    exps = c_exp(scores - largest)
+    return exps, c_pow(sequential_sum(exps), -1)
+
+
 def _silu_forward(x: Any) -> Any:
     return x * sigmoid(x)
 
@@ -417,19 +613,13 @@ def _pow_const_derivative(x: Any, out: Any, *, k: float) -> Any:
 def _linear_forward(*args: Any) -> Any:
     """bias + w_1 x_1 + ... + w_n x_n, added left to right (as the original's sum over a neuron)"""
     n = (len(args) - 1) // 2
-    total = args[-1]
-    for w, x in zip(args[:n], args[n : 2 * n], strict=True):
-        total = total + w * x
-    return total
+    return add_in_order(map(operator.mul, args[:n], args[n : 2 * n]), args[-1])
 
 
 def _dot_forward(*args: Any) -> Any:
     """w_1 x_1 + ... + w_n x_n, from 0.0, left to right (bit for bit Python's sum(w * x ...))"""
     n = len(args) // 2
-    total = 0.0
-    for w, x in zip(args[:n], args[n:], strict=True):
-        total = total + w * x
-    return total
+    return add_in_order(map(operator.mul, args[:n], args[n:]), 0.0)
 
 
 def _linear_derivative(*args: Any) -> tuple[Any, ...]:
@@ -453,17 +643,33 @@ def _relu_derivative(x: Any, out: Any) -> Any:
 # The table. One row per primitive: forward, derivative, and its maths.
 # ----------------------------------------------------------------------
 
-ADD = defop("+", lambda a, b: a + b, lambda a, b, out: (1.0, 1.0), "d/da = 1, d/db = 1")
-MUL = defop("*", lambda a, b: a * b, lambda a, b, out: (b, a), "d/da = b, d/db = a")
-POW = defop(
-    "pow", lambda x, *, k: power(x, k), _pow_const_derivative, "d/dx x**k = k x**(k-1)", display=lambda k: f"**{_k(k)}"
+ADD = defop(
+    "+", lambda a, b: a + b, lambda a, b, out: (1.0, 1.0), "d/da = 1, d/db = 1", notation=Notation("infix", "+")
 )
-POW_VALUE = defop("**", power, _pow_value_derivative, "d/dx x**y = y x**(y-1), d/dy = x**y log x")
+MUL = defop("*", lambda a, b: a * b, lambda a, b, out: (b, a), "d/da = b, d/db = a", notation=Notation("infix", "*"))
+POW = defop(
+    "pow",
+    lambda x, *, k: power(x, k),
+    _pow_const_derivative,
+    "d/dx x**k = k x**(k-1)",
+    display=lambda k: f"**{_k(k)}",
+    notation=Notation("power"),
+)
+POW_VALUE = defop(
+    "**", power, _pow_value_derivative, "d/dx x**y = y x**(y-1), d/dy = x**y log x", notation=Notation("infix", "**")
+)
 EXP = defop("exp", exp, lambda x, out: out, "d/dx e**x = e**x")
 LOG = defop("log", log, lambda x, out: 1.0 / x, "d/dx log x = 1/x")
 TANH = defop("tanh", tanh, lambda x, out: 1.0 - out * out, "d/dx tanh x = 1 - tanh(x)**2")
 SIGMOID = defop("sigmoid", sigmoid, lambda x, out: out * (1.0 - out), "d/dx s(x) = s(x) (1 - s(x))")
-RELU = defop("relu", relu, _relu_derivative, "d/dx relu x = 1 if x > 0 else 0", display=lambda: "ReLU")
+RELU = defop(
+    "relu",
+    relu,
+    _relu_derivative,
+    "d/dx relu x = 1 if x > 0 else 0",
+    display=lambda: "ReLU",
+    notation=Notation("clip_below_zero"),
+)
 SIN = defop("sin", sin, lambda x, out: cos(x), "d/dx sin x = cos x")
 COS = defop("cos", cos, lambda x, out: -sin(x), "d/dx cos x = -sin x")
 SQRT = defop("sqrt", sqrt, lambda x, out: 0.5 / out, "d/dx sqrt x = 1 / (2 sqrt x)")
@@ -479,8 +685,39 @@ GELU = defop(
     + 0.5 * x * (1.0 - tanh(_gelu_inner(x)) ** 2) * _GELU_C * (1.0 + 3 * 0.044715 * x * x),
     "d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t**2) c (1 + 3 a x**2), t = tanh(c (x + a x**3))",
 )
-LINEAR = defop("linear", _linear_forward, _linear_derivative, "d/dw_i = x_i, d/dx_i = w_i, d/db = 1")
-DOT = defop("dot", _dot_forward, _dot_derivative, "d/dw_i = x_i, d/dx_i = w_i")
+def _products_stacked(stacked: Any) -> Any:
+    n = len(stacked) // 2
+    return stacked[:n] * stacked[n : 2 * n]
+
+
+def _weights_and_inputs_swapped(stacked: Any) -> Any:
+    n = len(stacked) // 2
+    np = _numpy()
+    return np.concatenate([stacked[n : 2 * n], stacked[:n], np.ones((len(stacked) - 2 * n, *stacked.shape[1:]))])
+
+
+LINEAR = defop(
+    "linear",
+    _linear_forward,
+    _linear_derivative,
+    "d/dw_i = x_i, d/dx_i = w_i, d/db = 1",
+    batched=(
+        lambda stacked: _numpy().concatenate([stacked[-1:], _products_stacked(stacked)]).cumsum(axis=0)[-1],
+        lambda stacked, out: _weights_and_inputs_swapped(stacked),
+    ),
+    notation=Notation("sum_of_products", bias=True),
+)
+DOT = defop(
+    "dot",
+    _dot_forward,
+    _dot_derivative,
+    "d/dw_i = x_i, d/dx_i = w_i",
+    batched=(
+        lambda stacked: sequential_sum(_products_stacked(stacked)),
+        lambda stacked, out: _weights_and_inputs_swapped(stacked),
+    ),
+    notation=Notation("sum_of_products"),
+)
 
 
 def _k(k: float) -> str:

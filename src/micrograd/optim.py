@@ -14,7 +14,7 @@ build no graph, exactly as PyTorch runs its updates under ``no_grad``.
 Every optimizer and schedule has ``state_dict()`` / ``load_state_dict()``
 returning plain JSON-able dicts (hyperparameters, step count, and per-parameter
 buffers as lists of floats in parameter order), so a run saved with
-``micrograd.checkpoint.save`` resumes exactly where it stopped.
+``micrograd.app.checkpoint.save`` resumes exactly where it stopped.
 
 The original micrograd demo's ``learning_rate = 1.0 - 0.9*k/100`` is
 ``LinearLR(SGD(params, lr=1.0), start_factor=1.0, end_factor=0.1, total_iters=100)``.

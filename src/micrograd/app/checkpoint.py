@@ -20,7 +20,10 @@ holding them is broken anyway, so ``save`` refuses them with a ValueError.
 Writes are atomic: the checkpoint goes to a temporary file in the same folder,
 is flushed to disk, then renamed over the old file in one step. A run killed
 mid-save leaves the previous checkpoint whole (and at worst a stray
-``.NAME.*.tmp`` file behind). Resuming:
+``.NAME.*.tmp`` file behind).
+
+Reading and checking a file is the library's (``micrograd.nn.load``, ``micrograd.load``), so a program
+loads a trained model without this application; the readers here return what it returns. Resuming:
 
     checkpoint = load_checkpoint(path)
     model = build_model(checkpoint)
@@ -40,20 +43,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from micrograd._files import (
-    CHECKPOINT_FORMAT,
-    _naming,
-    atomic_write,
-    checked_parameters,
-    finite_parameters,
-    read_checkpoint_json,
-)
-from micrograd.nn import ACTIVATIONS, MLP
+from micrograd._files import CHECKPOINT_FORMAT, CheckpointError, _naming, atomic_write, finite_parameters
+from micrograd._mlp_checkpoint import VERSION
+from micrograd.nn import MLP, mlp_from_checkpoint, read_checkpoint
 
 __all__ = [
     "FORMAT", "VERSION", "CheckpointError", "build_model", "load_checkpoint", "load_model", "save",
@@ -61,13 +57,8 @@ __all__ = [
 ]
 
 FORMAT = CHECKPOINT_FORMAT
-VERSION = 1
 
 PathLike = str | os.PathLike[str]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: truncated, not JSON, or not in the expected shape."""
 
 
 class _HasStateDict(Protocol):
@@ -113,35 +104,24 @@ def save(
 
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read and check a checkpoint file; return its contents as a dict (keys as written by ``save``)."""
-    checkpoint, _ = _read(path)
+    checkpoint, _ = read_checkpoint(path)
     return checkpoint
 
 
 def build_model(checkpoint: Mapping[str, Any]) -> MLP:
     """A new MLP with the architecture and parameters of a dict returned by ``load_checkpoint``."""
-    spec = checkpoint["model"]
-    # Building an MLP draws initial weights from the global random module; put its state back,
-    # so loading a model does not change what a seeded program does next.
-    saved_state = random.getstate()
-    try:
-        model = MLP(
-            spec["nin"], spec["nouts"], activation=spec["activation"], output_activation=spec["output_activation"]
-        )
-    finally:
-        random.setstate(saved_state)
-    model.load_state_dict(checkpoint["parameters"])
-    return model
+    return mlp_from_checkpoint(checkpoint)
 
 
 def load_model(path: PathLike) -> MLP:
-    """Rebuild the trained MLP saved at ``path``."""
-    _, model = _read(path)
+    """Rebuild the trained MLP saved at ``path`` (the same as ``micrograd.nn.load``)."""
+    _, model = read_checkpoint(path)
     return model
 
 
 def load_checkpoint_and_model(path: PathLike) -> tuple[dict[str, Any], MLP]:
     """The checkpoint's contents and the MLP they describe, from one read of the file."""
-    return _read(path)
+    return read_checkpoint(path)
 
 
 # ----------------------------------------------------------------------
@@ -248,93 +228,3 @@ def _log_header(descriptor: int) -> tuple[str, int] | None:
         return None
     run = header.get("run")
     return (run, end + 1) if isinstance(run, str) else None
-
-
-# ----------------------------------------------------------------------
-# Reading and checking
-# ----------------------------------------------------------------------
-
-
-def _read(path: PathLike) -> tuple[dict[str, Any], MLP]:
-    """Parse and check the file; return its contents and the model built from them."""
-    name = os.fspath(path)
-
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {name!r}: {problem}")
-
-    data = read_checkpoint_json(name, fail)
-    version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise fail(f"'version' must be an int, got {version!r}")
-    if version > VERSION:
-        raise fail(f"version {version} was written by a newer micrograd; this one reads version {VERSION}")
-    if version < 1:
-        raise fail(f"'version' must be at least 1, got {version}")
-    for key in ("model", "parameters"):
-        if key not in data:
-            raise fail(f"missing key {key!r}")
-
-    spec = _check_architecture(data["model"], fail)
-    parameters = checked_parameters(data["parameters"], fail)
-    sizes = [spec["nin"], *spec["nouts"]]
-    # Each layer has (inputs + 1 bias) * outputs parameters.
-    expected_count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True))
-    if len(parameters) != expected_count:
-        # Checked before building, so a hand-edited layer size cannot allocate a huge model.
-        raise fail(
-            f"the model {spec['nin']} -> {spec['nouts']} has {expected_count} parameters, the file {len(parameters)}"
-        )
-
-    step = data.get("step", 0)
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise fail(f"'step' must be an int >= 0, got {step!r}")
-    for key in ("optimizer", "scheduler"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise fail(f"{key!r} must be an object or null, got {type(data[key]).__name__}")
-    extra = data.get("extra", {})
-    if extra is None:
-        extra = {}
-    if not isinstance(extra, dict):
-        raise fail(f"'extra' must be an object, got {type(extra).__name__}")
-
-    checkpoint: dict[str, Any] = {
-        "format": FORMAT,
-        "version": version,
-        "model": spec,
-        "parameters": parameters,
-        "optimizer": data.get("optimizer"),
-        "scheduler": data.get("scheduler"),
-        "step": step,
-        "extra": extra,
-    }
-    try:
-        model = build_model(checkpoint)
-    except KeyError as error:  # parameter names that do not fit the architecture
-        raise fail(f"the parameters do not match the architecture: {error.args[0]}") from None
-    except ValueError as error:  # sizes over micrograd.nn's limits (MAX_INPUTS, MAX_LAYER_SIZE, ...)
-        raise fail(f"the model cannot be built: {error}") from None
-    return checkpoint, model
-
-
-def _check_architecture(spec: Any, fail: Callable[[str], CheckpointError]) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise fail(f"'model' must be an object, got {type(spec).__name__}")
-    for key in ("type", "nin", "nouts", "activation", "output_activation"):
-        if key not in spec:
-            raise fail(f"missing key 'model.{key}'")
-    if spec["type"] != "MLP":
-        raise fail(f"'model.type' is {spec['type']!r}; only 'MLP' can be loaded")
-    nin, nouts = spec["nin"], spec["nouts"]
-    if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
-        raise fail(f"'model.nin' must be an int >= 1, got {nin!r}")
-    if not isinstance(nouts, list) or not nouts:
-        raise fail(f"'model.nouts' must be a non-empty list of layer sizes, got {nouts!r}")
-    for i, size in enumerate(nouts):
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise fail(f"'model.nouts[{i}]' must be an int >= 1, got {size!r}")
-    for key in ("activation", "output_activation"):
-        if spec[key] not in ACTIVATIONS:
-            raise fail(f"'model.{key}' is {spec[key]!r}; expected one of {', '.join(ACTIVATIONS)}")
-    return {key: spec[key] for key in ("type", "nin", "nouts", "activation", "output_activation")}
-
-

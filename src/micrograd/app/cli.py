@@ -14,13 +14,13 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
-from micrograd._outputs import class_name, finite_outputs
 from micrograd.app.data import parses_as_float
 from micrograd.app.flags import (
     add_max_file_option,
@@ -30,6 +30,7 @@ from micrograd.app.flags import (
     positive_float,
     positive_int,
 )
+from micrograd.outputs import class_name, finite_outputs
 from micrograd.viz.graph import DEFAULT_MAX_NODES, EXPLAIN_MAX_NODES, TooManyNodes
 
 __all__ = ["main", "build_parser", "explain_command", "graph_command"]
@@ -187,22 +188,24 @@ def _train_loop(run: Any, checkpoint_every: int, show_progress: bool, watch: Los
 
     bar = _progress(run.config.steps, run.step, show_progress)
     finished = True
-    with StopRequests() as stop:
-        for record in run.steps():
-            watch.see(record)
-            if bar is not None:
-                postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
-                if "val_accuracy" in record:
-                    postfix["val"] = f"{100 * record['val_accuracy']:.1f}%"
-                bar.set_postfix(postfix, refresh=False)
-                bar.update(1)
-            if checkpoint_every and run.step % checkpoint_every == 0 and run.step < run.config.steps:
-                run.save()
-            if stop.requested:
-                finished = run.step >= run.config.steps
-                break
-    if bar is not None:
-        bar.close()
+    try:
+        with StopRequests() as stop:
+            for record in run.steps():
+                watch.see(record)
+                if bar is not None:
+                    postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
+                    if "val_accuracy" in record:
+                        postfix["val"] = f"{100 * record['val_accuracy']:.1f}%"
+                    bar.set_postfix(postfix, refresh=False)
+                    bar.update(1)
+                if checkpoint_every and run.step % checkpoint_every == 0 and run.step < run.config.steps:
+                    run.save()
+                if stop.requested:
+                    finished = run.step >= run.config.steps
+                    break
+    finally:  # also when a step fails: the bar's line is cleared, so the error starts a line of its own
+        if bar is not None:
+            bar.close()
     run.save()
     return finished
 
@@ -213,7 +216,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     config = TrainConfig(steps=args.steps, seed=args.seed)
-    run = start_run(config, out, engine=args.engine)
+    run = start_run(config, out, engine=_engine(args))
     began = time.perf_counter()
     # Step k of the page is the parameters after k updates: step 0 before training, then after
     # the first, every snapshot_every-th and the last update, each with its own loss and accuracy.
@@ -306,7 +309,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.resume:
-        run = resume_run(Path(args.resume), out, steps=args.steps, engine=args.engine)
+        run = resume_run(Path(args.resume), out, steps=args.steps, engine=_engine(args))
     else:
         config = TrainConfig(
             dataset=args.dataset, n_samples=args.samples, noise=args.noise, hidden=args.hidden,
@@ -317,7 +320,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         if args.lr is None:
             config.lr = default_lr(config)
-        run = start_run(config, out, engine=args.engine)
+        run = start_run(config, out, engine=_engine(args))
     watch = LossRiseWatch(run.config.lr, [record["loss"] for record in run.history])
     finished = _train_loop(run, args.checkpoint_every, show_progress=not args.quiet, watch=watch)
     last = run.history[-1] if run.history else None
@@ -640,12 +643,41 @@ TRAIN_OUT = os.path.join("micrograd-out", "train")
 EXPLAIN_PAGE = os.path.join("micrograd-out", "explain.html")  # `explain --html` without a file name
 
 ENGINE_HELP = (
-    "how each step computes gradients: eager (Values), compiled (generated Python), batched (numpy); "
-    "all give the same numbers. auto (default): the fastest installed that supports the loss"
+    "how each step computes gradients: eager (a graph of Values), compiled (recorded once, run as generated "
+    "Python), numpy (recorded once, replayed with numpy arrays); all give the same numbers. "
+    "auto (default): the fastest installed that supports the loss"
 )
 
 
-def _add_train_parser(sub: Any, engines: tuple[str, ...]) -> argparse.ArgumentParser:
+class _Words(tuple[str, ...]):
+    """An option's choices that also accept old spellings, which the help and the errors do not list."""
+
+    old: frozenset[str]
+
+    def __new__(cls, words: Sequence[str], old: Sequence[str]) -> _Words:
+        choices = super().__new__(cls, words)
+        choices.old = frozenset(old)
+        return choices
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.old or super().__contains__(value)
+
+
+def _engine_choices() -> _Words:
+    from micrograd._engine_names import OLD_SPELLINGS
+    from micrograd.app.training import ENGINES
+
+    return _Words(("auto", *ENGINES), [old for old, new in OLD_SPELLINGS.items() if new in ENGINES])
+
+
+def _engine(args: argparse.Namespace) -> str:
+    """``--engine`` in today's words: an old one ("batched") is translated, with a one-line note."""
+    from micrograd._engine_names import canonical_engine
+
+    return canonical_engine(args.engine, tuple(_engine_choices()), "--engine")
+
+
+def _add_train_parser(sub: Any, engines: Sequence[str]) -> argparse.ArgumentParser:
     from micrograd.app.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULES
     from micrograd.nn import ACTIVATIONS
 
@@ -680,14 +712,28 @@ def _add_train_parser(sub: Any, engines: tuple[str, ...]) -> argparse.ArgumentPa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from micrograd.app.training import ENGINES
-
-    engines = ("auto",) + ENGINES
-
+    engines = _engine_choices()
     parser = _Parser(prog="micrograd", description="A tiny autograd engine: train, predict, plot, explain.")
     parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_demo_parser(sub, engines)
+    train = _add_train_parser(sub, engines)
+    predict, plot = _add_model_parsers(sub)
+    _add_explain_parser(sub)
+    _add_graph_parser(sub)
+    for reader in (train, predict, plot):
+        add_max_file_option(reader)
 
+    tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
+    tour.set_defaults(handler=_cmd_tour)
+
+    from micrograd.app.gpt_command import add_gpt_command
+
+    add_gpt_command(sub)
+    return parser
+
+
+def _add_demo_parser(sub: Any, engines: Sequence[str]) -> None:
     demo = sub.add_parser("demo", help="train the original moons demo and write its pictures and checkpoint")
     demo.add_argument("--out", default=DEMO_OUT, type=output_folder, help=f"output folder (default: {DEMO_OUT})")
     demo.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
@@ -696,8 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--engine", default="auto", choices=engines, help=ENGINE_HELP)
     demo.set_defaults(handler=_cmd_demo)
 
-    train = _add_train_parser(sub, engines)
 
+def _add_model_parsers(sub: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """``predict`` and ``plot``: the commands that read a trained MLP's checkpoint."""
     predict = sub.add_parser("predict", help="run a trained model on one input")
     predict.add_argument("checkpoint", help="checkpoint.json written by train or demo")
     predict.add_argument("inputs", help="comma-separated input values, e.g. 0.5,-0.2")
@@ -709,7 +756,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output",
                       help="picture to write: .png, .svg or .pdf (default: decision_boundary.png by the checkpoint)")
     plot.set_defaults(handler=_cmd_plot)
+    return predict, plot
 
+
+def _add_explain_parser(sub: Any) -> None:
     explain_parser = sub.add_parser("explain", help="print every step of the backward pass of an expression")
     explain_parser.add_argument("expression", help="e.g. 'n = x1*w1 + x2*w2 + b; o = tanh(n)'")
     explain_parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
@@ -723,6 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain_parser.set_defaults(handler=_cmd_explain)
     explain_parser.dash_positionals = True
 
+
+def _add_graph_parser(sub: Any) -> None:
     graph_parser = sub.add_parser("graph", help="draw an expression's graph after the backward pass")
     graph_parser.add_argument("expression", help="e.g. 'tanh(x*w + b)'")
     graph_parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
@@ -737,17 +789,6 @@ def build_parser() -> argparse.ArgumentParser:
     graph_parser.set_defaults(handler=_cmd_graph)
     graph_parser.dash_positionals = True
 
-    for reader in (train, predict, plot):
-        add_max_file_option(reader)
-
-    tour = sub.add_parser("tour", help="a forward and backward pass through one neuron")
-    tour.set_defaults(handler=_cmd_tour)
-
-    from micrograd.app.gpt_command import add_gpt_command
-
-    add_gpt_command(sub)
-    return parser
-
 
 def _command_name(args: argparse.Namespace) -> str:
     """The words that named the command, as argparse's own errors name it: ``micrograd gpt train``."""
@@ -757,13 +798,43 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
+@contextmanager
+def notes_on_stderr(command: Callable[[], str]) -> Iterator[None]:
+    """Within the block, a FutureWarning (an old spelling that still works, such as ``--engine batched``)
+    is one line on stderr, ``micrograd train: note: ...``, instead of Python's warning with its file and
+    source line. ``command`` gives the words that name the command, once they are known.
+    Other warnings are shown as Python shows them."""
+    with warnings.catch_warnings():  # puts the filters and showwarning back afterwards
+        warnings.simplefilter("default", FutureWarning)  # each notice once per place, even if filtered out
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if not issubclass(category, FutureWarning):
+                shown(message, category, filename, lineno, file, line)
+                return
+            text = str(message).strip().splitlines()
+            print(f"{command()}: note: {text[0] if text else category.__name__}", file=sys.stderr)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
-    set_read_limit(args.max_file_mb * 2**20 if getattr(args, "max_file_mb", None) else DEFAULT_READ_LIMIT)
+    parsed: list[argparse.Namespace] = []
+    with notes_on_stderr(lambda: _command_name(parsed[0]) if parsed else "micrograd"):
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        parsed.append(args)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        set_read_limit(args.max_file_mb * 2**20 if getattr(args, "max_file_mb", None) else DEFAULT_READ_LIMIT)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's handler; whatever the user can cause ends as one line on stderr and an exit status."""
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

@@ -12,15 +12,22 @@ a folder of its own, so the MLP commands' checkpoints are never replaced) every
 exactly as if it had never stopped (same losses, same samples). The names go to
 stdout, one per line in microgpt.py's format (``sample  1: kamon``), each as soon
 as it is drawn; progress and notes go to stderr.
-``--engine compiled`` (the default when numpy is installed) replays a recorded
-graph instead of building Values every step; ``--html`` also writes ``OUT/gpt.html``.
+``--engine numpy`` (the default when numpy is installed) replays a recorded
+graph instead of building Values every step; ``--engine torch`` trains the same
+model with PyTorch (``--device``, ``--dtype``, ``--batch-size``, bigger models, and
+several processes under ``torchrun``); ``--html`` also writes ``OUT/gpt.html``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +49,11 @@ DEFAULT_OUT = Path("micrograd-out") / "gpt"
 DEFAULT_CHECKPOINT = DEFAULT_OUT / CHECKPOINT_NAME
 TEMPERATURE_HELP = ("sampling temperature, > 0: lower picks likelier characters, higher more varied ones; "
                     "near 0 (e.g. 1e-9) every character is the likeliest, the same as greedy decoding (default: 0.5)")
-ENGINES = ("auto", "eager", "compiled")
+ENGINES = ("auto", "eager", "numpy", "torch")
+OLD_ENGINES = ("compiled",)  # still accepted, with a one-line note (micrograd._engine_names.GPT_OLD_SPELLINGS)
+DEVICES = ("cpu", "cuda", "mps")
+DTYPES = ("float64", "float32", "bfloat16")
+DATA_MODES = ("lines", "windows")
 
 # The settings of a new run, with their defaults; on --resume they come from the checkpoint.
 _RUN_DEFAULTS: dict[str, Any] = {
@@ -53,6 +64,7 @@ _RUN_DEFAULTS: dict[str, Any] = {
     "n_layer": 1,
     "block_size": 16,
     "lr": 0.01,
+    "batch_size": 1,
 }
 
 
@@ -67,8 +79,14 @@ def add_gpt_command(sub: Any) -> None:
     gpt.set_defaults(handler=lambda args: _help(gpt))
 
     train = commands.add_parser("train", help="train a GPT as microgpt.py does, then print sampled names")
-    train.add_argument("--data", metavar="PATH", help="one document per line (default: the shipped names.txt)")
-    train.add_argument("--steps", type=positive_int, help="training steps, one document each (default: 1000)")
+    train.add_argument("--data", metavar="PATH",
+                       help="a UTF-8 text file: one document per line (default: the shipped names.txt)")
+    # --data-mode names what the file is cut into, beside --data, the way a user would look for it.
+    train.add_argument("--data-mode", choices=DATA_MODES,
+                       help="lines (default): one document per line, as names.txt; windows: the whole text cut "
+                       "into pieces of --block-size characters, newlines included, for a play or a book")
+    train.add_argument("--steps", type=positive_int,
+                       help="training steps, of --batch-size documents each (default: 1000)")
     train.add_argument("--seed", type=whole_number,
                        help="seed of the document order, weights and samples (default: 42)")
     train.add_argument("--n-embd", type=positive_int, help="embedding size (default: 16)")
@@ -76,9 +94,19 @@ def add_gpt_command(sub: Any) -> None:
     train.add_argument("--n-layer", type=positive_int, help="transformer layers (default: 1)")
     train.add_argument("--block-size", type=positive_int, help="longest sequence, BOS included (default: 16)")
     train.add_argument("--lr", type=positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
-    train.add_argument("--engine", default="auto", choices=ENGINES,
-                       help="eager: a graph of Values every step; compiled: recorded once per document length, "
-                       "replayed with numpy (the same losses); auto (default): compiled when numpy is installed")
+    train.add_argument("--engine", default="auto", choices=ENGINES + OLD_ENGINES, metavar="{" + ",".join(ENGINES) + "}",
+                       help="eager: a graph of Values every step; numpy: recorded once per document length, "
+                       "replayed with numpy arrays (the same losses); torch: the same model in PyTorch, for "
+                       "batches and bigger models; auto (default): numpy when numpy is installed, else eager")
+    train.add_argument("--device", choices=DEVICES,
+                       help="with --engine torch: where to train (default: cpu)")
+    train.add_argument("--dtype", choices=DTYPES,
+                       help="with --engine torch: float64 (default; the scalar engines' numbers), float32, or "
+                       "bfloat16 (mixed precision: float32 weights, bfloat16 arithmetic)")
+    train.add_argument("--batch-size", type=positive_int,
+                       help="documents per step, padded and masked: the loss is the mean over their real tokens; "
+                       "above 1 needs --engine torch; under torchrun the global batch, split over the processes "
+                       "(default: 1, microgpt's step)")
     train.add_argument("--samples", type=non_negative_int, default=20, help="names to print at the end (default: 20)")
     train.add_argument("--temperature", type=temperature, default=0.5, help=TEMPERATURE_HELP)
     train.add_argument("--out", metavar="DIR", type=output_folder,
@@ -86,7 +114,8 @@ def add_gpt_command(sub: Any) -> None:
     train.add_argument("--checkpoint-every", type=non_negative_int, default=100, metavar="N",
                        help="also save every N steps; 0: only at the end (default: 100)")
     train.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly")
-    train.add_argument("--quiet", action="store_true", help="no progress bar and no notes: only the names")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress bar and no notes: only the names (and a note on an old --engine name)")
     train.add_argument("--html", action="store_true",
                        help="also write OUT/gpt.html: the loss, samples over training, attention heat maps")
     add_max_file_option(train)
@@ -117,38 +146,72 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from micrograd import gpt
-
-    quiet = args.quiet
     engine = _engine(args.engine)
+    ranks = _ranks(engine)
+    try:
+        return _train_command(args, engine, ranks)
+    except (ValueError, OSError, ImportError):
+        if ranks.main:
+            raise
+        return 2  # every rank meets the same bad input: rank 0 says it, once
+    finally:
+        _leave_process_group()
+
+
+def _train_command(args: argparse.Namespace, engine: str, ranks: Any) -> int:
+    from micrograd import gpt
+    from micrograd.gpt.torch_engine import DistributedFailure
+
+    quiet = args.quiet or not ranks.main  # only rank 0 prints
+    _check_torch_flags(args, engine)
+    device: dict[str, Any] = {}  # where and in what a torch run computes
+    if engine == "torch":
+        device = {"device": args.device or "cpu", "dtype": args.dtype or "float64"}
     saved_extra: dict[str, Any] = {}
     if args.resume:
-        training, data_name, saved_extra = _resume(args, engine)
+        training, data_name, data_mode, saved_extra = _resume(args, engine, device)
     else:
         settings = {key: getattr(args, key) if getattr(args, key) is not None else default
                     for key, default in _RUN_DEFAULTS.items()}
         _check_sizes(settings)
-        data_path = _data_path(args.data)
-        docs = gpt.read_documents(data_path)
-        training = gpt.Training.start(docs, **settings, engine=engine)
+        data_mode = args.data_mode or "lines"
+        docs = gpt.read_documents(_data_path(args.data), data_mode, settings["block_size"])
+        vocab_size = len(set("".join(docs))) + 1
+        _check_scalar_size(engine, gpt.GPTConfig(vocab_size, *(settings[key] for key in _SIZES)))
+        training = gpt.Training.start(docs, **settings, engine=engine, **device)
         data_name = args.data
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else DEFAULT_OUT)
-    out.mkdir(parents=True, exist_ok=True)
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
     path = out / CHECKPOINT_NAME
     extra: dict[str, Any] = {"data": data_name}
+    if data_mode != "lines":
+        extra["data_mode"] = data_mode
     snapshots: list[dict[str, Any]] | None = None
-    if args.html:
+    if args.html and ranks.main:
         kept = saved_extra.get("samples_over_training")
         snapshots = extra["samples_over_training"] = list(kept) if isinstance(kept, list) else []
-
-    model = training.model
     if not quiet:
-        c = model.config
+        c = training.model.config
         _note(f"{len(training.docs):,} documents, vocabulary of {c.vocab_size} (BOS included), "
-              f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps} (engine: {engine})")
+              f"{c.num_parameters:,} parameters; step {training.step} of {training.num_steps} "
+              f"(engine: {_engine_summary(training, ranks)})")
     began = time.perf_counter()
-    finished = _train(training, path, extra, args.checkpoint_every, quiet, snapshots, args.temperature)
+    try:
+        with _stopped_by_torchrun(ranks):
+            finished = _train(training, path if ranks.main else None, extra, args.checkpoint_every, quiet,
+                              snapshots, args.temperature)
+    except DistributedFailure as error:
+        # Every surviving rank says it (with two processes, one line); the checkpoint on disk is the last whole
+        # one (files are replaced atomically). Then out at once: tearing down a group with a dead member can hang,
+        # and torchrun's SIGTERM would only add a second message.
+        print(f"micrograd gpt train: error: {error}; the last checkpoint saved is {path}", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(1)
     seconds = time.perf_counter() - began
+    if not ranks.main:
+        return 0
     training.save(path, extra=extra)
     if not finished:
         print(f"micrograd gpt: interrupted at step {training.step}; resume with --resume {path}", file=sys.stderr)
@@ -156,7 +219,7 @@ def train_command(args: argparse.Namespace) -> int:
     if not quiet:
         last = training.history[-1]["loss"] if training.history else float("nan")
         _note(f"step {training.step} / {training.num_steps} | loss {last:.4f} | {seconds:.1f} s; wrote {path}")
-    names = model.generate(args.samples, args.temperature)
+    names = _generate(training, args.samples, args.temperature)
     if snapshots is not None:
         page = _write_page(training, names, snapshots, out, data_name)
         if not quiet:
@@ -166,13 +229,43 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+_SIZES = ("n_embd", "n_head", "n_layer", "block_size")  # GPTConfig's fields after vocab_size, in order
+
+
+def _engine_summary(training: Any, ranks: Any) -> str:
+    if training.engine != "torch":
+        return str(training.engine)
+    processes = f", {ranks.world} processes" if ranks.world > 1 else ""
+    return f"torch on {training.device}, {training.dtype}, batch {training.batch_size}{processes}"
+
+
+def _generate(training: Any, num: int, temperature: float, seed: int | None = None) -> list[str]:
+    """Names drawn from the run's model: by the torch module on a torch run (the Values model is far slower)."""
+    if training.engine == "torch":
+        return list(training.torch_engine().generate(num, temperature, seed))
+    names: list[str] = training.model.generate(num, temperature, seed=seed)
+    return names
+
+
+class _TorchAttention:
+    """What the page reads of a model (its sizes and attention weights), computed by the torch engine."""
+
+    def __init__(self, training: Any) -> None:
+        self.config = training.model.config
+        self._engine = training.torch_engine()
+
+    def attention_weights(self, text: str) -> list[list[list[list[float]]]]:
+        weights: list[list[list[list[float]]]] = self._engine.attention_weights(text)
+        return weights
+
+
 SNAPSHOT_NAMES = 8  # names drawn for the page at each snapshot step
 
 
 def _snapshot(training: Any, snapshots: list[dict[str, Any]], temperature: float) -> None:
     """Names drawn now, with the run's seed every time (so snapshots differ only by the model): for --html."""
     seed = training.seed if training.seed is not None else 0
-    names = training.model.generate(SNAPSHOT_NAMES, temperature, seed=seed)
+    names = _generate(training, SNAPSHOT_NAMES, temperature, seed)
     snapshots.append({"step": training.step, "names": names})
 
 
@@ -183,7 +276,8 @@ def _write_page(training: Any, names: list[str], snapshots: list[dict[str, Any]]
 
     model = training.model
     chosen = [name for name in dict.fromkeys(names) if name] + training.docs[:3]
-    attention = [attention_map(model, name) for name in dict.fromkeys(chosen)]
+    reader: Any = _TorchAttention(training) if training.engine == "torch" else model  # what attention_map reads
+    attention = [attention_map(reader, name) for name in dict.fromkeys(chosen)]
     c = model.config
     summary = (
         f"{training.num_steps} steps on {len(training.docs):,} documents of {data_name or 'names.txt'}; "
@@ -202,6 +296,26 @@ def _check_sizes(settings: dict[str, Any]) -> None:
         )
 
 
+def _check_scalar_size(engine: str, config: Any) -> None:
+    """A model too big for Values is refused before its weights are drawn, with the engine that takes it."""
+    from micrograd.gpt.training import SCALAR_MAX_PARAMETERS
+
+    if engine != "torch" and config.num_parameters > SCALAR_MAX_PARAMETERS:
+        raise GPTUsageError(f"{config.num_parameters:,} parameters are too many for --engine {engine} (at most "
+                            f"{SCALAR_MAX_PARAMETERS:,}); use --engine torch")
+
+
+def _check_torch_flags(args: argparse.Namespace, engine: str) -> None:
+    if engine == "torch":
+        return
+    for flag, value in (("--device", args.device), ("--dtype", args.dtype)):
+        if value is not None:
+            raise GPTUsageError(f"{flag} needs --engine torch (the {engine} engine computes in float64 on the CPU)")
+    if args.batch_size is not None and args.batch_size > 1:
+        raise GPTUsageError(f"--batch-size {args.batch_size} needs --engine torch (the {engine} engine takes one "
+                            "document per step)")
+
+
 def _data_path(data: str | None) -> Path:
     if data is None:
         from micrograd.datasets import names_path
@@ -211,17 +325,69 @@ def _data_path(data: str | None) -> Path:
 
 
 def _engine(choice: str) -> str:
-    """auto: compiled when numpy is installed, else eager; compiled without numpy is refused."""
+    """Today's name of ``choice``; an old name is translated with a one-line note; auto never picks torch."""
+    from micrograd._engine_names import GPT_OLD_SPELLINGS, canonical_engine
+    from micrograd.gpt.training import scalar_engine
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine = canonical_engine(choice, (*ENGINES,), "--engine", old=GPT_OLD_SPELLINGS)
+    for warning in caught:  # shown even with --quiet (a script using the old name needs to hear it); by rank 0
+        if os.environ.get("RANK", "0") == "0":
+            _note(f"micrograd gpt train: note: {warning.message}")
+    if engine == "numpy":
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            raise GPTUsageError("--engine numpy needs numpy: pip install 'micrograd[fast]'") from None
+    return scalar_engine(engine)
+
+
+def _ranks(engine: str) -> Any:
+    """This process's place in a torchrun job (one process without torchrun); several need the torch engine."""
+    from micrograd.gpt.torch_engine import ranks_from_env
+
     try:
-        import numpy  # noqa: F401
-    except ImportError:
-        if choice == "compiled":
-            raise GPTUsageError("--engine compiled needs numpy: pip install 'micrograd[fast]'") from None
-        return "eager"
-    return "compiled" if choice == "auto" else choice
+        ranks = ranks_from_env()
+    except ValueError as error:
+        raise GPTUsageError(str(error)) from None
+    if ranks.world > 1 and engine != "torch":
+        if not ranks.main:
+            raise SystemExit(2)  # rank 0 says why
+        raise GPTUsageError(f"torchrun started {ranks.world} processes; several processes need --engine torch")
+    return ranks
 
 
-def _resume(args: argparse.Namespace, engine: str) -> tuple[Any, str | None, dict[str, Any]]:
+@contextlib.contextmanager
+def _stopped_by_torchrun(ranks: Any) -> Iterator[None]:
+    """Under torchrun, its SIGTERM (sent when another process has ended) becomes a DistributedFailure: one line."""
+    if ranks.world == 1:
+        yield
+        return
+    from micrograd.gpt.torch_engine import DistributedFailure
+
+    def stop(signum: int, frame: Any) -> None:
+        raise DistributedFailure(f"rank {ranks.rank} of {ranks.world}: stopped by torchrun, another process ended")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _leave_process_group() -> None:
+    """End this process's part in a torchrun job (torch warns at exit about a group left open)."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _resume(args: argparse.Namespace, engine: str,
+            device: dict[str, Any]) -> tuple[Any, str | None, str, dict[str, Any]]:
     """The saved run, refusing settings on the command line that differ from the checkpoint's."""
     from micrograd import gpt
 
@@ -229,7 +395,8 @@ def _resume(args: argparse.Namespace, engine: str) -> tuple[Any, str | None, dic
     info = checkpoint["extra"].get("training")
     if not isinstance(info, dict):
         raise GPTUsageError(f"{args.resume}: this checkpoint holds no training run to resume")
-    saved = {**checkpoint["config"].as_dict(), "steps": info["steps"], "seed": info["seed"], "lr": info["lr"]}
+    saved = {**checkpoint["config"].as_dict(), "steps": info["steps"], "seed": info["seed"], "lr": info["lr"],
+             "batch_size": info.get("batch_size", 1)}
     for key in _RUN_DEFAULTS:
         given = getattr(args, key)
         if given is not None and given != saved[key]:
@@ -237,22 +404,33 @@ def _resume(args: argparse.Namespace, engine: str) -> tuple[Any, str | None, dic
             raise GPTUsageError(
                 f"{flag} {given} differs from the checkpoint's {saved[key]}; a resumed run keeps its settings"
             )
+    if saved["batch_size"] != 1 and engine != "torch":
+        raise GPTUsageError(f"{args.resume} was trained on {saved['batch_size']} documents per step (--batch-size); "
+                            "only --engine torch continues it")
+    _check_scalar_size(engine, checkpoint["config"])
     stored = checkpoint["extra"].get("data")
     data_name = args.data if args.data is not None else (stored if isinstance(stored, str) else None)
-    docs = gpt.read_documents(_data_path(data_name))
-    return gpt.Training.resume(args.resume, docs, engine=engine), data_name, checkpoint["extra"]
+    stored_mode = checkpoint["extra"].get("data_mode", "lines")
+    if args.data_mode is not None and args.data_mode != stored_mode:
+        raise GPTUsageError(f"--data-mode {args.data_mode} differs from the checkpoint's {stored_mode}; "
+                            "a resumed run keeps its settings")
+    if stored_mode not in DATA_MODES:
+        raise GPTUsageError(f"{args.resume}: 'extra.data_mode' is {stored_mode!r}, not one of {', '.join(DATA_MODES)}")
+    docs = gpt.read_documents(_data_path(data_name), stored_mode, checkpoint["config"].block_size)
+    training = gpt.Training.resume(args.resume, docs, engine=engine, **device)
+    return training, data_name, stored_mode, checkpoint["extra"]
 
 
 def _train(
     training: Any,
-    path: Path,
+    path: Path | None,
     extra: dict[str, Any],
     every: int,
     quiet: bool,
     snapshots: list[dict[str, Any]] | None,
     temperature: float,
 ) -> bool:
-    """Run to the end (or to Ctrl-C), saving every ``every`` steps; True if it finished."""
+    """Run to the end (or to Ctrl-C), saving every ``every`` steps (not without a path); True if it finished."""
     from micrograd.app.training import StopRequests
 
     bar = None if quiet else _progress_bar(training.num_steps, training.step)
@@ -269,7 +447,7 @@ def _train(
                 _note(f"step {step:4d} / {training.num_steps:4d} | loss {loss:.4f}")
             if snapshots is not None and (step % snapshot_every == 0 or step == training.num_steps):
                 _snapshot(training, snapshots, temperature)
-            if every and step % every == 0 and step < training.num_steps:
+            if path is not None and every and step % every == 0 and step < training.num_steps:
                 training.save(path, extra=extra)
             if stop.requested:
                 break
@@ -310,6 +488,24 @@ def sample_command(args: argparse.Namespace) -> int:
         )
     # Each name is printed as soon as it is drawn: `gpt sample --num 2000 | head -1` shows one at once
     # (and a reader that leaves ends the command quietly, as main() handles a closed pipe).
-    for i, name in enumerate(model.samples(args.num, args.temperature, seed=args.seed, prefix=args.prefix), 1):
+    for i, name in enumerate(_samples(model, args.num, args.temperature, args.seed, args.prefix), 1):
         print(f"sample {i:2d}: {name}", flush=True)
     return 0
+
+
+def _samples(model: Any, num: int, temperature: float, seed: int | None, prefix: str) -> Iterator[str]:
+    """The model's names; a model too big for the scalar engines computes its logits with PyTorch if installed.
+
+    Either way the draws are the same (``random.choices`` on the same stream with the same weights).
+    """
+    from importlib.util import find_spec
+
+    from micrograd.gpt.training import SCALAR_MAX_PARAMETERS
+
+    if model.config.num_parameters > SCALAR_MAX_PARAMETERS and find_spec("torch") is not None:
+        from micrograd.gpt.torch_engine import sample_with_module
+        from micrograd.interop import gpt_to_torch
+
+        return sample_with_module(gpt_to_torch(model), model, num, temperature, seed, prefix)
+    names: Iterator[str] = model.samples(num, temperature, seed=seed, prefix=prefix)
+    return names

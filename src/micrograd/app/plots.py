@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from micrograd._files import atomic_write
-from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.app import training
 from micrograd.nn import MLP, outputs_on_floats
+from micrograd.outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 
 __all__ = [
     "decision_grid", "class_margins", "decision_boundary_figure", "curves_figure", "save_figure", "FIGURE_FORMATS",
@@ -107,7 +107,7 @@ def decision_boundary_figure(
 ) -> Any:
     """A Figure with the predicted regions shaded, the boundary drawn, and the data points on top.
 
-    Each class's region is a lighter shade of its dots' colour (``_outputs.region_colour`` and
+    Each class's region is a lighter shade of its dots' colour (``micrograd.outputs.region_colour`` and
     ``class_colour``), for any number of classes; the boundary is the black line where the
     predicted class changes. Without a ``title``, the title says what is shown:
     "spiral, 3 classes, step 100: accuracy 97.5%" (the accuracy of the drawn model on X).

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from micrograd import losses, optim
-from micrograd._outputs import finite_outputs
+from micrograd._engine_names import canonical_engine
 from micrograd.app import checkpoint, data
 from micrograd.compiler import CompiledLoss, compile_loss
 from micrograd.engine import Value
 from micrograd.nn import ACTIVATIONS, MAX_LAYER_SIZE, MLP, outputs_on_floats
+from micrograd.outputs import finite_outputs
 
 __all__ = [
     "TrainConfig", "Run", "DATASETS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "ENGINES",
@@ -53,12 +54,15 @@ DATASETS = ("moons", "circles", "blobs", "spiral", "yinyang")
 LOSSES = ("hinge", "bce", "mse", "ce")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("linear", "cosine", "constant")
-# eager: build Values every step (the engine a learner reads). compiled: micrograd.compiler's
-# generated Python. batched: the compiled graph over the whole batch with numpy (the `fast` extra).
-ENGINES = ("eager", "compiled", "batched")
-# One example's loss, for the compiled engines: the same ops as data_loss on a batch of one.
+# The words of micrograd._engine_names. eager: build Values every step (the engine a learner reads).
+# compiled: the graph recorded once, run as micrograd.compiler's generated Python. numpy: the recorded
+# graph replayed over the whole batch with numpy arrays (the `fast` extra). The old word "batched"
+# still works for numpy, with a one-line notice.
+ENGINES = ("eager", "compiled", "numpy")
+# One example's loss, for the engines that record the graph once (compiled, numpy): the same ops as
+# data_loss on a batch of one.
 # The target t is the class index (0 or 1) as a Value, so that the recorded graph reads it.
-# The compiled engines replay one recorded graph, so the loss must not branch on the data:
+# They replay one recorded graph, so the loss must not branch on the data:
 # cross-entropy does (its target picks which logit to read, its max-shift which one to subtract),
 # so it is not here.
 _PER_EXAMPLE_LOSSES: dict[str, Callable[[MLP], Callable[[list[Value], Value], Value]]] = {
@@ -289,28 +293,31 @@ def _numpy_installed() -> bool:
     return importlib.util.find_spec("numpy") is not None
 
 
-def resolve_engine(engine: str, loss: str) -> str:
+def resolve_engine(engine: str, loss: str, *, what: str = "engine") -> str:
     """The engine a run uses: 'auto' is the fastest installed one that can run this loss.
 
-    An engine asked for by name that cannot run is an error, not a quiet fallback.
+    An engine asked for by name that cannot run is an error, not a quiet fallback. An old name
+    ("batched") is translated with a FutureWarning; ``what`` names the setting in its messages.
     """
+    try:
+        engine = canonical_engine(engine, ("auto", *ENGINES), what)
+    except ValueError:
+        raise ValueError(f"unknown engine {engine!r}; choose one of auto, {', '.join(ENGINES)}") from None
     if engine == "auto":
         if loss not in COMPILABLE_LOSSES:
             return "eager"
-        return "batched" if _numpy_installed() else "compiled"
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of auto, {', '.join(ENGINES)}")
+        return "numpy" if _numpy_installed() else "compiled"
     if engine != "eager" and loss not in COMPILABLE_LOSSES:
         raise ValueError(
             f"engine {engine!r} supports the losses {', '.join(COMPILABLE_LOSSES)}, not {loss!r}; use --engine eager"
         )
-    if engine == "batched" and not _numpy_installed():
-        raise ValueError("engine 'batched' needs numpy: pip install 'micrograd[fast]'")
+    if engine == "numpy" and not _numpy_installed():
+        raise ValueError("engine 'numpy' needs numpy: pip install 'micrograd[fast]'")
     return engine
 
 
 def _l2_penalty(l2: float) -> Callable[[list[Value]], Value]:
-    """l2 * sum(p*p), written as train_step writes it, for the compiled engines."""
+    """l2 * sum(p*p), written as train_step writes it, for the recording engines (compiled, numpy)."""
 
     def penalty(params: list[Value]) -> Value:
         return cast(Value, l2 * sum(p * p for p in params))
@@ -359,7 +366,7 @@ class Run:
         if self.engine != "eager":
             self._compiled = compile_loss(
                 _PER_EXAMPLE_LOSSES[self.loss](self.model), self.model, n_inputs=nin,
-                engine="python" if self.engine == "compiled" else "numpy",
+                engine=self.engine,  # "compiled" or "numpy": compile_loss takes the same words
                 regularizer=_l2_penalty(config.l2) if config.l2 else None,
             )
 
@@ -627,7 +634,7 @@ HISTORY_KEYS = ("step", "loss", "accuracy")  # in every record; "val_accuracy" t
 def checked_history(history: object, what: str) -> list[dict[str, float]]:
     """A run's history (one record of numbers by name per step), refused with a ValueError naming the record
     unless every record has the keys the pictures and messages read, and every number is finite (the boundary
-    of micrograd._outputs: a hand-edited 10**400 or NaN must not reach a plot or a printed line)."""
+    of micrograd.outputs: a hand-edited 10**400 or NaN must not reach a plot or a printed line)."""
     if not isinstance(history, list):
         raise ValueError(f"{what} must be a list of step records (numbers by name), got {type(history).__name__}")
     checked = []

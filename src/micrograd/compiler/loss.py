@@ -6,7 +6,7 @@ objects. But for a fixed model the graph is the same each time; only the
 numbers change. ``compile_loss`` records the graph of one example's loss once
 and turns it into code:
 
-* ``engine="python"`` -- one generated Python function: a loop over the batch
+* ``engine="compiled"`` (the default) -- one generated Python function: a loop over the batch
   whose body is the recorded graph as straight-line arithmetic on local
   variables (forward, then backward), with the parameters and their gradient
   accumulators held in locals. No dependencies.
@@ -52,8 +52,9 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, KeysView, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union, cast
 
+from micrograd._engine_names import canonical_engine
 from micrograd.compiler import numpy as numpy_engine
 from micrograd.compiler import python as python_engine
 from micrograd.compiler._text import Symbols
@@ -76,7 +77,8 @@ __all__ = ["compile_loss", "CompiledLoss", "CompileError", "SUPPORTED_OPS"]
 # Every op of the table compiles, including those added later with defop: a live view of its names.
 SUPPORTED_OPS: KeysView[str] = OPS.keys()
 
-Engine = Literal["python", "numpy"]
+Engine = Literal["compiled", "numpy"]  # micrograd's engine words (micrograd._engine_names)
+ENGINES: tuple[Engine, ...] = ("compiled", "numpy")
 PerExampleLoss = Callable[[list[Value], Value], Value]
 Regularizer = Callable[[list[Value]], Value]
 
@@ -100,7 +102,7 @@ def compile_loss(
     params: Params,
     n_inputs: int,
     *,
-    engine: Engine = "python",
+    engine: str = "compiled",
     regularizer: Regularizer | None = None,
     example: tuple[Sequence[float], float] | None = None,
 ) -> CompiledLoss:
@@ -117,9 +119,11 @@ def compile_loss(
     batch's own examples, so checks on the data such as the label check of
     ``hinge_loss`` see real numbers), or at once when ``example=(row, target)``
     is given.
+
+    ``engine`` is ``"compiled"`` (generated Python) or ``"numpy"`` (array replay), the words the
+    CLI uses; the old ``"python"`` still works until the release named in the notice it gives.
     """
-    if engine not in ("python", "numpy"):
-        raise ValueError(f"compile_loss: engine must be 'python' or 'numpy', got {engine!r}")
+    engine = cast(Engine, canonical_engine(engine, ENGINES, "compile_loss: engine"))
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, int):
         raise TypeError(f"compile_loss: n_inputs must be an int, got {type(n_inputs).__name__} {n_inputs!r}")
     if n_inputs < 1:
@@ -199,7 +203,7 @@ class CompiledLoss:
         if self._example_code is None:
             self.record(X, y)
             assert self._example_code is not None
-        if self.engine == "python":
+        if self.engine == "compiled":
             rows, targets = self._check_batch(X, y)
             loss = self._example_code(rows, targets, self._params, 1.0 / len(rows))
         else:
@@ -280,7 +284,7 @@ def _most_different_example(rows: list[tuple[float, ...]], targets: list[float])
 def _generate(plan: Plan, engine: Engine) -> tuple[str, dict[str, Any]]:
     """The plan's code for the engine, and the namespace it runs in (the ops' functions)."""
     symbols = Symbols(plan)
-    if engine == "python":
+    if engine == "compiled":
         return python_engine.example_source(plan, symbols), python_engine.namespace(symbols)
     source = numpy_engine.example_source(plan, layout(plan), symbols)
     return source, numpy_engine.namespace(symbols, _import_numpy())

@@ -13,9 +13,10 @@ or nan, it evaluates the row again on the floats of those entries, so that what
 raises eagerly (the log of a negative number, an exp that overflows) raises the
 same exception here, and what gives inf or nan eagerly gives it here too. An op
 whose forward only takes floats (written with ``math``) is applied entry by entry.
-Only the values of ``+``, ``*``, ``linear``, ``dot`` and ``relu`` are written
-inline, and the derivatives of the first four (1, the other factor, x for w and
-w for x).
+Only the rows whose notation says how (``micrograd.ops.Notation``: ``+``, ``*``,
+``linear``, ``dot`` and ``relu``) are written inline, and the derivatives their
+notation implies (1, the other factor, x for w and w for x). A row with a
+``batched`` pair is called with its inputs stacked, one array operation for all.
 """
 
 from __future__ import annotations
@@ -26,20 +27,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from micrograd.compiler._text import Symbols, chunked_sum, literal, unpack, wrapped
-from micrograd.compiler.plan import DenseBlock, Layout, MapBlock, Plan
+from micrograd.compiler.plan import DenseBlock, Layout, Plan
 from micrograd.compiler.python import inline_derivatives
-from micrograd.ops import ADD, DOT, LINEAR, MUL, RELU, Op
+from micrograd.ops import Op
 
 __all__ = ["example_source", "namespace", "ArrayOp", "inline_forward"]
 
 
 def inline_forward(op: Op, args: Sequence[str]) -> str | None:
-    """The value of +, * and relu as inline numpy (the same numbers as the table's rows), else None."""
-    if op is ADD:
-        return f"{args[0]} + {args[1]}"
-    if op is MUL:
-        return f"{args[0]} * {args[1]}"
-    if op is RELU:
+    """The value of a row written as ``a + b``, ``a * b`` or ``0.0 if x < 0.0 else x`` (its notation), as inline
+    numpy giving the same numbers as the row, else None."""
+    if op.written_as("infix", "+") or op.written_as("infix", "*"):
+        assert op.notation is not None
+        return f"{args[0]} {op.notation.symbol} {args[1]}"
+    if op.written_as("clip_below_zero"):
         return f"np.where({args[0]} < 0.0, 0.0, {args[0]})"  # as ops.relu: NaN flows through
     return None
 
@@ -127,10 +128,10 @@ class _Writer:
         inline = inline_forward(op, kids)
         if inline is not None:
             return [f"v{k} = {inline}"]
-        if op is LINEAR or op is DOT:
+        if op.written_as("sum_of_products") and op.notation is not None:
             n = len(kids) // 2
             products = [f"{w} * {x}" for w, x in zip(kids[:n], kids[n : 2 * n], strict=True)]
-            return chunked_sum(f"v{k}", products, kids[-1] if op is LINEAR else "0.0")
+            return chunked_sum(f"v{k}", products, kids[-1] if op.notation.bias else "0.0")
         return [f"v{k} = {self.symbols.call(self.symbols.forward(op), op, kids, node.attrs)}"]
 
     def block_forward(self, b: int) -> list[str]:
@@ -178,87 +179,79 @@ class _Writer:
         (B, m)); its terms are summed once all have arrived. Parameter gradients are
         collected as (index into theta, values) pairs and summed by one ``np.bincount``.
         """
-        plan, layout = self.plan, self.layout
-        needs = plan.needs_grad
-        node_terms: dict[int, list[str]] = {}
-        block_terms: dict[int, list[str]] = {}
-        param_terms: dict[int, list[str]] = {}
-        scatter: list[tuple[str, str]] = []
-        lines = ["# backward: d<k> is d (sum of the batch's losses * scale) / d v<k>, one entry per example"]
-        zero_written = False
-
-        def add(child: int, term: str) -> None:
-            node = plan.nodes[child]
-            if node.kind == "param":
-                param_terms.setdefault(node.slot, []).append(term)
-            elif needs[child]:
-                node_terms.setdefault(child, []).append(term)
-
-        def total(name: str, terms: list[str]) -> str:
-            if len(terms) == 1 and terms[0].isidentifier():
-                return terms[0]
-            lines.extend(chunked_sum(name, terms))
-            return name
-
-        if needs[plan.root]:
-            add(plan.root, "np.full(B, scale)")
-        for what, number in reversed(layout.statements):
+        plan = self.plan
+        grads = _Gradients(plan)
+        grads.lines.append("# backward: d<k> is d (sum of the batch's losses * scale) / d v<k>, one entry per example")
+        if plan.needs_grad[plan.root]:
+            grads.add(plan.root, "np.full(B, scale)")
+        for what, number in reversed(self.layout.statements):
             if what == "node":
-                k = number
-                terms = node_terms.pop(k, None)
-                if not needs[k] or not terms:
-                    continue
-                grad = total(f"d{k}", terms)
-                for child, local in zip(plan.nodes[k].children, self.local_derivatives(k, lines), strict=False):
-                    if needs[child]:
-                        add(child, grad if local is None else f"{local} * {grad}")
-                continue
-            block = layout.blocks[number]
-            if not any(needs[m] for m in block.members):
-                continue
-            columns = [node_terms.pop(m, None) for m in block.members]
-            if any(columns):  # gradients that reached single columns: stacked into the block's
-                stacked = []
-                for m, terms in zip(block.members, columns, strict=True):
-                    if not terms:
-                        if not zero_written:
-                            lines.append("zero = np.zeros(B)")
-                            zero_written = True
-                        stacked.append("zero")
-                    else:
-                        stacked.append(total(f"d{m}", terms))
-                block_terms.setdefault(number, []).append(f"np.stack({_list_text(stacked)}, axis=1)")
-            terms = block_terms.pop(number, None)
-            if not terms:
-                continue
-            dh = total(f"dh{number}", terms)
-            if isinstance(block, DenseBlock):
-                lines.append(f"dW{number} = {dh}.T @ A{number}")
-                scatter.append((f"W{number}_index.ravel()", f"dW{number}.ravel()"))
-                if block.biases is not None:
-                    scatter.append((f"b{number}_index", f"{dh}.sum(axis=0)"))
-                if any(needs[c] for c in block.inputs):
-                    lines.append(f"dA{number} = {dh} @ W{number}")
-                    matrix = self.input_matrix[number]
-                    if matrix.startswith("h"):
-                        block_terms.setdefault(int(matrix[1:]), []).append(f"dA{number}")
-                    else:
-                        for i, child in enumerate(block.inputs):
-                            add(child, f"dA{number}[:, {i}]")
-                continue
-            assert isinstance(block, MapBlock)
-            source = self.map_input[number]
-            local = self.symbols.call(self.symbols.derivative(block.op), block.op, [source, f"h{number}"], block.attrs)
-            if source == f"h{block.source}":
-                block_terms.setdefault(block.source, []).append(f"{local} * {dh}")
-            else:  # some columns of the source: passed on column by column
-                lines.append(f"dm{number} = {local} * {dh}")
-                members = layout.blocks[block.source].members
-                for i, column in enumerate(block.columns):
-                    add(members[column], f"dm{number}[:, {i}]")
-        slots = sorted(param_terms)
+                self.node_backward(number, grads)
+            else:
+                self.block_backward(number, grads)
+        body = grads.lines  # gradient_lines starts a list of its own
+        return body + self.gradient_lines(grads)
+
+    def node_backward(self, k: int, grads: _Gradients) -> None:
+        """Pass one node's gradient on to its children, each times its local derivative."""
+        needs = self.plan.needs_grad
+        terms = grads.node_terms.pop(k, None)
+        if not needs[k] or not terms:
+            return
+        grad = grads.total(f"d{k}", terms)
+        for child, local in zip(self.plan.nodes[k].children, self.local_derivatives(k, grads.lines), strict=False):
+            if needs[child]:
+                grads.add(child, grad if local is None else f"{local} * {grad}")
+
+    def block_backward(self, number: int, grads: _Gradients) -> None:
+        """A block's gradient (B, m): a dense block's to its weights and inputs, a map block's to its source."""
+        needs, block = self.plan.needs_grad, self.layout.blocks[number]
+        if not any(needs[m] for m in block.members):
+            return
+        columns = [grads.node_terms.pop(m, None) for m in block.members]
+        if any(columns):  # gradients that reached single columns: stacked into the block's
+            stacked = [grads.total(f"d{m}", terms) if terms else grads.zero() for m, terms in
+                       zip(block.members, columns, strict=True)]
+            grads.block_terms.setdefault(number, []).append(f"np.stack({_list_text(stacked)}, axis=1)")
+        terms = grads.block_terms.pop(number, None)
+        if not terms:
+            return
+        dh = grads.total(f"dh{number}", terms)
+        if isinstance(block, DenseBlock):
+            self.dense_backward(number, block, dh, grads)
+            return
+        source = self.map_input[number]
+        local = self.symbols.call(self.symbols.derivative(block.op), block.op, [source, f"h{number}"], block.attrs)
+        if source == f"h{block.source}":
+            grads.block_terms.setdefault(block.source, []).append(f"{local} * {dh}")
+        else:  # some columns of the source: passed on column by column
+            grads.lines.append(f"dm{number} = {local} * {dh}")
+            members = self.layout.blocks[block.source].members
+            for i, column in enumerate(block.columns):
+                grads.add(members[column], f"dm{number}[:, {i}]")
+
+    def dense_backward(self, number: int, block: DenseBlock, dh: str, grads: _Gradients) -> None:
+        """A layer: its weights' gradient as one matrix product, and its inputs' as another."""
+        grads.lines.append(f"dW{number} = {dh}.T @ A{number}")
+        grads.scatter.append((f"W{number}_index.ravel()", f"dW{number}.ravel()"))
+        if block.biases is not None:
+            grads.scatter.append((f"b{number}_index", f"{dh}.sum(axis=0)"))
+        if any(self.plan.needs_grad[c] for c in block.inputs):
+            grads.lines.append(f"dA{number} = {dh} @ W{number}")
+            matrix = self.input_matrix[number]
+            if matrix.startswith("h"):
+                grads.block_terms.setdefault(int(matrix[1:]), []).append(f"dA{number}")
+            else:
+                for i, child in enumerate(block.inputs):
+                    grads.add(child, f"dA{number}[:, {i}]")
+
+    def gradient_lines(self, grads: _Gradients) -> list[str]:
+        """Every parameter's gradient, summed over the batch and over its uses, in one ``np.bincount``."""
+        lines = grads.lines = []
+        scatter = grads.scatter
+        slots = sorted(grads.param_terms)
         if slots:
-            sums = [f"np.sum({total(f'gp{j}', param_terms[j])})" for j in slots]
+            sums = [f"np.sum({grads.total(f'gp{j}', grads.param_terms[j])})" for j in slots]
             self.index_array("scalar_index", slots, "  # the parameters read outside dense blocks")
             scatter.append(("scalar_index", f"np.array({_list_text(sums)})"))
         lines.append("# every parameter's gradient, summed over the batch and over its uses")
@@ -346,6 +339,41 @@ class _Writer:
         return "\n".join(header + [""] + lines) + "\n"
 
 
+class _Gradients:
+    """The backward pass being written: the terms of each gradient not yet summed, and the lines so far."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.node_terms: dict[int, list[str]] = {}
+        self.block_terms: dict[int, list[str]] = {}
+        self.param_terms: dict[int, list[str]] = {}
+        self.scatter: list[tuple[str, str]] = []  # (theta indices, values) for the final bincount
+        self.lines: list[str] = []
+        self.zero_written = False
+
+    def add(self, child: int, term: str) -> None:
+        """A term of ``child``'s gradient (a parameter's is summed over the batch at the end)."""
+        node = self.plan.nodes[child]
+        if node.kind == "param":
+            self.param_terms.setdefault(node.slot, []).append(term)
+        elif self.plan.needs_grad[child]:
+            self.node_terms.setdefault(child, []).append(term)
+
+    def total(self, name: str, terms: list[str]) -> str:
+        """The sum of the terms, as a name: a single name is used as it is."""
+        if len(terms) == 1 and terms[0].isidentifier():
+            return terms[0]
+        self.lines.extend(chunked_sum(name, terms))
+        return name
+
+    def zero(self) -> str:
+        """A column of zeros, written once."""
+        if not self.zero_written:
+            self.lines.append("zero = np.zeros(B)")
+            self.zero_written = True
+        return "zero"
+
+
 def _list_text(items: Sequence[str], indent: str = "") -> str:
     """A list display, one dozen items to a line."""
     if not items:
@@ -376,16 +404,19 @@ class ArrayOp:
     takes floats (written with ``math``, or with ``if x > 0``) is applied entry by entry.
     """
 
-    __slots__ = ("fn", "np", "derivative", "by_entry")
+    __slots__ = ("fn", "np", "derivative", "by_entry", "op")
 
-    def __init__(self, fn: Callable[..., Any], np: Any, derivative: bool) -> None:
+    def __init__(self, fn: Callable[..., Any], np: Any, derivative: bool, op: Op | None = None) -> None:
         self.fn = fn
         self.np = np
         self.derivative = derivative  # then the last argument is the node's value, and one result per input
         self.by_entry = False
+        self.op = op if op is not None and op.batched is not None else None  # a row with array code of its own
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
-        if self.by_entry:
+        if self.op is not None and any(isinstance(a, self.np.ndarray) for a in args):
+            out = self._batched(args, attrs)
+        elif self.by_entry:
             out = self._each(args, attrs)
         else:
             try:
@@ -404,6 +435,17 @@ class ArrayOp:
                 self._replay(args, attrs, outs)
                 break
         return out
+
+    def _batched(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        """The row's ``batched`` pair, given the inputs stacked (a number input broadcast to the batch)."""
+        assert self.op is not None
+        np = self.np
+        inputs = args[:-1] if self.derivative else args
+        stacked = np.stack(np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in inputs)))
+        if not self.derivative:
+            return self.op.on_arrays(stacked, **attrs)
+        local = self.op.derivative_on_arrays(stacked, np.broadcast_to(args[-1], stacked.shape[1:]), **attrs)
+        return tuple(local) if len(inputs) > 1 else local[0]
 
     def _each(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         np = self.np
@@ -429,6 +471,6 @@ def namespace(symbols: Symbols, np: Any) -> dict[str, Any]:
     """The generated code's globals: numpy, and each op's forward and derivative on arrays."""
 
     def wrap(op: Op) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        return ArrayOp(op.forward, np, derivative=False), ArrayOp(op.derivative, np, derivative=True)
+        return ArrayOp(op.forward, np, derivative=False, op=op), ArrayOp(op.derivative, np, derivative=True, op=op)
 
     return {"np": np, **symbols.namespace(wrap)}

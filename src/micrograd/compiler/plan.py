@@ -19,14 +19,15 @@ import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from micrograd.engine import Value, is_grad_enabled, topological_order
-from micrograd.ops import DOT, LINEAR, Op
+from micrograd.ops import Op
 
 __all__ = [
     "CompileError",
     "PlanNode",
+    "TokenAt",
     "Plan",
     "Recording",
     "record",
@@ -39,16 +40,34 @@ __all__ = [
     "layout",
 ]
 
-NodeKind = Literal["param", "input", "target", "constant", "op", "fixed"]
+NodeKind = Literal["param", "input", "target", "index", "constant", "op", "fixed"]
+
+
+class TokenAt(int):
+    """A token id that is an input of the recorded graph: the token at ``position`` of the sequence.
+
+    It is an ``int`` (the op sees the number it was recorded with), used as an op's constant, such
+    as the class a cross-entropy picks; a replay puts the token at that position of each new sequence.
+    """
+
+    position: int
+
+    def __new__(cls, token: int, position: int) -> TokenAt:
+        self = super().__new__(cls, token)
+        self.position = position
+        return self
 
 
 class CompileError(ValueError):
     """The function cannot be compiled, or the compiled loss no longer matches its parameters."""
 
 
-@dataclass(frozen=True)
-class PlanNode:
-    """One node of a recorded graph; ``children`` are positions of earlier nodes."""
+class PlanNode(NamedTuple):
+    """One node of a recorded graph; ``children`` are positions of earlier nodes.
+
+    A named tuple, not a dataclass: a GPT's graph has tens of thousands of nodes, and a tuple is
+    made several times faster than a frozen dataclass instance.
+    """
 
     kind: NodeKind
     op: Op | None = None  # for kind 'op'
@@ -58,6 +77,9 @@ class PlanNode:
     const: float = 0.0  # the value of a constant or of a fixed node
     fixed_grads: tuple[float, ...] = ()  # a fixed node's local derivatives, as given
     label: str = ""  # the node's _op, for messages
+    # An index input (an embedding lookup): parameter lookup[0] + token * lookup[1] + lookup[2], with
+    # token the sequence's token at position ``slot`` (which row of a table is read is an input).
+    lookup: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,7 @@ class Plan:
     n_params: int
     needs_grad: tuple[bool, ...]  # depends on a parameter
     varies: tuple[bool, ...]  # depends on an input or the target
+    outputs: tuple[int, ...] = ()  # the nodes the recorded function returned, when it returned several
 
     @property
     def root(self) -> int:
@@ -106,18 +129,20 @@ class Recording:
     values: tuple[Value, ...]
 
 
-def _call(call: Callable[[], Any], what: str) -> Value:
+def _call(call: Callable[[], Any], what: str) -> list[Value]:
     if not is_grad_enabled():
         raise CompileError(f"compile_loss: cannot record {what} inside no_grad(): no graph would be built")
     out = call()
-    if not isinstance(out, Value):
-        raise CompileError(f"compile_loss: {what} must return a Value, got {type(out).__name__}")
-    return out
+    outs = out if isinstance(out, list) and out else [out]
+    for item in outs:
+        if not isinstance(item, Value):
+            raise CompileError(f"compile_loss: {what} must return a Value, got {type(item).__name__}")
+    return outs
 
 
 def record(
     call: Callable[[], Any],
-    roles: Mapping[int, tuple[NodeKind, int]],
+    roles: Mapping[int, tuple[NodeKind, int] | PlanNode],
     param_position: Mapping[int, int],
     what: str,
     n_inputs: int,
@@ -125,15 +150,32 @@ def record(
 ) -> Recording:
     """Run ``call`` (which builds the loss from Values) and describe the graph it returns.
 
-    ``roles`` maps id(Value) of the inputs and the target to ('input', i) or ('target', 0);
-    ``param_position`` maps id(parameter) to its number. Any other leaf is a constant.
+    ``roles`` maps id(Value) of the inputs and the target to ('input', i) or ('target', 0), or to
+    the whole node (an index input); ``param_position`` maps id(parameter) to its number. Any other
+    leaf is a constant. ``call`` may return a list of Values: the plan's ``outputs``.
     """
-    out = _call(call, what)
-    order = topological_order(out)
-    position = {id(node): k for k, node in enumerate(order)}
+    outs = _call(call, what)
+    order = topological_order(*outs)
+    # Keyed by the Value itself: Values hash by identity (they have no __eq__), and a lookup
+    # without id() is twice as fast over a graph's hundred thousand edges.
+    position = {node: k for k, node in enumerate(order)}
+    nodes = _plan_nodes(order, position, roles, param_position, what)
+    plan = _finish(nodes, n_inputs, n_params, tuple(position[out] for out in outs) if len(outs) > 1 else (), what)
+    return Recording(plan, tuple(order))
+
+
+def _plan_nodes(
+    order: list[Value],
+    position: Mapping[Value, int],
+    roles: Mapping[int, tuple[NodeKind, int] | PlanNode],
+    param_position: Mapping[int, int],
+    what: str,
+) -> list[PlanNode]:
+    """Each Value of the order as a node of the plan."""
     nodes: list[PlanNode] = []
+    at = position.__getitem__
     for node in order:
-        children = tuple(position[id(child)] for child in node._prev)
+        children = tuple(map(at, node._prev))
         label = node._op
         if node._backward_set_by_hand():
             raise CompileError(
@@ -147,17 +189,23 @@ def record(
         elif children:
             nodes.append(_fixed_node(node, children, label, what))
         elif id(node) in roles:
-            kind, slot = roles[id(node)]
-            nodes.append(PlanNode(kind, slot=slot))
+            role = roles[id(node)]
+            nodes.append(role if isinstance(role, PlanNode) else PlanNode(role[0], slot=role[1]))
         elif id(node) in param_position:
             nodes.append(PlanNode("param", slot=param_position[id(node)]))
         else:  # compared with a second recording: it must be made by the function, the same each time
             nodes.append(PlanNode("constant", const=node.data))
+    return nodes
+
+
+def _finish(nodes: list[PlanNode], n_inputs: int, n_params: int, outputs: tuple[int, ...], what: str) -> Plan:
+    """The plan of these nodes: which depend on a parameter, which on the data."""
     needs_grad: list[bool] = []
     varies: list[bool] = []
+    needs, vary = needs_grad.__getitem__, varies.__getitem__
     for item in nodes:
-        needs_grad.append(item.kind == "param" or any(needs_grad[c] for c in item.children))
-        varies.append(item.kind in ("input", "target") or any(varies[c] for c in item.children))
+        needs_grad.append(item.kind in ("param", "index") or any(map(needs, item.children)))
+        varies.append(item.kind in ("input", "target", "index") or any(map(vary, item.children)))
     for k, item in enumerate(nodes):
         if item.kind == "fixed" and varies[k]:
             raise CompileError(
@@ -167,8 +215,7 @@ def record(
             )
         if item.kind == "fixed":  # its value is the recorded number: it depends on nothing
             varies[k] = False
-    plan = Plan(tuple(nodes), n_inputs, n_params, tuple(needs_grad), tuple(varies))
-    return Recording(plan, tuple(order))
+    return Plan(tuple(nodes), n_inputs, n_params, tuple(needs_grad), tuple(varies), outputs)
 
 
 def record_example(
@@ -304,8 +351,8 @@ class Layout:
 def layout(plan: Plan) -> Layout:
     """Group the plan's nodes into blocks.
 
-    * dense: linear (or dot) nodes whose weights and bias are parameters or constants
-      and whose inputs all vary, grouped by their inputs (the neurons of one layer);
+    * dense: sum-of-products nodes (linear or dot) whose weights and bias are parameters or
+      constants and whose inputs all vary, grouped by their inputs (the neurons of one layer);
     * map: nodes of the same one-input op (and constants) that read columns of one
       block, each a different column (an activation applied to a layer).
 
@@ -313,17 +360,6 @@ def layout(plan: Plan) -> Layout:
     what exists before that (the members of a dense block read the same inputs,
     those of a map block read one earlier block).
     """
-    nodes, varies = plan.nodes, plan.varies
-    static = ("param", "constant")
-    dense: dict[tuple[int, tuple[int, ...]], list[int]] = {}
-    for k, node in enumerate(nodes):
-        if node.kind != "op" or (node.op is not LINEAR and node.op is not DOT):
-            continue
-        n = len(node.children) // 2
-        weights, inputs = node.children[:n], node.children[n : 2 * n]
-        bias = node.children[2 * n :]
-        if all(nodes[c].kind in static for c in (*weights, *bias)) and all(varies[c] for c in inputs):
-            dense.setdefault((0 if node.op is LINEAR else 1, inputs), []).append(k)
     blocks: list[Block] = []
     block_of: dict[int, tuple[int, int]] = {}
     first_of_block: dict[int, int] = {}
@@ -335,23 +371,55 @@ def layout(plan: Plan) -> Layout:
             block_of[member] = (number, column)
         first_of_block[block.members[0]] = number
 
-    for (is_dot, inputs), members in dense.items():
-        n = len(inputs)
-        add(
-            DenseBlock(
-                members=tuple(members),
-                inputs=inputs,
-                weights=tuple(nodes[m].children[:n] for m in members),
-                biases=None if is_dot else tuple(nodes[m].children[-1] for m in members),
-            )
+    for dense in _dense_blocks(plan):
+        add(dense)
+    for mapped in _map_blocks(plan, block_of, len(blocks)):
+        add(mapped)
+    statements: list[tuple[Literal["node", "block"], int]] = []
+    for k, node in enumerate(plan.nodes):
+        if k in first_of_block:
+            statements.append(("block", first_of_block[k]))
+        elif node.kind in ("op", "fixed") and k not in block_of:
+            statements.append(("node", k))
+    return Layout(tuple(blocks), block_of, tuple(statements))
+
+
+def _dense_blocks(plan: Plan) -> list[DenseBlock]:
+    """The layers: sum-of-products nodes with static weights reading the same varying inputs."""
+    nodes, varies = plan.nodes, plan.varies
+    static = ("param", "constant")
+    dense: dict[tuple[bool, tuple[int, ...]], list[int]] = {}
+    for k, node in enumerate(nodes):
+        notation = node.op.notation if node.kind == "op" and node.op is not None else None
+        if notation is None or notation.form != "sum_of_products":
+            continue
+        n = len(node.children) // 2
+        weights, inputs = node.children[:n], node.children[n : 2 * n]
+        bias = node.children[2 * n :]
+        if all(nodes[c].kind in static for c in (*weights, *bias)) and all(varies[c] for c in inputs):
+            dense.setdefault((notation.bias, inputs), []).append(k)
+    return [
+        DenseBlock(
+            members=tuple(members),
+            inputs=inputs,
+            weights=tuple(nodes[m].children[: len(inputs)] for m in members),
+            biases=tuple(nodes[m].children[-1] for m in members) if has_bias else None,
         )
-    # Map blocks, in one pass over the nodes in order: a node joins the block of its (op, constants,
-    # source block) unless that block already reads its column; a member is numbered at once, so a
-    # map of a map block is found too (a reader comes after what it reads).
+        for (has_bias, inputs), members in dense.items()
+    ]
+
+
+def _map_blocks(plan: Plan, block_of: dict[int, tuple[int, int]], first_number: int) -> list[MapBlock]:
+    """Activations of layers: the same one-input op on columns of one block, numbered from ``first_number``.
+
+    In one pass over the nodes in order: a node joins the block of its (op, constants, source
+    block) unless that block already reads its column; a member is numbered at once (in
+    ``block_of``), so a map of a map block is found too (a reader comes after what it reads).
+    """
     open_blocks: dict[tuple[int, tuple[Any, ...], int], int] = {}
     maps: dict[int, tuple[Op, tuple[Any, ...], int, list[int], list[int]]] = {}  # op, attrs, source, members, columns
     seen_columns: dict[int, set[int]] = {}
-    for k, node in enumerate(nodes):
+    for k, node in enumerate(plan.nodes):
         op = node.op
         if node.kind != "op" or op is None or op.arity != 1 or len(node.children) != 1:
             continue
@@ -363,7 +431,7 @@ def layout(plan: Plan) -> Layout:
         if number is not None and source[1] in seen_columns[number]:
             continue  # one column mapped twice: this one is computed on its own
         if number is None:
-            number = open_blocks[key] = len(blocks) + len(maps)
+            number = open_blocks[key] = first_number + len(maps)
             maps[number] = (op, node.attrs, source[0], [], [])
             seen_columns[number] = set()
         members, columns = maps[number][3], maps[number][4]
@@ -371,16 +439,10 @@ def layout(plan: Plan) -> Layout:
         members.append(k)
         columns.append(source[1])
         seen_columns[number].add(source[1])
-    for number in sorted(maps):
-        op, attrs, source_number, members, columns = maps[number]
-        add(MapBlock(op, attrs, tuple(members), source_number, tuple(columns)))
-    statements: list[tuple[Literal["node", "block"], int]] = []
-    for k, node in enumerate(nodes):
-        if k in first_of_block:
-            statements.append(("block", first_of_block[k]))
-        elif node.kind in ("op", "fixed") and k not in block_of:
-            statements.append(("node", k))
-    return Layout(tuple(blocks), block_of, tuple(statements))
+    return [
+        MapBlock(op, attrs, tuple(members), source_number, tuple(columns))
+        for _, (op, attrs, source_number, members, columns) in sorted(maps.items())
+    ]
 
 
 def _hashable(attrs: tuple[Any, ...]) -> tuple[Any, ...]:

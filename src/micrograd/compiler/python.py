@@ -6,11 +6,12 @@ once is written straight into the expression that uses it) and the chain rule
 backward, summing each parameter's gradient in a local. Every op's value and
 local derivative come from its row of the table: the code calls ``op_tanh_f(x)``
 and ``op_tanh_d(x, out)``, which are the row's own ``forward`` and ``derivative``,
-put in the namespace of the generated code. Only ``+``, ``*``, ``linear``,
-``dot``, ``relu`` and ``x ** <integer>`` are written inline, as Python
-arithmetic that gives the very same floats (a test holds them to the table),
-and only the derivatives of ``+`` (1), ``*`` (the other factor) and ``linear``
-and ``dot`` (x for w, w for x, 1 for the bias) are written out.
+put in the namespace of the generated code. Only the rows with a ``notation``
+(``micrograd.ops.Notation``: ``+``, ``*``, ``linear``, ``dot``, ``relu`` and
+``x ** <integer>``) are written inline, as Python arithmetic that gives the very
+same floats (a test holds them to the table), and only the derivatives their
+notation implies are written out: 1 for ``+``, the other factor for ``*``, x for
+w, w for x and 1 for a bias. The emitter asks the row; it never tests which op it is.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Any
 
 from micrograd.compiler._text import CHUNK, Symbols, chunked_sum, literal, unpack, wrapped
 from micrograd.compiler.plan import Plan, PlanNode
-from micrograd.ops import ADD, DOT, LINEAR, MUL, POW, RELU, Op
+from micrograd.ops import Op
 
 __all__ = ["example_source", "regularizer_source", "namespace", "inline_forward", "inline_derivatives"]
 
 # Operator precedence, to print nested expressions with only the parentheses Python needs.
 _CONDITIONAL, _SUM, _PRODUCT, _NEGATIVE, _POWER, _ATOM = 1, 5, 6, 7, 8, 10
+_INFIX = {"+": _SUM, "*": _PRODUCT}  # the row operators written inline, and their precedence
 # Inlined expressions nest; past this depth a value gets its own statement (Python's parser nests too).
 _MAX_INLINE_DEPTH = 50
 
@@ -47,7 +49,7 @@ def _leaf(text: str) -> Expression:
 
 
 def _integer_exponent(op: Op, attrs: Sequence[Any]) -> bool:
-    if op is not POW or len(attrs) != 1 or not isinstance(attrs[0], float):
+    if not op.written_as("power") or len(attrs) != 1 or not isinstance(attrs[0], float):
         return False
     k = attrs[0]
     return k.is_integer() and abs(k) < 1e15
@@ -60,18 +62,20 @@ def inline_forward(op: Op, attrs: Sequence[Any], args: Sequence[Expression]) -> 
     integral float k is what ``ops.float_pow`` computes (the same float, and the same
     ZeroDivisionError and OverflowError); fractional powers go through the table.
     """
-    if op is ADD:
-        return f"{_operand(args[0], _SUM)} + {_operand(args[1], _SUM + 1)}", _SUM
-    if op is MUL:
-        return f"{_operand(args[0], _PRODUCT)} * {_operand(args[1], _PRODUCT + 1)}", _PRODUCT
-    if op is LINEAR or op is DOT:  # bias + w1*x1 + w2*x2 ..., left to right as the table adds
+    notation = op.notation
+    if notation is None:
+        return None
+    level = _INFIX.get(notation.symbol) if notation.form == "infix" else None
+    if level is not None:  # + and *: Python's own operators give the row's floats
+        return f"{_operand(args[0], level)} {notation.symbol} {_operand(args[1], level + 1)}", level
+    if notation.form == "sum_of_products":  # bias + w1*x1 + w2*x2 ..., left to right as the table adds
         n = len(args) // 2
         if n > CHUNK:
             return None  # written as several statements, see _sum_of_products
-        start = _operand(args[-1], _SUM) if op is LINEAR else "0.0"
+        start = _operand(args[-1], _SUM) if notation.bias else "0.0"
         products = _products(args)
         return " + ".join([start, *products]), _SUM
-    if op is RELU:
+    if notation.form == "clip_below_zero":
         x = args[0][0]
         return f"0.0 if {x} < 0.0 else {x}", _CONDITIONAL  # as ops.relu: NaN flows through
     if _integer_exponent(op, attrs):
@@ -89,19 +93,27 @@ def _products(args: Sequence[Expression]) -> list[str]:
 def _sum_of_products(target: str, op: Op, args: Sequence[Expression]) -> list[str]:
     """A long linear or dot as statements of at most CHUNK products each, added in the table's order."""
     products = _products(args)
-    start = _operand(args[-1], _SUM) if op is LINEAR else "0.0"
+    start = _operand(args[-1], _SUM) if _has_bias(op) else "0.0"
     return chunked_sum(target, products, start)
 
 
+def _has_bias(op: Op) -> bool:
+    return op.notation is not None and op.notation.bias
+
+
 def inline_derivatives(op: Op, args: Sequence[str]) -> list[str | None] | None:
-    """The trivial local derivatives, one per input (None stands for exactly 1), or None for the table's rule."""
-    if op is ADD:
+    """The trivial local derivatives, one per input (None stands for exactly 1), or None for the table's rule.
+
+    The row's notation says which they are: 1 and 1 for ``a + b``, the other factor for ``a * b``,
+    x for w, w for x and 1 for the bias of a sum of products.
+    """
+    if op.written_as("infix", "+"):
         return [None, None]
-    if op is MUL:
+    if op.written_as("infix", "*"):
         return [args[1], args[0]]
-    if op is LINEAR or op is DOT:
+    if op.written_as("sum_of_products"):
         n = len(args) // 2
-        return [*args[n : 2 * n], *args[:n], *([None] if op is LINEAR else [])]
+        return [*args[n : 2 * n], *args[:n], *([None] if _has_bias(op) else [])]
     return None
 
 
@@ -132,12 +144,12 @@ def _read_by_backward(plan: Plan) -> set[int]:
     read: set[int] = set()
     needs = plan.needs_grad
     for k, node in enumerate(plan.nodes):
-        if node.kind != "op" or not needs[k] or node.op is ADD:
+        if node.kind != "op" or node.op is None or not needs[k] or node.op.written_as("infix", "+"):
             continue
         kids = node.children
-        if node.op is MUL:
+        if node.op.written_as("infix", "*"):
             read.update(kids[1 - i] for i in (0, 1) if needs[kids[i]])
-        elif node.op is LINEAR or node.op is DOT:
+        elif node.op.written_as("sum_of_products"):
             n = len(kids) // 2
             read.update(kids[n + i] for i in range(n) if needs[kids[i]])
             read.update(kids[i] for i in range(n) if needs[kids[n + i]])
@@ -152,7 +164,9 @@ def _forward(plan: Plan, symbols: Symbols, names: list[str]) -> list[str]:
     pass, is written straight into the expression that uses it (fewer lines: faster to compile)."""
     read = _read_by_backward(plan)
     uses = plan.uses()
-    named = {c for node in plan.nodes if node.op is RELU for c in node.children}  # relu reads them twice
+    # clip_below_zero reads its operand twice (x < 0.0, then x): a name, not an expression
+    named = {c for node in plan.nodes if node.op is not None and node.op.written_as("clip_below_zero")
+             for c in node.children}
     expressions: list[Expression] = []
     depth = [0] * len(plan)
     lines: list[str] = []
@@ -163,7 +177,7 @@ def _forward(plan: Plan, symbols: Symbols, names: list[str]) -> list[str]:
         assert node.op is not None
         kids = [expressions[c] for c in node.children]
         expression = inline_forward(node.op, node.attrs, kids)
-        if expression is None and (node.op is LINEAR or node.op is DOT):
+        if expression is None and node.op.written_as("sum_of_products"):
             lines += _sum_of_products(names[k], node.op, kids)
             expressions.append((names[k], _ATOM))
             continue

@@ -22,14 +22,17 @@ are drawn from the same stream.
     for i, name in enumerate(training.model.generate(20, temperature=0.5), 1):
         print(f"sample {i:2d}: {name}")
 
-A step runs on one of two engines: ``eager`` builds the graph of Values (the
-engine a learner reads; the hot spots are fused nodes of the op table), and
-``compiled`` (``micrograd.gpt_compiled``, needs numpy) records that graph once
-and replays it with arrays. Both give microgpt.py's losses and samples.
-``micrograd gpt train`` / ``micrograd gpt sample`` are the command line.
+A step runs on one of three engines: ``eager`` builds the graph of Values (the
+engine a learner reads; the hot spots are fused nodes of the op table), ``numpy``
+(needs numpy; once called ``compiled``) records that graph once and replays it
+with arrays, and ``torch`` (``micrograd.gpt.torch_engine``, needs PyTorch) runs
+the same model in PyTorch, with batches, bigger sizes, a GPU or several processes
+under torchrun. All give microgpt.py's losses and samples (torch in float64 on
+the CPU, to rounding). ``micrograd gpt train`` / ``micrograd gpt sample`` are the
+command line.
 
 The package: ``tokenizer`` (documents and characters to ids), ``model`` (the GPT), ``training``
-(the run) and ``checkpoint`` (the JSON file).
+(the run), ``checkpoint`` (the JSON file) and ``torch_engine`` (the run's steps in PyTorch).
 """
 
 from micrograd.gpt.checkpoint import CheckpointError, load, load_checkpoint, save

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from micrograd._files import (
     CHECKPOINT_FORMAT,
+    GPT_KIND,
+    READERS,
+    CheckpointError,
     atomic_write,
     checked_parameters,
+    checkpoint_failure,
+    checkpoint_kind,
+    checkpoint_name,
     finite_parameters,
     read_checkpoint_json,
 )
-from micrograd._outputs import NonFiniteOutput, finite_outputs
 from micrograd.gpt.model import GPT, GPTConfig
 from micrograd.gpt.tokenizer import PathLike
+from micrograd.outputs import NonFiniteOutput, finite_outputs
 
 __all__ = ["FORMAT", "KIND", "VERSION", "CheckpointError", "load", "load_checkpoint", "save"]
 
 FORMAT = CHECKPOINT_FORMAT  # the same family as micrograd.app.checkpoint; "kind" tells them apart
 VERSION = 1
-KIND = "gpt"
+KIND = GPT_KIND
 
-
-class CheckpointError(ValueError):
-    """A GPT checkpoint that cannot be used: truncated, not JSON, or not in the expected shape."""
-
+Fail = Callable[[str], Exception]
 
 def save(
     model: GPT,
@@ -76,19 +78,46 @@ def load(path: PathLike) -> GPT:
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read and check a GPT checkpoint: its entries, plus ``config`` (a GPTConfig), ``chars``, ``history``
     and ``model_object`` (the GPT)."""
-    name = os.fspath(path)
+    name = checkpoint_name(path, "micrograd.gpt.load")
+    return checkpoint_from_data(name, read_checkpoint_json(name, checkpoint_failure(name)))
 
-    def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {name!r}: {problem}")
 
-    data = read_checkpoint_json(name, fail)
-    if data.get("kind") != KIND:
-        raise fail(f"'kind' is {data.get('kind')!r}, expected {KIND!r}; this is not a GPT checkpoint")
+def checkpoint_from_data(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a GPT checkpoint already parsed from the file ``name``; what ``load_checkpoint`` returns."""
+    fail = checkpoint_failure(name)
+    if checkpoint_kind(data, fail) != KIND:
+        raise fail(READERS["mlp"])
     if data.get("version") != VERSION:
         raise fail(f"'version' is {data.get('version')!r}; this micrograd reads version {VERSION}")
     for key in ("model", "vocabulary", "parameters", "step"):
         if key not in data:
             raise fail(f"missing key {key!r}")
+    model = _checked_model(data, fail)
+    step = data["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise fail(f"'step' must be an int >= 0, got {step!r}")
+    for key in ("optimizer", "scheduler"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise fail(f"{key!r} must be an object or null, got {type(data[key]).__name__}")
+    extra = data.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise fail(f"'extra' must be an object, got {type(extra).__name__}")
+    history = _checked_history(extra.get("history", []), fail)
+    info = extra.get("training")
+    if info is not None:
+        model.rng = _training_stream(info, model.config.num_parameters, fail)
+    return {
+        **data,
+        "extra": extra,
+        "config": model.config,
+        "chars": model.chars,
+        "history": history,
+        "model_object": model,
+    }
+
+
+def _checked_model(data: dict[str, Any], fail: Fail) -> GPT:
+    """The GPT of the checkpoint's ``model`` sizes, ``vocabulary`` and ``parameters``, each checked first."""
     spec = data["model"]
     if not isinstance(spec, dict) or spec.get("type") != "GPT":
         raise fail("'model' must be an object with \"type\": \"GPT\"")
@@ -112,16 +141,11 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         model.load_state_dict(parameters)
     except (KeyError, TypeError, ValueError) as error:
         raise fail(f"the parameters do not fit the model: {error}") from None
-    step = data["step"]
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise fail(f"'step' must be an int >= 0, got {step!r}")
-    for key in ("optimizer", "scheduler"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise fail(f"{key!r} must be an object or null, got {type(data[key]).__name__}")
-    extra = data.get("extra") or {}
-    if not isinstance(extra, dict):
-        raise fail(f"'extra' must be an object, got {type(extra).__name__}")
-    history = extra.get("history", [])
+    return model
+
+
+def _checked_history(history: object, fail: Fail) -> list[dict[str, Any]]:
+    """``extra.history``: a list of {"step": int, "loss": finite number}."""
     if not isinstance(history, list):
         raise fail("'extra.history' must be a list")
     for i, entry in enumerate(history):
@@ -138,17 +162,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         finite_outputs("'extra.history' losses", [entry["loss"] for entry in history])
     except NonFiniteOutput as error:
         raise fail(str(error)) from None
-    info = extra.get("training")
-    if info is not None:
-        model.rng = _training_stream(info, config.num_parameters, fail)
-    return {
-        **data,
-        "extra": extra,
-        "config": config,
-        "chars": model.chars,
-        "history": history,
-        "model_object": model,
-    }
+    return history
 
 
 def _short(value: object) -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, cast
 
 from micrograd.engine import Value, no_grad
+from micrograd.fused import RMS_SCALE
 from micrograd.gpt.tokenizer import Tokenizer
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
+from micrograd.ops import add_in_order, relu, softmax_parts
 
 if TYPE_CHECKING:  # for annotations only: torch is imported when to_torch/from_torch are called
     import torch
@@ -155,20 +158,29 @@ class GPT(Module):
         self._check_tokens(tokens, minimum=2)
         return self._loss(tokens)
 
-    def _loss(
-        self,
-        tokens: Sequence[int],
-        token_embeddings: Sequence[Sequence[Value]] | None = None,
-        losses: list[Value] | None = None,
-    ) -> Value:
-        """The mean loss; with stand-ins for the token embeddings, and each position's loss put in ``losses``."""
+    def _loss(self, tokens: Sequence[int]) -> Value:
+        return self.mean_loss(self.position_losses(tokens))
+
+    def position_losses(
+        self, tokens: Sequence[int], token_embeddings: Sequence[Sequence[Value]] | None = None
+    ) -> list[Value]:
+        """The loss at each position (predicting ``tokens[t + 1]``), over the first block_size.
+
+        ``token_embeddings`` stand in for ``wte(tokens[t])`` when given: a compiled engine records the
+        graph with stand-ins, so that which row of wte is read becomes an input of its program.
+        """
         n = min(self.config.block_size, len(tokens) - 1)
         caches = self.new_caches()
-        losses = [] if losses is None else losses
+        losses = []
         for t in range(n):
             embedding = None if token_embeddings is None else token_embeddings[t]
             losses.append(_token_loss(self.forward(tokens[t], t, caches, embedding), tokens[t + 1]))
-        return cast(Value, sum(losses)) * (1 / n)
+        return losses
+
+    @staticmethod
+    def mean_loss(losses: Sequence[Value]) -> Value:
+        """The loss of a document: the mean of its positions' losses, added left to right as microgpt.py does."""
+        return cast(Value, sum(losses)) * (1 / len(losses))
 
     def document_loss(self, doc: str) -> Value:
         """``loss`` of ``[BOS] + doc + [BOS]``."""
@@ -238,21 +250,24 @@ class GPT(Module):
     def _draw(
         self, num: int, temperature: float, choices: Callable[..., list[int]], forced: list[int]
     ) -> Iterator[str]:
+        """The documents, drawn on floats: the same operations as the Values would do, without the graph."""
         tokens = range(self.config.vocab_size)
+        weights: _FloatWeights | None = None
         for _ in range(num):
-            with no_grad():  # not held across the yield: the caller's code between names builds graphs as usual
-                caches = self.new_caches()
-                token_id = self.bos
-                sample = [self.chars[i] for i in forced]
-                for pos_id in range(self.config.block_size):
-                    logits = self.forward(token_id, pos_id, caches)
-                    if pos_id < len(forced):
-                        token_id = forced[pos_id]
-                        continue
-                    token_id = choices(tokens, weights=_sampling_weights(logits, temperature))[0]
-                    if token_id == self.bos:
-                        break
-                    sample.append(self.chars[token_id])
+            if weights is None:  # read when the first document is asked for: the caller may train in between
+                weights = _FloatWeights(self)
+            caches: list[_FloatCache] = [([], []) for _ in self.layers]
+            token_id = self.bos
+            sample = [self.chars[i] for i in forced]
+            for pos_id in range(self.config.block_size):
+                logits = weights.forward(token_id, pos_id, caches)
+                if pos_id < len(forced):
+                    token_id = forced[pos_id]
+                    continue
+                token_id = choices(tokens, weights=_sampling_weights(logits, temperature))[0]
+                if token_id == self.bos:
+                    break
+                sample.append(self.chars[token_id])
             yield "".join(sample)
 
     def to_torch(self) -> torch.nn.Module:
@@ -285,7 +300,7 @@ def _token_loss(logits: list[Value], target: int) -> Value:
     return softmax_cross_entropy(logits, target)
 
 
-def _sampling_weights(logits: list[Value], temperature: float) -> list[float]:
+def _sampling_weights(logits: Sequence[Value] | Sequence[float], temperature: float) -> list[float]:
     """softmax(logits / temperature) as floats, with microgpt.py's operations in its order.
 
     A temperature so small that 1/temperature (or a logit times it) is past the largest float is
@@ -295,15 +310,77 @@ def _sampling_weights(logits: list[Value], temperature: float) -> list[float]:
         inverse = temperature**-1  # Value division by a number multiplies by its inverse
     except OverflowError:
         inverse = math.inf
-    scaled = [v.data * inverse for v in logits]
+    numbers = [v.data if isinstance(v, Value) else v for v in logits]
+    scaled = [x * inverse for x in numbers]
     if all(map(math.isfinite, scaled)):
-        largest = max(scaled)
-        exps = [math.exp(s - largest) for s in scaled]
+        exps, normaliser = softmax_parts(scaled)
     else:
-        top = max(v.data for v in logits)
-        exps = [math.exp((v.data - top) / temperature) for v in logits]  # 1 for the largest, else 0 or tiny
-    normaliser = sum(exps) ** -1
+        top = max(numbers)
+        exps = [math.exp((x - top) / temperature) for x in numbers]  # 1 for the largest, else 0 or tiny
+        normaliser = sum(exps) ** -1
     return [e * normaliser for e in exps]
+
+
+_FloatCache = tuple[list[list[float]], list[list[float]]]  # one layer's keys and values, one list per position
+
+
+class _FloatWeights:
+    """The model's weights as floats, and its forward pass on floats: sampling without building Values.
+
+    Every number is computed with the float operations of the op table's rows that the Value model's
+    nodes use (``dot``, ``rms_scale``, ``attention_score``, ``attend``, ``relu``), in the same order,
+    so the logits, and so the samples, are bit for bit the Value model's (a test holds them to it).
+    """
+
+    def __init__(self, model: GPT) -> None:
+        def rows(weight: list[list[Value]]) -> list[list[float]]:
+            return [[p.data for p in row] for row in weight]
+
+        self.wte, self.wpe, self.lm_head = rows(model.wte.weight), rows(model.wpe.weight), rows(model.lm_head.weight)
+        self.eps = model.norm.eps
+        self.layers = [
+            (layer.norm.eps, layer.attn.n_head, [rows(m.weight) for m in (layer.attn.wq, layer.attn.wk, layer.attn.wv,
+                                                                        layer.attn.wo, layer.fc1, layer.fc2)])
+            for layer in model.layers
+        ]
+
+    def forward(self, token: int, position: int, caches: list[_FloatCache]) -> list[float]:
+        """The logits after ``token`` at ``position`` (``GPT.forward`` on floats); appends to the caches."""
+        x = _float_norm([t + p for t, p in zip(self.wte[token], self.wpe[position], strict=True)], self.eps)
+        for (eps, n_head, (wq, wk, wv, wo, fc1, fc2)), (keys, values) in zip(self.layers, caches, strict=True):
+            h = _float_norm(x, eps)
+            q = _matvec(wq, h)
+            keys.append(_matvec(wk, h))
+            values.append(_matvec(wv, h))
+            hd = len(q) // n_head
+            scale = (hd**0.5) ** -1  # as CausalSelfAttention computes it
+            heads: list[float] = []
+            for lo in range(0, len(q), hd):
+                q_h = q[lo : lo + hd]
+                # attention_score and attend, written out so that the softmax is taken once per head, not per channel
+                scores = [_dot(q_h, key[lo : lo + hd]) * scale for key in keys]
+                exps, inverse = softmax_parts(scores)
+                weights = [e * inverse for e in exps]
+                heads += [_dot(weights, [value[j] for value in values]) for j in range(lo, lo + hd)]
+            x = [a + b for a, b in zip(_matvec(wo, heads), x, strict=True)]
+            hidden = [relu(a) for a in _matvec(fc1, _float_norm(x, eps))]
+            x = [a + b for a, b in zip(_matvec(fc2, hidden), x, strict=True)]
+        return _matvec(self.lm_head, x)
+
+
+def _dot(w: list[float], x: list[float]) -> float:
+    """w_1 x_1 + ... + w_n x_n from 0.0, left to right: the float operations of the dot row (``ops.DOT``)."""
+    total: float = add_in_order(map(operator.mul, w, x), 0.0)
+    return total
+
+
+def _matvec(rows: list[list[float]], x: list[float]) -> list[float]:
+    return [add_in_order(map(operator.mul, row, x), 0.0) for row in rows]
+
+
+def _float_norm(x: list[float], eps: float) -> list[float]:
+    scale = RMS_SCALE.forward(*x, eps=eps)
+    return [xi * scale for xi in x]
 
 
 def from_torch(module: torch.nn.Module, chars: Iterable[str] | None = None) -> GPT:

@@ -7,7 +7,11 @@ from collections.abc import Iterable
 
 from micrograd._files import read_text
 
-__all__ = ["PathLike", "Tokenizer", "documents", "read_documents"]
+__all__ = ["DATA_MODES", "PathLike", "Tokenizer", "documents", "read_documents", "windows"]
+
+# How a data file becomes documents: one per line (names, words), or consecutive windows of the
+# block size cut from the whole text (a play, a book), newlines included.
+DATA_MODES = ("lines", "windows")
 
 PathLike = str | os.PathLike[str]
 
@@ -17,8 +21,27 @@ def documents(text: str) -> list[str]:
     return [line.strip() for line in text.strip().split("\n") if line.strip()]
 
 
-def read_documents(path: PathLike) -> list[str]:
-    """The documents of a UTF-8 text file; ValueError if it holds none."""
+def windows(text: str, size: int) -> list[str]:
+    """``text`` cut into consecutive pieces of ``size`` characters (the last may be shorter), newlines kept.
+
+    As a document, a piece of ``block_size`` characters trains every position of the block: the model
+    reads BOS and predicts the piece's characters one by one.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"windows: size must be an int >= 1, got {size!r}")
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def read_documents(path: PathLike, mode: str = "lines", block_size: int | None = None) -> list[str]:
+    """The documents of a UTF-8 text file; ValueError if it holds none.
+
+    ``mode`` ``"lines"``: one per non-blank line, stripped; ``"windows"``: the whole text cut into
+    pieces of ``block_size`` characters (``windows``).
+    """
+    if mode not in DATA_MODES:
+        raise ValueError(f"read_documents: mode must be one of {', '.join(DATA_MODES)}, got {mode!r}")
+    if mode == "windows" and block_size is None:
+        raise ValueError("read_documents: mode 'windows' needs the block_size")
     name = os.fspath(path)
     try:
         # Universal newlines, as microgpt.py's open(): \r\n and \r become \n. read_text refuses
@@ -28,6 +51,11 @@ def read_documents(path: PathLike) -> list[str]:
         raise ValueError(f"data file {name!r} is a directory") from None
     except UnicodeDecodeError:
         raise ValueError(f"data file {name!r} is not UTF-8 text") from None
+    if mode == "windows":
+        assert block_size is not None  # checked above
+        if not text.strip():
+            raise ValueError(f"data file {name!r} is empty: it needs some text to cut into windows")
+        return windows(text, block_size)
     docs = documents(text)
     if not docs:
         raise ValueError(f"data file {name!r} is empty: it needs at least one non-blank line")

@@ -26,6 +26,7 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from micrograd._files import InputFileError, atomic_write, read_limit, read_limited
 from micrograd.viz.dot_reader import Defaults, DotSyntaxError
@@ -79,6 +80,17 @@ def _usage_error(message: str) -> int:
     return 2
 
 
+@dataclass
+class _Request:
+    """What a ``dot`` command line asks for."""
+
+    format: str = "dot"  # Graphviz's default output is the DOT text back
+    output: str | None = None
+    auto_name: bool = False  # -O: each picture beside its input
+    defaults: Defaults = field(default_factory=Defaults)  # -G, -N, -E: attributes the files start from
+    inputs: list[str] = field(default_factory=list)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run as ``dot``: hand over to a real Graphviz if there is one, else draw with the layered layout."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -89,11 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The layout is imported only now: a hand-over to Graphviz, and find_renderer's PATH scan, need none of it.
     from micrograd.viz.render import FORMATS, normal_format
 
-    format = "dot"  # Graphviz's default output is the DOT text back
-    output: str | None = None
-    auto_name = False
-    defaults = Defaults()  # -G, -N, -E: attributes the files start from
-    inputs: list[str] = []
+    request = _read_arguments(arguments)
+    if isinstance(request, int):  # -V, -? or a usage error: done
+        return request
+    try:
+        format = normal_format(request.format)
+    except ValueError as error:
+        if request.format.lower().startswith("xdot"):
+            return _usage_error(str(error))
+        return _usage_error(f'format "{request.format}" not recognized. Use one of: {" ".join(FORMATS)}')
+    return _draw_all(request.inputs, format, request.defaults, request.output, request.auto_name)
+
+
+def _read_arguments(arguments: list[str]) -> _Request | int:
+    """The request of a ``dot`` command line, or the exit status if it is answered here (-V, -?, a usage error)."""
+    request = _Request()
     position = 0
     while position < len(arguments):
         argument = arguments[position]
@@ -105,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(__doc__, file=sys.stdout)
             return 0
         if argument.startswith("-T"):
-            format = argument[2:]
+            request.format = argument[2:]
         elif argument.startswith("-K") or argument.startswith("-n") or argument in ("-y", "-v") or argument.startswith(
             "-q"
         ):
@@ -113,30 +135,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif argument.startswith("-l"):
             pass  # a PostScript library: not used by SVG or PNG
         elif argument == "-O":
-            auto_name = True
+            request.auto_name = True
         elif argument.startswith("-o"):
-            output = argument[2:]
-            if not output:
+            request.output = argument[2:]
+            if not request.output:
                 if position >= len(arguments):
                     return _usage_error("-o needs a file name")
-                output = arguments[position]
+                request.output = arguments[position]
                 position += 1
         elif argument[:2] in ("-G", "-N", "-E") and len(argument) > 2:
             name, _, value = argument[2:].partition("=")
-            chosen = {"G": defaults.graph, "N": defaults.node, "E": defaults.edge}[argument[1]]
+            chosen = {"G": request.defaults.graph, "N": request.defaults.node, "E": request.defaults.edge}[argument[1]]
             chosen[name] = value or "true"
         elif argument.startswith("-") and argument != "-":
             return _usage_error(f"option {argument} is not one this stand-in knows (see dot -?)")
         else:
-            inputs.append(argument)
-
-    try:
-        format = normal_format(format)
-    except ValueError as error:
-        if format.lower().startswith("xdot"):
-            return _usage_error(str(error))
-        return _usage_error(f'format "{format}" not recognized. Use one of: {" ".join(FORMATS)}')
-    return _draw_all(inputs, format, defaults, output, auto_name)
+            request.inputs.append(argument)
+    return request
 
 
 def _draw_all(inputs: list[str], format: str, defaults: Defaults, output: str | None, auto_name: bool) -> int:

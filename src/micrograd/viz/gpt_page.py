@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from micrograd._outputs import finite_outputs
+from micrograd.outputs import finite_outputs
 from micrograd.viz.html import _page
 
 if TYPE_CHECKING:

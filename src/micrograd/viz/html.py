@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypedDict
 
-from micrograd._outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.engine import Value
+from micrograd.outputs import binary_class, class_colour, class_name, finite_outputs, region_colour
 from micrograd.viz.graph import EXPLAIN_MAX_NODES
 from micrograd.viz.narrate import trace_backward
 
@@ -278,8 +278,8 @@ def training_html(history: TrainingHistory) -> str:
     "step k" means the parameters after k updates (step 0: the initial ones). A snapshot's
     boundary, loss and accuracy must all be of those parameters, and the curve's point k too,
     so the slider and the curves agree. Class names and colours come from
-    :mod:`micrograd._outputs`, as in every other picture; a nan or inf anywhere is refused
-    (:class:`~micrograd._outputs.NonFiniteOutput`) rather than drawn as something else.
+    :mod:`micrograd.outputs`, as in every other picture; a nan or inf anywhere is refused
+    (:class:`~micrograd.outputs.NonFiniteOutput`) rather than drawn as something else.
     """
     _check_history(history)
     snapshots = history["snapshots"]

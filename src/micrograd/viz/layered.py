@@ -355,104 +355,121 @@ def _isotonic_positions(desired: list[float], gaps: list[float]) -> list[float]:
     return [v + o for v, o in zip(values, offsets, strict=True)]
 
 
-def layout(graph: DotGraph) -> Layout:
-    """Place every node and route every edge of ``graph`` (see the module docstring for how)."""
-    rankdir = graph.graph_attributes.get("rankdir", "TB").upper()
-    left_to_right = rankdir in ("LR", "RL")
-    names = list(graph.nodes)
-    index = {name: i for i, name in enumerate(names)}
-    real_count = len(names)
+@dataclass
+class _Grid:
+    """The abstract layout: nodes (the graph's, then the waypoints of long edges) in layers.
 
-    # Sizes along the two axes of the abstract layout: "across" a layer and "along" the ranks.
-    sizes = [_node_size(graph.nodes[name], name, left_to_right) for name in names]
-    across = [h if left_to_right else w for w, h, _ in sizes]
-    along = [w if left_to_right else h for w, h, _ in sizes]
+    "across" is a node's size along its layer, "along" its size along the ranks; ``up`` and ``down``
+    are each node's neighbours in the layer above and below; ``chains`` maps an edge's number to the
+    nodes it passes, tail first (self-loops have none).
+    """
 
-    # 1. The edges, with cycles broken (self-loops are drawn but take no part in the layering).
-    pairs: list[tuple[int, int]] = []
-    for tail, head, _ in graph.edges:
-        pairs.append((index[tail], index[head]))
-    successors: list[list[int]] = [[] for _ in names]
+    real_count: int
+    layer: list[int]
+    across: list[float]
+    along: list[float]
+    up: list[list[int]]
+    down: list[list[int]]
+    chains: dict[int, list[int]]
+
+    @property
+    def total(self) -> int:
+        return len(self.layer)
+
+    @property
+    def depth(self) -> int:
+        return max(self.layer, default=-1) + 1
+
+
+def _forward_edges(pairs: list[tuple[int, int]], count: int) -> list[tuple[int, int, int]]:
+    """(tail, head, edge number) with the tail laid out above the head: cycles broken, self-loops left out."""
+    successors: list[list[int]] = [[] for _ in range(count)]
     for tail_index, head_index in pairs:
         if tail_index != head_index:
             successors[tail_index].append(head_index)
-    back = _break_cycles(real_count, successors)
-    forward: list[tuple[int, int, int]] = []  # (tail, head, edge number) with tail laid out above head
+    back = _break_cycles(count, successors)
+    forward: list[tuple[int, int, int]] = []
     for number, (tail_index, head_index) in enumerate(pairs):
         if tail_index == head_index:
             continue
         if (tail_index, head_index) in back:
             tail_index, head_index = head_index, tail_index
         forward.append((tail_index, head_index, number))
-    successors = [[] for _ in names]
-    predecessors: list[list[int]] = [[] for _ in names]
+    return forward
+
+
+def _grid(forward: list[tuple[int, int, int]], across: list[float], along: list[float]) -> _Grid:
+    """Layers for the nodes, and a waypoint in every layer a long edge crosses (each edge becomes a chain)."""
+    count = len(across)
+    successors: list[list[int]] = [[] for _ in range(count)]
+    predecessors: list[list[int]] = [[] for _ in range(count)]
     for tail_index, head_index, _ in forward:
         successors[tail_index].append(head_index)
         predecessors[head_index].append(tail_index)
-
-    # 2. Layers.
-    layer = _layers(real_count, successors, predecessors)
-
-    # 3. Waypoints on long edges: each becomes a chain through every layer it crosses.
-    chains: dict[int, list[int]] = {}
-    up: list[list[int]] = [[] for _ in names]  # neighbours in the layer above / below, per node
-    down: list[list[int]] = [[] for _ in names]
+    grid = _Grid(count, _layers(count, successors, predecessors), list(across), list(along),
+                 [[] for _ in range(count)], [[] for _ in range(count)], {})
     for tail_index, head_index, number in forward:
         chain = [tail_index]
-        for between in range(layer[tail_index] + 1, layer[head_index]):
-            waypoint = len(layer)
-            layer.append(between)
-            across.append(2.0)
-            along.append(0.0)
-            up.append([])
-            down.append([])
-            chain.append(waypoint)
+        for between in range(grid.layer[tail_index] + 1, grid.layer[head_index]):
+            chain.append(len(grid.layer))
+            grid.layer.append(between)
+            grid.across.append(2.0)
+            grid.along.append(0.0)
+            grid.up.append([])
+            grid.down.append([])
         chain.append(head_index)
         for upper, lower in zip(chain, chain[1:], strict=False):
-            down[upper].append(lower)
-            up[lower].append(upper)
-        chains[number] = chain
-    total = len(layer)
-    depth = max(layer, default=-1) + 1
-    rows: list[list[int]] = [[] for _ in range(depth)]
-    # Initial order: a depth-first walk from the top, so children start near their parents.
-    seen = [False] * total
-    for start in sorted(range(total), key=lambda n: layer[n]):
+            grid.down[upper].append(lower)
+            grid.up[lower].append(upper)
+        grid.chains[number] = chain
+    return grid
+
+
+def _initial_rows(grid: _Grid) -> list[list[int]]:
+    """Each layer's nodes in a first order: a depth-first walk from the top, so children start near their parents."""
+    rows: list[list[int]] = [[] for _ in range(grid.depth)]
+    seen = [False] * grid.total
+    for start in sorted(range(grid.total), key=lambda n: grid.layer[n]):
         stack = [start]
         while stack:
             node = stack.pop()
             if seen[node]:
                 continue
             seen[node] = True
-            rows[layer[node]].append(node)
-            stack.extend(reversed(down[node]))
+            rows[grid.layer[node]].append(node)
+            stack.extend(reversed(grid.down[node]))
+    return rows
 
-    # 4. Barycentre sweeps, keeping the best.
-    position = [0] * total
 
-    def number_rows() -> None:
-        for row in rows:
-            for place, node in enumerate(row):
-                position[node] = place
+def _crossing_count(grid: _Grid, rows: list[list[int]], position: list[int]) -> int:
+    count = 0
+    for row in rows[:-1]:
+        uppers = [position[node] for node in row for _ in grid.down[node]]
+        lowers = [position[lower] for node in row for lower in grid.down[node]]
+        count += _crossings(uppers, lowers)
+    return count
 
-    def crossing_count() -> int:
-        count = 0
-        for row in rows[:-1]:
-            uppers = [position[node] for node in row for _ in down[node]]
-            lowers = [position[lower] for node in row for lower in down[node]]
-            count += _crossings(uppers, lowers)
-        return count
 
-    number_rows()
-    best_rows, best = [list(row) for row in rows], crossing_count()
+def _numbered(rows: list[list[int]], position: list[int]) -> None:
+    """``position[node]``: the node's place in its row."""
+    for row in rows:
+        for place, node in enumerate(row):
+            position[node] = place
+
+
+def _ordered_rows(grid: _Grid, rows: list[list[int]]) -> list[list[int]]:
+    """The rows after barycentre sweeps, down and up in turn: the order with the fewest crossings seen."""
+    position = [0] * grid.total
+    _numbered(rows, position)
+    best_rows, best = [list(row) for row in rows], _crossing_count(grid, rows, position)
     for sweep in range(_SWEEPS):
         if best == 0:
             break
         downward = sweep % 2 == 0
-        sequence = range(1, depth) if downward else range(depth - 2, -1, -1)
+        sequence = range(1, grid.depth) if downward else range(grid.depth - 2, -1, -1)
+        neighbours = grid.up if downward else grid.down
         for row_number in sequence:
             row = rows[row_number]
-            neighbours = up if downward else down
 
             def key(node: int, neighbours: list[list[int]] = neighbours) -> float:
                 linked = neighbours[node]
@@ -461,14 +478,16 @@ def layout(graph: DotGraph) -> Layout:
             row.sort(key=key)
             for place, node in enumerate(row):
                 position[node] = place
-        count = crossing_count()
+        count = _crossing_count(grid, rows, position)
         if count < best:
             best_rows, best = [list(row) for row in rows], count
-    rows = best_rows
-    number_rows()
+    return best_rows
 
-    # 5. Coordinates across the layers: packed first, then pulled towards neighbours.
-    coordinate = [0.0] * total
+
+def _across_coordinates(grid: _Grid, rows: list[list[int]]) -> list[float]:
+    """Each node's centre across its layer: packed first, then pulled towards its neighbours."""
+    across = grid.across
+    coordinate = [0.0] * grid.total
     for row in rows:
         edge = 0.0
         for node in row:
@@ -477,109 +496,135 @@ def layout(graph: DotGraph) -> Layout:
 
     def gaps(row: list[int]) -> list[float]:
         return [
-            (across[a] + across[b]) / 2 + (_NODE_SEPARATION if a < real_count or b < real_count else 8.0)
+            (across[a] + across[b]) / 2 + (_NODE_SEPARATION if a < grid.real_count or b < grid.real_count else 8.0)
             for a, b in zip(row, row[1:], strict=False)
         ]
 
     for sweep in range(8):
         downward = sweep % 2 == 0
-        sequence = range(1, depth) if downward else range(depth - 2, -1, -1)
+        sequence = range(1, grid.depth) if downward else range(grid.depth - 2, -1, -1)
+        neighbours = grid.up if downward else grid.down
         for row_number in sequence:
             row = rows[row_number]
-            neighbours = up if downward else down
             desired = []
             for node in row:
-                linked = neighbours[node] or (down[node] if downward else up[node])
+                linked = neighbours[node] or (grid.down[node] if downward else grid.up[node])
                 desired.append(sum(coordinate[n] for n in linked) / len(linked) if linked else coordinate[node])
             for node, placed in zip(row, _isotonic_positions(desired, gaps(row)), strict=True):
                 coordinate[node] = placed
-    lowest = min((coordinate[n] - across[n] / 2 for n in range(total)), default=0.0)
-    for node in range(total):
-        coordinate[node] += _MARGIN - lowest
+    lowest = min((coordinate[n] - across[n] / 2 for n in range(grid.total)), default=0.0)
+    shift = _MARGIN - lowest
+    return [value + shift for value in coordinate]
 
-    # Ranks: each layer as thick as its thickest node, ranksep between layers.
-    thickness = [0.0] * depth
-    for node in range(total):
-        thickness[layer[node]] = max(thickness[layer[node]], along[node])
+
+def _rank_centres(grid: _Grid) -> tuple[list[float], float]:
+    """Each layer's centre along the ranks (as thick as its thickest node, ranksep between), and the extent."""
+    thickness = [0.0] * grid.depth
+    for node in range(grid.total):
+        thickness[grid.layer[node]] = max(thickness[grid.layer[node]], grid.along[node])
     rank_centre = []
     edge = _MARGIN
     for row_thickness in thickness:
         rank_centre.append(edge + row_thickness / 2)
         edge += row_thickness + _RANK_SEPARATION
-    extent_along = edge - _RANK_SEPARATION + _MARGIN if depth else 2 * _MARGIN
-    extent_across = max((coordinate[n] + across[n] / 2 for n in range(total)), default=0.0) + _MARGIN
+    return rank_centre, (edge - _RANK_SEPARATION + _MARGIN if grid.depth else 2 * _MARGIN)
 
-    # The graph's own label (a title) takes a strip at the top.
+
+@dataclass
+class _Frame:
+    """From the abstract layout's axes (across a layer, along the ranks) to the picture's x and y."""
+
+    left_to_right: bool
+    flip_along: bool  # BT and RL: the ranks run the other way
+    extent_along: float
+    title_height: float  # the strip at the top that the graph's label takes
+
+    def point(self, across_value: float, along_value: float) -> tuple[float, float]:
+        if self.flip_along:
+            along_value = self.extent_along - along_value
+        if self.left_to_right:
+            return along_value, across_value + self.title_height
+        return across_value, along_value + self.title_height
+
+
+def _placed_node(graph: DotGraph, name: str, centre: tuple[float, float],
+                 size: tuple[float, float, Field | None]) -> PlacedNode:
+    x, y = centre
+    node_width, node_height, record = size
+    attributes = graph.nodes[name]
+    if record is not None:
+        _place(record, x - node_width / 2, y - node_height / 2, node_width, node_height, _font_size(attributes))
+    return PlacedNode(
+        name=name,
+        label=unescape_label(attributes.get("label", "\\N").replace("\\N", name)),
+        shape=attributes.get("shape", "ellipse").lower(),
+        x=x,
+        y=y,
+        width=node_width,
+        height=node_height,
+        attributes=attributes,
+        record=record,
+    )
+
+
+def _self_loop(looped: PlacedNode) -> list[tuple[float, float]]:
+    """A small loop beside the node."""
+    right, middle = looped.x + looped.width / 2, looped.y
+    return [(right, middle - 6), (right + 18, middle - 14), (right + 18, middle + 14), (right, middle + 6)]
+
+
+def _route(grid: _Grid, chain: list[int], rank_centre: list[float], coordinate: list[float],
+           frame: _Frame) -> list[tuple[float, float]]:
+    """An edge's waypoints: from the tail's far side, through the chain's waypoints, to the head's near side."""
+    route = []
+    for step, node in enumerate(chain):
+        centre = rank_centre[grid.layer[node]]
+        if step == 0:
+            centre += grid.along[node] / 2
+        elif step == len(chain) - 1:
+            centre -= grid.along[node] / 2
+        route.append(frame.point(coordinate[node], centre))
+    return route
+
+
+def layout(graph: DotGraph) -> Layout:
+    """Place every node and route every edge of ``graph`` (see the module docstring for how)."""
+    rankdir = graph.graph_attributes.get("rankdir", "TB").upper()
+    left_to_right = rankdir in ("LR", "RL")
+    names = list(graph.nodes)
+    index = {name: i for i, name in enumerate(names)}
+    sizes = [_node_size(graph.nodes[name], name, left_to_right) for name in names]
+    forward = _forward_edges([(index[tail], index[head]) for tail, head, _ in graph.edges], len(names))
+    grid = _grid(forward, [h if left_to_right else w for w, h, _ in sizes],
+                 [w if left_to_right else h for w, h, _ in sizes])
+    rows = _ordered_rows(grid, _initial_rows(grid))
+    coordinate = _across_coordinates(grid, rows)
+    rank_centre, extent_along = _rank_centres(grid)
+    extent_across = max((coordinate[n] + grid.across[n] / 2 for n in range(grid.total)), default=0.0) + _MARGIN
+
     title = unescape_label(graph.graph_attributes.get("label", ""))
     title_height = _text_box(title, _font_size(graph.graph_attributes))[1] + 8.0 if title else 0.0
-
-    flip_along = rankdir in ("BT", "RL")
-
-    def to_picture(across_value: float, along_value: float) -> tuple[float, float]:
-        if flip_along:
-            along_value = extent_along - along_value
-        if left_to_right:
-            return along_value, across_value + title_height
-        return across_value, along_value + title_height
-
+    frame = _Frame(left_to_right, rankdir in ("BT", "RL"), extent_along, title_height)
     width, height = (extent_along, extent_across) if left_to_right else (extent_across, extent_along)
     if title:
         width = max(width, _text_box(title, _font_size(graph.graph_attributes))[0] + 2 * _MARGIN)
-    height += title_height
 
-    placed_nodes = []
-    for node, name in enumerate(names):
-        x, y = to_picture(coordinate[node], rank_centre[layer[node]])
-        node_width, node_height, record = sizes[node]
-        attributes = graph.nodes[name]
-        if record is not None:
-            _place(record, x - node_width / 2, y - node_height / 2, node_width, node_height, _font_size(attributes))
-        placed_nodes.append(
-            PlacedNode(
-                name=name,
-                label=unescape_label(attributes.get("label", "\\N").replace("\\N", name)),
-                shape=attributes.get("shape", "ellipse").lower(),
-                x=x,
-                y=y,
-                width=node_width,
-                height=node_height,
-                attributes=attributes,
-                record=record,
-            )
-        )
-
-    # 6. Edge routes: from the tail's far side, through the waypoints, to the head's near side.
+    placed_nodes = [
+        _placed_node(graph, name, frame.point(coordinate[node], rank_centre[grid.layer[node]]), sizes[node])
+        for node, name in enumerate(names)
+    ]
     placed_edges = []
     for number, (tail, head, attributes) in enumerate(graph.edges):
-        if number not in chains:  # a self-loop: a small loop beside the node
-            looped = placed_nodes[index[tail]]
-            right, middle = looped.x + looped.width / 2, looped.y
-            points = [(right, middle - 6), (right + 18, middle - 14), (right + 18, middle + 14), (right, middle + 6)]
-            placed_edges.append(PlacedEdge(tail, head, points, attributes))
+        if number not in grid.chains:
+            placed_edges.append(PlacedEdge(tail, head, _self_loop(placed_nodes[index[tail]]), attributes))
             continue
-        chain = chains[number]
-        route = []
-        for step, node in enumerate(chain):
-            centre = rank_centre[layer[node]]
-            if step == 0:
-                centre += along[node] / 2
-            elif step == len(chain) - 1:
-                centre -= along[node] / 2
-            route.append(to_picture(coordinate[node], centre))
-        if index[tail] != chain[0]:  # laid out head-to-tail to break a cycle: the route still ends at the head
+        route = _route(grid, grid.chains[number], rank_centre, coordinate, frame)
+        if index[tail] != grid.chains[number][0]:  # laid out head-to-tail to break a cycle: still ends at the head
             route.reverse()
         placed_edges.append(PlacedEdge(tail, head, route, attributes))
-
-    return Layout(
-        width=width,
-        height=height,
-        nodes=placed_nodes,
-        edges=placed_edges,
-        graph_attributes=graph.graph_attributes,
-        directed=graph.directed,
-        label=title,
-        label_height=title_height,
-    )
+    return Layout(width=width, height=height + title_height, nodes=placed_nodes, edges=placed_edges,
+                  graph_attributes=graph.graph_attributes, directed=graph.directed, label=title,
+                  label_height=title_height)
 
 
 def curve(points: list[tuple[float, float]], left_to_right: bool) -> list[tuple[float, float]]:

@@ -382,14 +382,15 @@ def _name_term(node: Value, names: dict[Value, str]) -> _Term:
 def _op_term(op: Op, attrs: tuple[Any, ...], parts: Sequence[_Term]) -> _Term:
     """The op applied to ``parts``, written out: 'a + b', 'x**2', 'w1*x1 + w2*x2 + b', 'tanh(n)'."""
     data = _forward_data(op, attrs, parts)
-    name = op.name
-    if name in ("+", "*", "**") and len(parts) == 2:
-        term = parts[0] + parts[1] if name == "+" else parts[0] * parts[1] if name == "*" else parts[0] ** parts[1]
+    notation = op.notation  # the row says how it is written out; the narration does not test which op it is
+    form, symbol = (notation.form, notation.symbol) if notation is not None else ("", "")
+    if form == "infix" and symbol in ("+", "*", "**") and len(parts) == 2:
+        term = parts[0] + parts[1] if symbol == "+" else parts[0] * parts[1] if symbol == "*" else parts[0] ** parts[1]
         return _Term(term.text, data, term.rank)
-    if name == "pow" and len(parts) == 1 and len(attrs) == 1:
+    if form == "power" and len(parts) == 1 and len(attrs) == 1:
         return _Term((parts[0] ** _Term.number(float(attrs[0]))).text, data, _POWER)
-    if name in ("linear", "dot") and parts:
-        bias = name == "linear"
+    if form == "sum_of_products" and notation is not None and parts:
+        bias = notation.bias
         count = (len(parts) - 1) // 2 if bias else len(parts) // 2
         if 2 * count + bias == len(parts):
             terms = [(w * x).text for w, x in zip(parts[:count], parts[count : 2 * count], strict=True)]
@@ -398,7 +399,7 @@ def _op_term(op: Op, attrs: tuple[Any, ...], parts: Sequence[_Term]) -> _Term:
             return _Term(" + ".join(terms) or "0", data, _SUM if len(terms) > 1 else _PRODUCT)
     keywords = [f"{key}={_number(value)}" for key, value in zip(op.attrs, attrs, strict=True)]
     arguments = [part.text for part in parts] + keywords
-    return _Term(f"{name}({', '.join(arguments)})", data, _ATOM)
+    return _Term(f"{op.name}({', '.join(arguments)})", data, _ATOM)
 
 
 def _forward_data(op: Op, attrs: tuple[Any, ...], parts: Sequence[_Term]) -> float:

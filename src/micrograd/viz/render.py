@@ -352,14 +352,11 @@ def _paint(placed: Layout, format: str) -> bytes:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection, PatchCollection
         from matplotlib.figure import Figure
-        from matplotlib.patches import Ellipse, PathPatch, Polygon, Rectangle
-        from matplotlib.path import Path as CurvePath
     except ImportError:
         raise MissingPainter(
             f"drawing {format.upper()} without Graphviz needs matplotlib: pip install 'micrograd[viz]' "
             "(or install Graphviz); SVG needs neither"
         ) from None
-    left_to_right = placed.graph_attributes.get("rankdir", "TB").upper() in ("LR", "RL")
     scale = 1 / 72  # points to inches
     figure = Figure(figsize=(max(placed.width, 1) * scale, max(placed.height, 1) * scale))
     FigureCanvasAgg(figure)
@@ -369,29 +366,51 @@ def _paint(placed: Layout, format: str) -> bytes:
     axes.set_axis_off()
     figure.patch.set_facecolor(_colour(placed.graph_attributes.get("bgcolor"), "white"))
 
-    def family(attributes: dict[str, str]) -> str:
-        name = attributes.get("fontname", _DEFAULT_FONT).lower()
-        return next((value for key, value in _MATPLOTLIB_FONTS.items() if key in name), "serif")
-
     lettering = _Lettering()
-
-    def text(x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
-        lines = label_lines(words)
-        # matplotlib's sans-serif (DejaVu Sans) runs a little wider than the Helvetica the boxes are sized for.
-        size = 0.95 * _font_size(attributes)
-        first = y - (len(lines) - 1) * size * 0.6
-        for number, line in enumerate(lines):
-            if line.strip():
-                lettering.add(line, x, first + number * size * 1.2, size, family(attributes), colour)
-
     if placed.label:
-        text(placed.width / 2, placed.label_height / 2, placed.label, placed.graph_attributes, "black")
+        _letter(lettering, placed.width / 2, placed.label_height / 2, placed.label, placed.graph_attributes, "black")
     # Shapes are gathered into a few collections, each drawn as one artist: a thousand separate
     # patches cost most of the time of a big picture in bookkeeping, not in drawing.
+    curves = _edge_patches(placed)
+    shapes, separators, separator_colours = _node_patches(placed, lettering)
+    # Edges under the boxes (whose white fill hides their ends), separators on the boxes, text on top.
+    axes.add_collection(PatchCollection(curves, match_original=True, zorder=1), autolim=False)
+    axes.add_collection(PatchCollection(shapes, match_original=True, zorder=2), autolim=False)
+    axes.add_collection(LineCollection(separators, colors=separator_colours, linewidths=1, zorder=3), autolim=False)
+    for patch in lettering.patches():
+        patch.set_zorder(4)
+        axes.add_artist(patch)
+    buffer = io.BytesIO()
+    # 72 dpi: one pixel per point, as the SVG; fast PNG compression, since the pictures are mostly white.
+    options: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if format == "png" else {}
+    figure.savefig(buffer, format="jpeg" if format == "jpg" else format, dpi=72, **options)
+    return buffer.getvalue()
+
+
+def _family(attributes: dict[str, str]) -> str:
+    """The matplotlib font family closest to the DOT ``fontname``."""
+    name = attributes.get("fontname", _DEFAULT_FONT).lower()
+    return next((value for key, value in _MATPLOTLIB_FONTS.items() if key in name), "serif")
+
+
+def _letter(lettering: _Lettering, x: float, y: float, words: str, attributes: dict[str, str], colour: str) -> None:
+    """A label's lines, centred on (x, y)."""
+    lines = label_lines(words)
+    # matplotlib's sans-serif (DejaVu Sans) runs a little wider than the Helvetica the boxes are sized for.
+    size = 0.95 * _font_size(attributes)
+    first = y - (len(lines) - 1) * size * 0.6
+    for number, line in enumerate(lines):
+        if line.strip():
+            lettering.add(line, x, first + number * size * 1.2, size, _family(attributes), colour)
+
+
+def _edge_patches(placed: Layout) -> list[Any]:
+    """Every visible edge's curve and arrowheads, as matplotlib patches."""
+    from matplotlib.patches import PathPatch, Polygon
+    from matplotlib.path import Path as CurvePath
+
+    left_to_right = placed.graph_attributes.get("rankdir", "TB").upper() in ("LR", "RL")
     curves: list[Any] = []
-    shapes: list[Any] = []
-    separators: list[Any] = []
-    separator_colours: list[str] = []
     for edge in placed.edges:
         if "invis" in _styles(edge.attributes):
             continue
@@ -401,6 +420,16 @@ def _paint(placed: Layout, format: str) -> bytes:
         curves.append(PathPatch(CurvePath(points, codes), fill=False, edgecolor=colour, linewidth=1))
         for triangle in heads:
             curves.append(Polygon(triangle, closed=True, facecolor=colour, edgecolor=colour, linewidth=1))
+    return curves
+
+
+def _node_patches(placed: Layout, lettering: _Lettering) -> tuple[list[Any], list[Any], list[str]]:
+    """Every visible node's shape, its record's separator lines and their colours; its text goes to ``lettering``."""
+    from matplotlib.patches import Ellipse, Rectangle
+
+    shapes: list[Any] = []
+    separators: list[Any] = []
+    separator_colours: list[str] = []
     for node in placed.nodes:
         attributes = node.attributes
         if "invis" in _styles(attributes):
@@ -421,21 +450,11 @@ def _paint(placed: Layout, format: str) -> bytes:
                 separators.append(((x1, y1), (x2, y2)))
                 separator_colours.append(stroke)
             for leaf in _text_fields(node.record):
-                text(leaf.x + leaf.width / 2, leaf.y + leaf.height / 2, leaf.text, attributes, text_colour)
+                _letter(lettering, leaf.x + leaf.width / 2, leaf.y + leaf.height / 2, leaf.text, attributes,
+                        text_colour)
         elif node.shape != "point":
-            text(node.x, node.y, node.label, attributes, text_colour)
-    # Edges under the boxes (whose white fill hides their ends), separators on the boxes, text on top.
-    axes.add_collection(PatchCollection(curves, match_original=True, zorder=1), autolim=False)
-    axes.add_collection(PatchCollection(shapes, match_original=True, zorder=2), autolim=False)
-    axes.add_collection(LineCollection(separators, colors=separator_colours, linewidths=1, zorder=3), autolim=False)
-    for patch in lettering.patches():
-        patch.set_zorder(4)
-        axes.add_artist(patch)
-    buffer = io.BytesIO()
-    # 72 dpi: one pixel per point, as the SVG; fast PNG compression, since the pictures are mostly white.
-    options: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if format == "png" else {}
-    figure.savefig(buffer, format="jpeg" if format == "jpg" else format, dpi=72, **options)
-    return buffer.getvalue()
+            _letter(lettering, node.x, node.y, node.label, attributes, text_colour)
+    return shapes, separators, separator_colours
 
 
 # ----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The one boundary for numbers leaving the program, and the one set of class names and colours.
 
+``micrograd.outputs`` is public: notebooks and your own plots use the same names and colours.
+
 Everything a user reads -- ``predict``'s answer, a plot, a page, a checkpoint's history --
 passes its numbers through :func:`finite_outputs` first, so a NaN or an infinity is
 refused with one line naming where it came from, instead of each site deciding for

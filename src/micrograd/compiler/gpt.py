@@ -1,0 +1,289 @@
+"""The GPT's numpy engine: a training step recorded once, replayed with numpy for every document.
+
+A step's graph has the same shape for every document of the same length; only the token ids
+change: which row of ``wte`` each position reads, and which logit each cross-entropy picks. So
+the graph of a document as long as the block is recorded once, as a ``Plan`` (the recording
+format of ``micrograd.compiler``) with two kinds of token inputs:
+
+* *index* nodes: stand-ins for the token embeddings, each reading the row of ``wte`` its
+  position's token picks (``PlanNode.lookup``);
+* ``TokenAt`` constants: an op's constant that is the token at a position, such as the class
+  each cross-entropy picks (``tokens[t + 1]``).
+
+The recorded function returns the loss at each position (``GPT.position_losses``); a document
+of ``n`` positions is *cut* from it: the nodes its first ``n`` losses depend on. The loss
+of the document is then whatever the model makes of those ``n`` losses (``GPT.mean_loss``), run
+by the eager engine on n Values (a handful of nodes), so no shape of the loss is written here.
+
+The replay: op nodes grouped by (depth, op, number of inputs, constants), one group at a time,
+each computed by its row of the table for all members at once (``Op.on_arrays``, the row's own
+array code: element by element the eager engine's float operations in the eager order, so every
+loss is bit for bit the eager one for the same parameters). Backward runs the groups in reverse
+with ``Op.derivative_on_arrays``; only the order in which a node's gradient contributions are added
+differs from the eager engine, so gradients agree to rounding.
+
+``CompiledTraining`` is a ``Training`` run on this engine: the flat parameters and Adam's buffers
+as arrays, ``PaperAdam``'s update on them (the gradient is already a sum in another order than
+the eager engine's, so its square and root are numpy's rather than C's pow: as close, and faster).
+
+Needs numpy (``pip install 'micrograd[fast]'``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
+from micrograd.engine import Value
+from micrograd.ops import Op
+
+# The model and the run are micrograd.gpt's GPT and Training, passed in (not imported: gpt imports this module).
+GPT = Any
+Training = Any
+
+__all__ = ["Program", "SequencePlan", "CompiledTraining", "record_model"]
+
+
+@dataclass
+class _Group:
+    """Op nodes computed together: ``values[out[i]] = op(*values[children[:, i]])``."""
+
+    op: Op
+    attrs: dict[str, Any]  # constants of the op that are the same for every member
+    token_attrs: dict[str, np.ndarray]  # constants that are tokens: the position of each member's
+    out: np.ndarray  # (members,) slots
+    children: np.ndarray  # (arity, members) slots
+
+    def __post_init__(self) -> None:
+        self.flat_children = self.children.ravel()
+
+
+def record_model(model: GPT) -> Plan:
+    """The plan of the per-position losses of a document as long as the block, from the eager model."""
+    params = model.parameters()
+    param_position = {id(p): j for j, p in enumerate(params)}
+    n = model.config.block_size
+    wte_start = param_position[id(model.wte.weight[0][0])]
+    width = model.config.n_embd
+    # Any token ids will do: the shape of the graph does not depend on them.
+    ids = [model.bos] + [i % (model.config.vocab_size - 1) for i in range(n)]
+    tokens = [TokenAt(token, t) for t, token in enumerate(ids)]
+    stand_ins = [[Value(w.data) for w in model.wte.weight[token]] for token in ids[:n]]
+    roles: dict[int, tuple[Any, int] | PlanNode] = {
+        id(v): PlanNode("index", slot=t, lookup=(wte_start, width, j))
+        for t, row in enumerate(stand_ins)
+        for j, v in enumerate(row)
+    }
+    recording = record(
+        lambda: model.position_losses(tokens, stand_ins), roles, param_position, "the GPT's loss", 0, len(params)
+    )
+    return recording.plan
+
+
+class SequencePlan:
+    """A recorded plan as arrays, grouped for the replay; ``program(n)`` cuts the plan of a document of n positions."""
+
+    def __init__(self, plan: Plan, mean: Callable[[list[Value]], Value]) -> None:
+        self.plan = plan
+        self.mean = mean  # losses -> the document's loss, as the model computes it
+        self.size = len(plan)
+        self.outputs = np.array(plan.outputs or (plan.root,), dtype=np.intp)
+        depth = [0] * self.size
+        leaves: dict[str, list[Any]] = {"param": [], "param_index": [], "index": [], "lookup": [], "const": [],
+                                         "const_value": []}
+        groups: dict[tuple[Any, ...], tuple[Op, dict[str, Any], list[str], list[int], list[Any]]] = {}
+        depth_of = depth.__getitem__
+        for k, node in enumerate(plan.nodes):
+            if not node.children:
+                _leaf(k, node, leaves)
+                continue
+            op = node.op
+            if node.kind != "op" or op is None:
+                raise ValueError(f"the GPT's numpy engine: a node without a row in the op table ({node.label!r})")
+            depth[k] = level = 1 + max(map(depth_of, node.children))
+            tokens: list[str] = []
+            positions: list[int] = []
+            constant: tuple[Any, ...] = ()
+            if node.attrs:  # most nodes have none: the rest are sorted into token inputs and constants
+                attrs = dict(zip(op.attrs, node.attrs, strict=True))
+                tokens = sorted(name for name, value in attrs.items() if isinstance(value, TokenAt))
+                positions = [attrs[name].position for name in tokens]
+                constant = tuple(sorted((name, value) for name, value in attrs.items() if name not in tokens))
+            key = (level, id(op), len(node.children), tuple(tokens), constant)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (op, dict(constant), tokens, [], [])
+            group[3].append(k)
+            group[4].append((node.children, positions))
+        self.leaves = {name: np.array(items, dtype=float if name == "const_value" else np.intp).reshape(
+            (-1, 3) if name == "lookup" else (-1,)) for name, items in leaves.items()}
+        self.groups = [_make_group(*group) for _, group in sorted(groups.items(), key=lambda item: item[0][0])]
+
+    def program(self, n: int) -> Program:
+        """The loss and gradient of a document of ``n`` positions (``n + 1`` tokens)."""
+        if not 1 <= n <= len(self.outputs):
+            raise ValueError(
+                f"the GPT's numpy engine: a document of {n} positions, but the block is {len(self.outputs)}"
+            )
+        # The cut: what the first n losses depend on, found from them back (a child is at a smaller
+        # depth than its parent, so a group is reached before its children's). Those nodes read no
+        # token past the n + 1 of the document: a position's loss reads only the tokens up to the next.
+        live = np.zeros(self.size, dtype=bool)
+        live[self.outputs[:n]] = True
+        for group in reversed(self.groups):
+            reached = live[group.out]
+            if reached.any():
+                live[group.children[:, reached].ravel()] = True
+        return Program(self, live, n)
+
+
+def _leaf(k: int, node: PlanNode, leaves: dict[str, list[Any]]) -> None:
+    if node.kind == "param":
+        leaves["param"].append(k)
+        leaves["param_index"].append(node.slot)
+    elif node.kind == "index":
+        leaves["index"].append(k)
+        table, width, column = node.lookup
+        leaves["lookup"].append((node.slot, table + column, width))  # parameter: table + column + token * width
+    elif node.kind == "constant":
+        leaves["const"].append(k)
+        leaves["const_value"].append(node.const)
+    else:
+        raise ValueError(f"the GPT's numpy engine: a leaf of kind {node.kind!r} (inputs are token ids only)")
+
+
+def _make_group(op: Op, attrs: dict[str, Any], tokens: list[str], out: list[int], members: list[Any]) -> _Group:
+    arity = len(members[0][0])  # fromiter: a group may have thousands of members, and np.array of tuples is slow
+    flat = np.fromiter(itertools.chain.from_iterable(c for c, _ in members), np.intp, len(members) * arity)
+    children = flat.reshape(len(members), arity).T
+    positions = np.array([p for _, p in members], dtype=np.intp).reshape(len(members), len(tokens)).T
+    return _Group(op, attrs, dict(zip(tokens, positions, strict=True)), np.array(out, dtype=np.intp), children)
+
+
+class Program:
+    """The loss and its gradient for documents of ``n`` positions, cut from a ``SequencePlan``."""
+
+    def __init__(self, sequence: SequencePlan, live: np.ndarray, n: int) -> None:
+        self.n = n
+        self.n_params = sequence.plan.n_params
+        renumber = np.cumsum(live) - 1  # old slot -> new slot, for the slots kept
+        size = int(live.sum())
+        leaves = sequence.leaves
+
+        def kept(slots: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+            mask = live[slots]
+            return [renumber[slots[mask]], *(other[mask] for other in others)]
+
+        self.param_slots, self.param_index = kept(leaves["param"], leaves["param_index"])
+        self.index_slots, lookup = kept(leaves["index"], leaves["lookup"])
+        self.positions, self.offsets, self.widths = lookup.T
+        self.groups = []
+        for group in sequence.groups:
+            mask = live[group.out]
+            if mask.any():
+                tokens = {name: positions[mask] for name, positions in group.token_attrs.items()}
+                self.groups.append(
+                    _Group(group.op, group.attrs, tokens, renumber[group.out[mask]], renumber[group.children[:, mask]])
+                )
+        self.outputs = renumber[sequence.outputs[:n]]
+        self.mean = sequence.mean
+        self.size = size
+        self.const_slots, self.const_values = kept(leaves["const"], leaves["const_value"])
+
+    def loss_and_grad(self, parameters: np.ndarray, tokens: Sequence[int]) -> tuple[float, np.ndarray]:
+        """The loss of ``tokens`` (``n + 1`` ids) and its gradient with respect to every parameter."""
+        ids = np.asarray(tokens, dtype=np.intp)
+        values = np.empty(self.size)
+        values[self.const_slots] = self.const_values
+        values[self.param_slots] = parameters[self.param_index]
+        lookup = self.offsets + ids[self.positions] * self.widths
+        values[self.index_slots] = parameters[lookup]
+        saved: list[tuple[np.ndarray, dict[str, Any]]] = []
+        for group in self.groups:
+            stacked = values[group.children]  # (arity, members)
+            attrs = group.attrs
+            if group.token_attrs:
+                attrs = {**attrs, **{name: ids[positions] for name, positions in group.token_attrs.items()}}
+            values[group.out] = group.op.on_arrays(stacked, **attrs)
+            saved.append((stacked, attrs))
+        # The loss of the n per-position losses is the model's own function of them, run by the eager
+        # engine on Values made of those numbers: a few nodes, whatever shape the model gives it.
+        losses = [Value(x) for x in values[self.outputs].tolist()]
+        loss = self.mean(losses)
+        loss.backward()
+        grads = np.zeros(self.size)
+        grads[self.outputs] = [v.grad for v in losses]
+        for group, (stacked, attrs) in zip(reversed(self.groups), reversed(saved), strict=True):
+            upstream = grads[group.out]
+            if not upstream.any():
+                continue
+            local = group.op.derivative_on_arrays(stacked, values[group.out], **attrs)
+            # add.at sums every contribution of a child read by several members (or twice by one);
+            # since numpy 1.25 it is faster than a bincount over every slot.
+            np.add.at(grads, group.flat_children, (local * upstream).ravel())
+        gradient = np.zeros(self.n_params)
+        gradient[self.param_index] = grads[self.param_slots]
+        np.add.at(gradient, lookup, grads[self.index_slots])
+        return float(loss.data), gradient
+
+
+class CompiledTraining:
+    """The state of a ``Training`` run on the numpy engine: flat parameters, Adam's buffers, the programs.
+
+    ``step(tokens)`` takes one training step and returns its loss; the parameters are copied into
+    the model's Values after every step; ``sync()`` copies Adam's buffers into the optimizer.
+    """
+
+    def __init__(self, training: Training) -> None:
+        self.training = training
+        self.params = training.model.parameters()
+        optimizer = training.optimizer
+        self.parameters = np.array([p.data for p in self.params])
+        self.exp_avg = np.array(optimizer.exp_avg)
+        self.exp_avg_sq = np.array(optimizer.exp_avg_sq)
+        self.sequence: SequencePlan | None = None
+        self.programs: dict[int, Program] = {}
+
+    def program(self, n: int) -> Program:
+        """The program for documents of ``n`` positions, made the first time that length comes up."""
+        program = self.programs.get(n)
+        if program is None:
+            if self.sequence is None:
+                model = self.training.model
+                self.sequence = SequencePlan(record_model(model), model.mean_loss)
+            program = self.programs[n] = self.sequence.program(n)
+        return program
+
+    def step(self, tokens: Sequence[int]) -> float:
+        """One training step on one document: loss, gradient, then PaperAdam's update; returns the loss."""
+        training = self.training
+        optimizer = training.optimizer
+        n = min(training.model.config.block_size, len(tokens) - 1)
+        loss, gradient = self.program(n).loss_and_grad(self.parameters, tokens[: n + 1])
+        if optimizer.weight_decay != 0.0:
+            gradient = gradient + optimizer.weight_decay * self.parameters
+        optimizer.step_count += 1
+        beta1, beta2 = optimizer.betas
+        t = optimizer.step_count
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
+        # PaperAdam's update on arrays. The gradient is a sum in another order than the eager engine's
+        # (equal to rounding), so its square and root are numpy's, not C's pow: as close, and faster.
+        self.exp_avg = beta1 * self.exp_avg + (1 - beta1) * gradient
+        self.exp_avg_sq = beta2 * self.exp_avg_sq + (1 - beta2) * (gradient * gradient)
+        denominator = np.sqrt(self.exp_avg_sq / bias_correction2) + optimizer.eps
+        self.parameters = self.parameters - optimizer.lr * (self.exp_avg / bias_correction1) / denominator
+        for p, number in zip(self.params, self.parameters.tolist(), strict=True):
+            p.data = number
+        return loss
+
+    def sync(self) -> None:
+        """Copy Adam's buffers back into the optimizer (the parameters are copied every step)."""
+        optimizer = self.training.optimizer
+        optimizer.exp_avg[:] = self.exp_avg.tolist()
+        optimizer.exp_avg_sq[:] = self.exp_avg_sq.tolist()
