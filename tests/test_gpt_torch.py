@@ -172,6 +172,20 @@ def test_a_torch_run_writes_the_files_and_pages_of_an_eager_one(
     assert code == 0 and again == out  # gpt sample continues the run's stream
     page = (tmp_path / "torch" / "gpt.html").read_text(encoding="utf-8")
     assert "attention" in page.lower() and len(saved["extra"]["samples_over_training"]) == 7
+    assert "one of the documents per step" in page
+
+
+def test_the_page_of_a_batched_run_says_what_an_update_trained_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    play = tmp_path / "play.txt"
+    play.write_text("To be, or not to be, that is the question:\n" * 4, encoding="utf-8")
+    code, _, _ = run(capsys, "gpt", "train", "--data", str(play), "--data-mode", "windows", *SMALL_FLAGS,
+                     "--samples", "1", "--quiet", "--engine", "torch", "--steps", "2", "--batch-size", "3",
+                     "--html", "--out", str(tmp_path / "run"))
+    page = (tmp_path / "run" / "gpt.html").read_text(encoding="utf-8")
+    assert code == 0 and "3 windows per step (the loss is the mean over their tokens)" in page
+    assert "each update's document" not in page  # one update is three windows here, not one document
 
 
 def test_windows_of_a_long_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

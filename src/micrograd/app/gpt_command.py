@@ -221,7 +221,7 @@ def _train_command(args: argparse.Namespace, engine: str, ranks: Any) -> int:
         _note(f"step {training.step} / {training.num_steps} | loss {last:.4f} | {seconds:.1f} s; wrote {path}")
     names = _generate(training, args.samples, args.temperature)
     if snapshots is not None:
-        page = _write_page(training, names, snapshots, out, data_name)
+        page = _write_page(training, names, snapshots, out, data_name, data_mode)
         if not quiet:
             _note(f"wrote {page}")
     for i, name in enumerate(names, 1):
@@ -270,7 +270,7 @@ def _snapshot(training: Any, snapshots: list[dict[str, Any]], temperature: float
 
 
 def _write_page(training: Any, names: list[str], snapshots: list[dict[str, Any]], out: Path,
-                data_name: str | None) -> Path:
+                data_name: str | None, data_mode: str) -> Path:
     from micrograd._files import atomic_write
     from micrograd.viz.gpt_page import attention_map, gpt_html
 
@@ -279,8 +279,12 @@ def _write_page(training: Any, names: list[str], snapshots: list[dict[str, Any]]
     reader: Any = _TorchAttention(training) if training.engine == "torch" else model  # what attention_map reads
     attention = [attention_map(reader, name) for name in dict.fromkeys(chosen)]
     c = model.config
+    # The loss curve's caption says "each update"; the summary says what one update trained on.
+    unit = "windows" if data_mode == "windows" else "documents"
+    per_step = f"{training.batch_size} {unit} per step (the loss is the mean over their tokens)" \
+        if training.batch_size > 1 else f"one of the {unit} per step"
     summary = (
-        f"{training.num_steps} steps on {len(training.docs):,} documents of {data_name or 'names.txt'}; "
+        f"{training.num_steps} steps on {len(training.docs):,} {unit} of {data_name or 'names.txt'}, {per_step}; "
         f"n_embd {c.n_embd}, n_head {c.n_head}, n_layer {c.n_layer}, block_size {c.block_size}, "
         f"{c.num_parameters:,} parameters; seed {training.seed}"
     )
