@@ -174,6 +174,13 @@ def small_training(steps: int = 3, **sizes: int) -> Training:
     return train(docs, steps=steps, seed=1, **options)
 
 
+def test_a_run_refuses_documents_with_a_character_outside_the_vocabulary_naming_the_first() -> None:
+    model = small_training().model  # its vocabulary is the letters of the eight names: no 'z', no 'q'
+    with pytest.raises(ValueError, match="character 'z' is not in the vocabulary"):
+        Training(model, ["emma", "zoe", "qiana"], 3)
+    Training(model, ["emma", "mia"], 3)  # known characters only: accepted
+
+
 def test_initialisation_draws_in_microgpts_order() -> None:
     docs = ["ab", "ba", "c"]
     training = Training.start(docs, 1, seed=5, n_embd=4, n_head=2, n_layer=2, block_size=3)
