@@ -308,3 +308,61 @@ def test_gpt_sample_uses_torch_for_a_model_too_big_for_values(
     code, out, _ = run(capsys, "gpt", "sample", str(tmp_path / "c.json"), "--num", "4", "--seed", "11")
     assert code == 0 and called
     assert out.splitlines() == [f"sample {i:2d}: {name}" for i, name in enumerate(expected, 1)]
+
+
+# ----------------------------------------------------------------------
+# Failure paths: one line, nothing built or left half done
+
+
+def test_a_model_too_big_for_values_is_refused_before_its_weights_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import micrograd.gpt.training as training_module
+
+    def drawn(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model was built before its size was checked")
+
+    monkeypatch.setattr(training_module, "GPT", drawn)
+    with pytest.raises(ValueError, match="too many for the eager engine"):
+        Training.start(["ab", "ba"], 1, n_layer=4, n_embd=128, block_size=64, engine="eager")
+
+
+def test_a_pytorch_failure_in_a_step_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, words: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micrograd.gpt import torch_engine
+
+    def out_of_memory(self: Any, *args: Any, **kwargs: Any) -> float:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nSee the documentation for more.")
+
+    monkeypatch.setattr(torch_engine.TorchTraining, "step", out_of_memory)
+    err = _one_line_error(capsys, "gpt", "train", "--data", str(words), "--steps", "2", *SMALL_FLAGS, "--quiet",
+                          "--engine", "torch", "--out", str(tmp_path))
+    assert err == "micrograd gpt train: error: PyTorch failed: CUDA out of memory\n"
+
+
+def test_an_error_only_one_rank_meets_is_said_by_that_rank(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micrograd.app import gpt_command
+    from micrograd.gpt.torch_engine import Ranks
+
+    def its_own_gpu(*args: Any) -> int:
+        raise ValueError("--device cuda: local rank 1 needs GPU 1, and this machine has 1")
+
+    monkeypatch.setattr(gpt_command, "_ranks", lambda engine: Ranks(rank=1, world=2, local_rank=1))
+    monkeypatch.setattr(gpt_command, "_train_command", its_own_gpu)
+    monkeypatch.setattr(gpt_command, "_leave_process_group", lambda: None)
+    code, out, err = run(capsys, "gpt", "train", "--engine", "torch")
+    assert code == 2 and out == ""
+    said = "rank 1: --device cuda: local rank 1 needs GPU 1, and this machine has 1"
+    assert err == f"micrograd gpt train: error: {said}\n"
+
+
+def test_weight_decay_in_a_resumed_optimizer_state_is_applied_as_eager_applies_it() -> None:
+    docs = read_documents(names_path())[:200]
+    runs = [Training.start(docs, 8, engine=engine, **SMALL) for engine in ("eager", "torch")]
+    for training in runs:
+        training.optimizer.weight_decay = 0.5  # what load_state_dict gives from a checkpoint that holds it
+    eager, torch_run = (losses_of(training) for training in runs)
+    close(torch_run, eager)
+    without = Training.start(docs, 8, engine="torch", **SMALL)
+    assert losses_of(without)[2:] != torch_run[2:]  # the decay changed the run: the check above can fail

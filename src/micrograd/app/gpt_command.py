@@ -150,10 +150,21 @@ def train_command(args: argparse.Namespace) -> int:
     ranks = _ranks(engine)
     try:
         return _train_command(args, engine, ranks)
-    except (ValueError, OSError, ImportError):
+    except RuntimeError as error:
+        if engine != "torch":
+            raise
+        # PyTorch's own failures (out of memory on a device, an op a device lacks) are RuntimeErrors
+        # of many lines; the first says what happened.
+        from micrograd.gpt.torch_engine import first_error_line
+
+        raise GPTUsageError(f"PyTorch failed: {first_error_line(error)}") from None
+    except (ValueError, OSError, ImportError) as error:
         if ranks.main:
             raise
-        return 2  # every rank meets the same bad input: rank 0 says it, once
+        # Rank 0 says what every rank meets (bad flags, a missing file); what only this rank meets
+        # (its own GPU) would otherwise leave rank 0 waiting for it in silence.
+        print(f"micrograd gpt train: error: rank {ranks.rank}: {error}", file=sys.stderr)
+        return 2
     finally:
         _leave_process_group()
 
@@ -205,7 +216,8 @@ def _train_command(args: argparse.Namespace, engine: str, ranks: Any) -> int:
         # Every surviving rank says it (with two processes, one line); the checkpoint on disk is the last whole
         # one (files are replaced atomically). Then out at once: tearing down a group with a dead member can hang,
         # and torchrun's SIGTERM would only add a second message.
-        print(f"micrograd gpt train: error: {error}; the last checkpoint saved is {path}", file=sys.stderr)
+        saved = f"the last checkpoint saved is {path}" if path.exists() else "no checkpoint was saved yet"
+        print(f"micrograd gpt train: error: {error}; {saved}", file=sys.stderr)
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(1)
@@ -442,7 +454,7 @@ def _train(
     snapshot_every = max(1, training.num_steps // 10)
     if snapshots is not None and training.step == 0:
         _snapshot(training, snapshots, temperature)  # the untrained model's names
-    with StopRequests() as stop:
+    with StopRequests() as stop, _closing(bar):
         for step, loss in training.run():
             if bar is not None:
                 bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
@@ -455,9 +467,17 @@ def _train(
                 training.save(path, extra=extra)
             if stop.requested:
                 break
-    if bar is not None:
-        bar.close()
     return bool(training.done)
+
+
+@contextlib.contextmanager
+def _closing(bar: Any) -> Iterator[None]:
+    """Close the progress bar however the loop ends, so that an error's line is not written onto it."""
+    try:
+        yield
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _progress_bar(total: int, initial: int) -> Any:

@@ -33,7 +33,10 @@ from micrograd.gpt.model import _sampling_weights
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEVICES", "DTYPES", "DistributedFailure", "Ranks", "TorchTraining", "check_device", "ranks_from_env"]
+__all__ = [
+    "DEVICES", "DTYPES", "DistributedFailure", "Ranks", "TorchTraining", "check_device", "first_error_line",
+    "ranks_from_env",
+]
 
 DEVICES = ("cpu", "cuda", "mps")
 DTYPES = ("float64", "float32", "bfloat16")
@@ -187,12 +190,12 @@ class TorchTraining:
             try:
                 dist.init_process_group(backend, rank=self.ranks.rank, world_size=self.ranks.world)
             except (RuntimeError, ValueError) as error:
-                raise DistributedFailure(f"could not join the other processes: {_first_line(error)}") from None
+                raise DistributedFailure(f"could not join the other processes: {first_error_line(error)}") from None
         ids = [self.device.index] if self.device.type == "cuda" else None
         try:  # DDP's constructor broadcasts rank 0's weights: every rank starts from the same ones anyway
             return DistributedDataParallel(self.module, device_ids=ids)
         except RuntimeError as error:
-            raise DistributedFailure(f"could not start DistributedDataParallel: {_first_line(error)}") from None
+            raise DistributedFailure(f"could not start DistributedDataParallel: {first_error_line(error)}") from None
 
     # ------------------------------------------------------------------
     # A step
@@ -222,7 +225,7 @@ class TorchTraining:
             self.zero_grad()
             if self.ranks.world > 1 and _is_lost_peer(error):
                 raise DistributedFailure(f"rank {self.ranks.rank} of {self.ranks.world}: another process stopped "
-                                         f"({_first_line(error)})") from None
+                                         f"({first_error_line(error)})") from None
             raise
         optimizer = training.optimizer
         with torch.no_grad():
@@ -265,6 +268,8 @@ class TorchTraining:
         optimizer = self.training.optimizer
         beta1, beta2 = optimizer.betas
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        if optimizer.weight_decay != 0.0:  # PaperAdam's L2 term, g + weight_decay * p (a resumed state may carry one)
+            grads = list(torch._foreach_add(grads, torch._foreach_mul(self.params, optimizer.weight_decay)))
         m = torch._foreach_add(torch._foreach_mul(self.exp_avg, beta1), torch._foreach_mul(grads, 1 - beta1))
         squares = torch._foreach_mul(grads, grads)
         v = torch._foreach_add(torch._foreach_mul(self.exp_avg_sq, beta2), torch._foreach_mul(squares, 1 - beta2))
@@ -387,7 +392,7 @@ def attention_with_module(module: Any, model: Any, text: str) -> list[list[list[
     return layers
 
 
-def _first_line(error: BaseException) -> str:
+def first_error_line(error: BaseException) -> str:
     """The gist of a torch or gloo error: "[pair.cc:537] Read error [host]:port: Connection reset by peer. This
     is typically ..." becomes "Connection reset by peer"."""
     text = str(error).strip()

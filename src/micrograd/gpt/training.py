@@ -131,6 +131,7 @@ class Training:
         rng.shuffle(shuffled)
         tokenizer = Tokenizer.from_documents(shuffled)
         config = GPTConfig(tokenizer.vocab_size, n_embd, n_head, n_layer, block_size)
+        _check_engine_settings(engine, config, batch_size, device, dtype)  # before drawing a model too big for Values
         model = GPT(config, tokenizer.chars, rng=rng)
         training = cls(model, shuffled, steps, lr=lr, seed=seed, engine=engine, batch_size=batch_size, device=device,
                        dtype=dtype)
