@@ -45,8 +45,6 @@ MODULES: dict[str, str] = {
     **{f"micrograd.{name}": "core" for name in _CORE},
     **{f"micrograd.{name}": "private" for name in _PRIVATE},
     **{f"micrograd.{layer}{name}": layer for layer, names in _LAYERS.items() for name in names},
-    # The GPT's numpy replay, still at the top level while it moves into micrograd.compiler (issue 19, item 1).
-    "micrograd.gpt_compiled": "gpt",
     "micrograd.__main__": "entry",
 }
 # The one import against the ranks: micrograd.load reads every kind of checkpoint, the GPT's too
@@ -65,6 +63,7 @@ OLD_PATHS = {
     "micrograd.expr": "micrograd.app.expr",
     "micrograd.compiled": "micrograd.compiler",
     "micrograd.html": "micrograd.viz.html",
+    "micrograd.gpt_compiled": "micrograd.compiler.gpt",
 }
 
 

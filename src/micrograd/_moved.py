@@ -33,6 +33,7 @@ MOVED = {
     "micrograd.expr": "micrograd.app.expr",
     "micrograd.compiled": "micrograd.compiler",
     "micrograd.html": "micrograd.viz.html",
+    "micrograd.gpt_compiled": "micrograd.compiler.gpt",
 }
 
 
