@@ -18,8 +18,10 @@ by the eager engine on n Values (a handful of nodes), so no shape of the loss is
 The replay: op nodes grouped by (depth, op, number of inputs, constants), one group at a time,
 each computed by its row of the table for all members at once (``Op.on_arrays``, the row's own
 array code: element by element the eager engine's float operations in the eager order, so every
-loss is bit for bit the eager one for the same parameters). Backward runs the groups in reverse
-with ``Op.derivative_on_arrays``; only the order in which a node's gradient contributions are added
+loss is bit for bit the eager one for the same parameters). The program of each length is code
+written by the numpy engine (``micrograd.compiler.numpy.group_program``: ``Program.source``), so
+its backward pass is that engine's one reverse walk, the groups in reverse with
+``Op.derivative_on_arrays``; only the order in which a node's gradient contributions are added
 differs from the eager engine, so gradients agree to rounding.
 
 ``CompiledTraining`` is a ``Training`` run on this engine: the flat parameters and Adam's buffers
@@ -33,11 +35,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from micrograd.compiler._text import Symbols
+from micrograd.compiler.numpy import Group, group_namespace, group_program
 from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
 from micrograd.engine import Value
 from micrograd.ops import Op
@@ -47,20 +50,6 @@ GPT = Any
 Training = Any
 
 __all__ = ["Program", "SequencePlan", "CompiledTraining", "record_model"]
-
-
-@dataclass
-class _Group:
-    """Op nodes computed together: ``values[out[i]] = op(*values[children[:, i]])``."""
-
-    op: Op
-    attrs: dict[str, Any]  # constants of the op that are the same for every member
-    token_attrs: dict[str, np.ndarray]  # constants that are tokens: the position of each member's
-    out: np.ndarray  # (members,) slots
-    children: np.ndarray  # (arity, members) slots
-
-    def __post_init__(self) -> None:
-        self.flat_children = self.children.ravel()
 
 
 def record_model(model: GPT) -> Plan:
@@ -123,6 +112,9 @@ class SequencePlan:
         self.leaves = {name: np.array(items, dtype=float if name == "const_value" else np.intp).reshape(
             (-1, 3) if name == "lookup" else (-1,)) for name, items in leaves.items()}
         self.groups = [_make_group(*group) for _, group in sorted(groups.items(), key=lambda item: item[0][0])]
+        self.needs_grad = np.array(plan.needs_grad, dtype=bool)
+        self.symbols = Symbols(plan)  # the programs' names for the ops' array code, the same for every length
+        self.namespace = group_namespace(self.symbols, np)
 
     def program(self, n: int) -> Program:
         """The loss and gradient of a document of ``n`` positions (``n + 1`` tokens)."""
@@ -157,79 +149,71 @@ def _leaf(k: int, node: PlanNode, leaves: dict[str, list[Any]]) -> None:
         raise ValueError(f"the GPT's numpy engine: a leaf of kind {node.kind!r} (inputs are token ids only)")
 
 
-def _make_group(op: Op, attrs: dict[str, Any], tokens: list[str], out: list[int], members: list[Any]) -> _Group:
+def _make_group(op: Op, attrs: dict[str, Any], tokens: list[str], out: list[int], members: list[Any]) -> Group:
     arity = len(members[0][0])  # fromiter: a group may have thousands of members, and np.array of tuples is slow
     flat = np.fromiter(itertools.chain.from_iterable(c for c, _ in members), np.intp, len(members) * arity)
     children = flat.reshape(len(members), arity).T
     positions = np.array([p for _, p in members], dtype=np.intp).reshape(len(members), len(tokens)).T
-    return _Group(op, attrs, dict(zip(tokens, positions, strict=True)), np.array(out, dtype=np.intp), children)
+    return Group(op, attrs, dict(zip(tokens, positions, strict=True)), np.array(out, dtype=np.intp), children)
 
 
 class Program:
-    """The loss and its gradient for documents of ``n`` positions, cut from a ``SequencePlan``."""
+    """The loss and its gradient for documents of ``n`` positions, cut from a ``SequencePlan``.
+
+    Its code is written by the numpy engine (``micrograd.compiler.numpy.group_program``), whose
+    reverse pass it shares; ``source`` is that code, for reading.
+    """
 
     def __init__(self, sequence: SequencePlan, live: np.ndarray, n: int) -> None:
         self.n = n
-        self.n_params = sequence.plan.n_params
         renumber = np.cumsum(live) - 1  # old slot -> new slot, for the slots kept
-        size = int(live.sum())
         leaves = sequence.leaves
 
         def kept(slots: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
             mask = live[slots]
             return [renumber[slots[mask]], *(other[mask] for other in others)]
 
-        self.param_slots, self.param_index = kept(leaves["param"], leaves["param_index"])
-        self.index_slots, lookup = kept(leaves["index"], leaves["lookup"])
-        self.positions, self.offsets, self.widths = lookup.T
-        self.groups = []
+        groups = []
         for group in sequence.groups:
             mask = live[group.out]
             if mask.any():
-                tokens = {name: positions[mask] for name, positions in group.token_attrs.items()}
-                self.groups.append(
-                    _Group(group.op, group.attrs, tokens, renumber[group.out[mask]], renumber[group.children[:, mask]])
-                )
-        self.outputs = renumber[sequence.outputs[:n]]
-        self.mean = sequence.mean
-        self.size = size
-        self.const_slots, self.const_values = kept(leaves["const"], leaves["const_value"])
+                tokens = {name: positions[mask] for name, positions in group.tokens.items()}
+                out = renumber[group.out[mask]]
+                children = renumber[group.children[:, mask]]
+                groups.append(Group(group.op, group.attrs, tokens, out, children, bool(sequence.needs_grad[out].any())))
+        self.source, arrays = group_program(sequence.plan, groups, sequence.symbols)
+        param_slots, param_index = kept(leaves["param"], leaves["param_index"])
+        index_slots, lookup = kept(leaves["index"], leaves["lookup"])
+        const_slots, const_values = kept(leaves["const"], leaves["const_value"])
+        positions, offsets, widths = lookup.T
+        namespace = {
+            **sequence.namespace, **arrays, "size": int(live.sum()), "n_params": sequence.plan.n_params,
+            "const_slots": const_slots, "const_values": const_values, "param_slots": param_slots,
+            "param_index": param_index, "index_slots": index_slots, "lookup_positions": positions,
+            "offsets": offsets, "widths": widths, "outputs": renumber[sequence.outputs[:n]],
+            "loss_of_outputs": _loss_of(sequence.mean),
+        }
+        exec(compile(self.source, f"<micrograd.compiler.gpt program({n})>", "exec"), namespace)
+        self._code: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] = namespace["loss_and_grad"]
 
     def loss_and_grad(self, parameters: np.ndarray, tokens: Sequence[int]) -> tuple[float, np.ndarray]:
         """The loss of ``tokens`` (``n + 1`` ids) and its gradient with respect to every parameter."""
-        ids = np.asarray(tokens, dtype=np.intp)
-        values = np.empty(self.size)
-        values[self.const_slots] = self.const_values
-        values[self.param_slots] = parameters[self.param_index]
-        lookup = self.offsets + ids[self.positions] * self.widths
-        values[self.index_slots] = parameters[lookup]
-        saved: list[tuple[np.ndarray, dict[str, Any]]] = []
-        for group in self.groups:
-            stacked = values[group.children]  # (arity, members)
-            attrs = group.attrs
-            if group.token_attrs:
-                attrs = {**attrs, **{name: ids[positions] for name, positions in group.token_attrs.items()}}
-            values[group.out] = group.op.on_arrays(stacked, **attrs)
-            saved.append((stacked, attrs))
-        # The loss of the n per-position losses is the model's own function of them, run by the eager
-        # engine on Values made of those numbers: a few nodes, whatever shape the model gives it.
-        losses = [Value(x) for x in values[self.outputs].tolist()]
-        loss = self.mean(losses)
+        return self._code(parameters, np.asarray(tokens, dtype=np.intp))
+
+
+def _loss_of(mean: Callable[[list[Value]], Value]) -> Callable[[np.ndarray], tuple[float, list[float]]]:
+    """The document's loss from its positions' losses, and its derivative by each: the model's own function.
+
+    Run by the eager engine on Values made of those numbers, a few nodes, whatever shape the model gives it.
+    """
+
+    def loss_of_outputs(outputs: np.ndarray) -> tuple[float, list[float]]:
+        losses = [Value(x) for x in outputs.tolist()]
+        loss = mean(losses)
         loss.backward()
-        grads = np.zeros(self.size)
-        grads[self.outputs] = [v.grad for v in losses]
-        for group, (stacked, attrs) in zip(reversed(self.groups), reversed(saved), strict=True):
-            upstream = grads[group.out]
-            if not upstream.any():
-                continue
-            local = group.op.derivative_on_arrays(stacked, values[group.out], **attrs)
-            # add.at sums every contribution of a child read by several members (or twice by one);
-            # since numpy 1.25 it is faster than a bincount over every slot.
-            np.add.at(grads, group.flat_children, (local * upstream).ravel())
-        gradient = np.zeros(self.n_params)
-        gradient[self.param_index] = grads[self.param_slots]
-        np.add.at(gradient, lookup, grads[self.index_slots])
-        return float(loss.data), gradient
+        return float(loss.data), [v.grad for v in losses]
+
+    return loss_of_outputs
 
 
 class CompiledTraining:

@@ -22,7 +22,7 @@ notation implies (1, the other factor, x for w and w for x). A row with a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from micrograd.compiler.plan import DenseBlock, Layout, Plan
 from micrograd.compiler.python import inline_derivatives
 from micrograd.ops import Op
 
-__all__ = ["example_source", "namespace", "ArrayOp", "inline_forward"]
+__all__ = ["example_source", "namespace", "ArrayOp", "inline_forward", "Group", "group_program", "group_namespace"]
 
 
 def inline_forward(op: Op, args: Sequence[str]) -> str | None:
@@ -110,13 +110,18 @@ class _Writer:
     # -- forward --------------------------------------------------------------
 
     def forward(self) -> list[str]:
+        """Every statement's value, in the layout's order."""
+        write = {"node": self.node_forward, "block": self.block_forward, "group": self.group_forward}
         lines: list[str] = []
-        for what, number in self.layout.statements:
-            if what == "block":
-                lines += self.block_forward(number)
-            else:
-                lines += self.node_forward(number)
+        for what, number in self.statements():
+            lines += write[what](number)
         return lines
+
+    def statements(self) -> Sequence[tuple[str, int]]:
+        return self.layout.statements
+
+    def group_forward(self, g: int) -> list[str]:
+        raise NotImplementedError("a layout of nodes and blocks has no groups")  # see _GroupWriter
 
     def node_forward(self, k: int) -> list[str]:
         node = self.plan.nodes[k]
@@ -173,24 +178,34 @@ class _Writer:
     # -- backward -------------------------------------------------------------
 
     def backward(self) -> list[str]:
-        """Reverse-mode over the statements in reverse order.
+        """Reverse mode: the statements in reverse order, each passing its gradient on to what it read.
+
+        This walk is the numpy engine's one reverse pass, for a batch of examples (here) and for
+        a GPT's document (``_GroupWriter``); they differ in where the gradient starts (``seed``) and
+        how the parameters' gradients are gathered at the end (``gradient_lines``).
+        """
+        grads = _Gradients(self.plan)
+        self.seed(grads)
+        pass_back = {"node": self.node_backward, "block": self.block_backward, "group": self.group_backward}
+        for what, number in reversed(self.statements()):
+            pass_back[what](number, grads)
+        body = grads.lines  # gradient_lines starts a list of its own
+        return body + self.gradient_lines(grads)
+
+    def seed(self, grads: _Gradients) -> None:
+        """d loss / d loss: a column of ``scale`` (each example's loss counts ``scale`` in the total).
 
         A node's gradient ``d<k>`` is a column of B numbers (a block's, ``dh<b>``, is
         (B, m)); its terms are summed once all have arrived. Parameter gradients are
         collected as (index into theta, values) pairs and summed by one ``np.bincount``.
         """
         plan = self.plan
-        grads = _Gradients(plan)
         grads.lines.append("# backward: d<k> is d (sum of the batch's losses * scale) / d v<k>, one entry per example")
         if plan.needs_grad[plan.root]:
             grads.add(plan.root, "np.full(B, scale)")
-        for what, number in reversed(self.layout.statements):
-            if what == "node":
-                self.node_backward(number, grads)
-            else:
-                self.block_backward(number, grads)
-        body = grads.lines  # gradient_lines starts a list of its own
-        return body + self.gradient_lines(grads)
+
+    def group_backward(self, g: int, grads: _Gradients) -> None:
+        raise NotImplementedError("a layout of nodes and blocks has no groups")  # see _GroupWriter
 
     def node_backward(self, k: int, grads: _Gradients) -> None:
         """Pass one node's gradient on to its children, each times its local derivative."""
@@ -372,6 +387,111 @@ class _Gradients:
             self.lines.append("zero = np.zeros(B)")
             self.zero_written = True
         return "zero"
+
+
+# ----------------------------------------------------------------------
+# Groups: a GPT document's program, every op node in a group over one slot array
+# ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """Op nodes of one row (and the same constants) computed together: ``V[out] = op(V[children])``.
+
+    ``V`` holds one number per node of the graph. ``children[i]`` holds the slot of input i of
+    every member, so ``V[children]`` is the stack the row's array code takes (``Op.on_arrays``).
+    ``tokens`` are the op's constants that are the token at a position (``TokenAt``): for each,
+    the position every member reads.
+    """
+
+    op: Op
+    attrs: Mapping[str, Any]  # the constants every member shares
+    tokens: Mapping[str, Any]  # constant name -> (members,) positions in the document
+    out: Any  # (members,) slots
+    children: Any  # (arity, members) slots
+    needs_grad: bool = True  # whether any member depends on a parameter
+
+
+class _GroupWriter(_Writer):
+    """Writes ``loss_and_grad(parameters, ids)`` for groups over a slot array: the same walk, other ends.
+
+    The leaves come from ``parameters`` (plain slots, and rows of a table picked by a token: index
+    nodes); the loss is ``loss_of_outputs`` of the program's outputs (the model's own function of
+    them), which also gives d loss / d output; the gradient ends as one array over the parameters.
+    Index arrays are too long to print: they are globals of the program (``arrays``), named in it.
+    """
+
+    def __init__(self, plan: Plan, groups: Sequence[Group], symbols: Symbols) -> None:
+        super().__init__(plan, Layout((), {}, ()), symbols)
+        self.groups = groups
+        self.arrays: dict[str, Any] = {}
+
+    def statements(self) -> Sequence[tuple[str, int]]:
+        return [("group", g) for g in range(len(self.groups))]
+
+    def _keywords(self, g: int) -> str:
+        group = self.groups[g]
+        words = [f"{name}={self.symbols.attr_text(value)}" for name, value in group.attrs.items()]
+        words += [f"{name}=tokens{g}_{name}" for name in group.tokens]
+        return "".join(", " + word for word in words)
+
+    def group_forward(self, g: int) -> list[str]:
+        group = self.groups[g]
+        self.arrays[f"children{g}"], self.arrays[f"out{g}"] = group.children, group.out
+        lines = [f"# group {g}: {group.op.name} of {len(group.out)} nodes"]
+        for name, positions in group.tokens.items():
+            self.arrays[f"positions{g}_{name}"] = positions
+            lines.append(f"tokens{g}_{name} = ids[positions{g}_{name}]")
+        forward = self.symbols.forward(group.op)
+        return [*lines, f"S{g} = V[children{g}]", f"V[out{g}] = {forward}(S{g}{self._keywords(g)})"]
+
+    def seed(self, grads: _Gradients) -> None:
+        grads.lines += ["# backward: G[k] is d loss / d V[k]", "G = np.zeros(size)", "G[outputs] = seed"]
+
+    def group_backward(self, g: int, grads: _Gradients) -> None:
+        """Each member's gradient times its local derivatives, added to its children's (np.add.at sums repeats)."""
+        group = self.groups[g]
+        if not group.needs_grad:
+            return
+        self.arrays[f"flat{g}"] = group.children.ravel()
+        local = f"{self.symbols.derivative(group.op)}(S{g}, V[out{g}]{self._keywords(g)})"
+        grads.lines.append(f"np.add.at(G, flat{g}, ({local} * G[out{g}]).ravel())")
+
+    def gradient_lines(self, grads: _Gradients) -> list[str]:
+        return [
+            "# every parameter's gradient: its plain slots, and the rows of tables the tokens picked",
+            "gradient = np.zeros(n_params)",
+            "gradient[param_index] = G[param_slots]",
+            "np.add.at(gradient, lookup, G[index_slots])",
+        ]
+
+    def source(self) -> str:
+        forward, backward = self.forward(), self.backward()
+        lines = [
+            "def loss_and_grad(parameters, ids):",
+            '    """The loss of the document of tokens ``ids`` and its gradient over every parameter."""',
+            "    V = np.empty(size)",
+            "    V[const_slots] = const_values",
+            "    V[param_slots] = parameters[param_index]",
+            "    lookup = offsets + ids[lookup_positions] * widths  # the parameter each index node reads",
+            "    V[index_slots] = parameters[lookup]",
+            *_indented(forward, "    "),
+            "    loss, seed = loss_of_outputs(V[outputs])",
+            *_indented(backward, "    "),
+            "    return loss, gradient",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def group_program(plan: Plan, groups: Sequence[Group], symbols: Symbols) -> tuple[str, dict[str, Any]]:
+    """The source of ``loss_and_grad(parameters, ids)`` over ``groups``, and the index arrays it reads."""
+    writer = _GroupWriter(plan, groups, symbols)
+    return writer.source(), writer.arrays
+
+
+def group_namespace(symbols: Symbols, np: Any) -> dict[str, Any]:
+    """A group program's globals: numpy, and each row's array code on stacks (``Op.on_arrays``)."""
+    return {"np": np, **symbols.namespace(lambda op: (op.on_arrays, op.derivative_on_arrays))}
 
 
 def _list_text(items: Sequence[str], indent: str = "") -> str:
