@@ -589,6 +589,41 @@ def test_compiled_programs_give_the_eager_loss_and_gradient() -> None:
         assert np.abs(gradient - expected).max() <= 1e-14 * np.abs(expected).max()
 
 
+def test_a_program_computes_attention_over_every_width_in_one_group() -> None:
+    """attend pads (Op.pad): attention over 1..6 positions is one group, and the losses above stay exact."""
+    pytest.importorskip("numpy")
+    from micrograd.compiler.gpt import SequencePlan, record_model
+    from micrograd.fused import ATTEND
+
+    model = small_training(steps=1, n_layer=2, block_size=6).model
+    source = SequencePlan(record_model(model), model.mean_loss).program(6).source
+    # One attend group per layer: each layer's attention, at every position, in one array operation.
+    assert source.count("= op_attend_f(") == 2
+    assert ATTEND.pad == (-math.inf, 0.0)
+
+
+def test_defop_refuses_a_pad_that_is_not_a_tuple_of_floats() -> None:
+    from micrograd.ops import defop
+
+    for pad in ["-inf", (), (0,), [0.0]]:
+        with pytest.raises(TypeError, match="pad must be a non-empty tuple of floats"):
+            defop("padded_badly", lambda *xs: 0.0, lambda *xs: tuple(0.0 for _ in xs[:-1]), pad=pad)  # type: ignore[arg-type]
+
+
+def test_the_numpy_engines_model_is_up_to_date_whenever_it_is_read() -> None:
+    """A step leaves the Values behind the arrays; reading training.model, in the middle of run(), brings them up."""
+    pytest.importorskip("numpy")
+    docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte"]
+    sizes = {"n_embd": 8, "n_head": 2, "block_size": 7}
+    eager = Training.start(docs, 6, seed=4, **sizes)
+    compiled = Training.start(docs, 6, seed=4, engine="numpy", **sizes)
+    for (step, _), _ in zip(compiled.run(), eager.run(), strict=True):
+        arrays = compiled._compiled.parameters.tolist()
+        assert [p.data for p in compiled.model.parameters()] == arrays  # read mid-run: the arrays' numbers
+        expected = [p.data for p in eager.model.parameters()]
+        assert arrays == pytest.approx(expected, rel=1e-11, abs=1e-15), f"step {step}"
+
+
 def test_compiled_training_resumes_and_matches_eager(tmp_path: Path) -> None:
     pytest.importorskip("numpy")
     docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte"]

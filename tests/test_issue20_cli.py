@@ -76,8 +76,9 @@ def test_gpt_sample_without_a_run_says_what_to_do(
 # Item 4: a step of gpt.Training.run is all or nothing, whenever a KeyboardInterrupt comes
 # ----------------------------------------------------------------------
 
-_TRACED_FILES = {"gpt.py", "optim.py"}
-_TRACED_FUNCTIONS = {"run", "_step", "step", "_apply", "zero_grad"}  # where a step changes the run's state
+# Where a step changes the run's state: the run, the optimizer, the numpy engine and its generated program.
+_TRACED_FILES = {"training.py", "gpt.py", "optim.py", "<micrograd.compiler.gpt program>"}
+_TRACED_FUNCTIONS = {"run", "_step", "step", "_apply", "zero_grad", "loss_and_grad"}
 
 
 def _interrupt_at(event: int, action: Any) -> bool:

@@ -251,7 +251,7 @@ def test_the_old_path_notice_points_at_the_line_that_imports_it(tmp_path: Path) 
 
 def test_the_console_script_and_python_m_use_the_app() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'micrograd = "micrograd.app.cli:main"' in pyproject
+    assert 'micrograd = "micrograd.app.cli:console_main"' in pyproject
     assert "micrograd.app.cli" in import_graph()["micrograd.__main__"]
 
 
@@ -306,3 +306,14 @@ def test_the_function_length_reader_counts_every_line() -> None:
 def test_no_function_is_over_80_lines() -> None:
     long = _long_functions()
     assert long == {}, f"split these into well-named pieces of at most {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_numpy_engine_has_one_reverse_pass() -> None:
+    """The GPT's programs are code written by compiler/numpy.py's walk: compiler/gpt.py takes no derivative itself."""
+    tree = ast.parse((PACKAGE / "compiler" / "gpt.py").read_text(encoding="utf-8"))
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert not attributes & {"derivative", "derivative_on_arrays", "local_grads"}  # (the mean over n: eager)
+    writer = ast.parse((PACKAGE / "compiler" / "numpy.py").read_text(encoding="utf-8"))
+    walks = [f.name for f in ast.walk(writer) if isinstance(f, ast.FunctionDef) and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "reversed" for n in ast.walk(f))]
+    assert walks == ["backward"]  # one reverse walk, for the batch's statements and the GPT's groups

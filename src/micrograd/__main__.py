@@ -1,5 +1,5 @@
 """`python -m micrograd` runs the command line (see micrograd.app.cli)."""
 
-from micrograd.app.cli import main
+from micrograd.app.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

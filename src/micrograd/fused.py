@@ -11,6 +11,7 @@ same order, so the array engines give the same values too.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 from typing import Any, cast
@@ -146,6 +147,7 @@ ATTEND = defop(
     _attend_derivative,
     "out = sum_t a_t v_t, a = softmax(s); d/ds_t = a_t (v_t - out), d/dv_t = a_t",
     batched=(_attend_stacked, _attend_stacked_derivative),
+    pad=(-math.inf, 0.0),  # exp(-inf) is 0.0: no weight, and 0.0 * 0.0 adds nothing to the sum
 )
 
 

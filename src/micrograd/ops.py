@@ -85,7 +85,9 @@ class Op:
     numbers (or numpy arrays) it just computes the forward value.
     """
 
-    __slots__ = ("name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked", "batched", "notation")
+    __slots__ = (
+        "name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked", "batched", "notation", "pad",
+    )
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class Op:
         display: Callable[..., str] | None = None,
         batched: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
         notation: Notation | None = None,
+        pad: tuple[float, ...] | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -106,6 +109,10 @@ class Op:
         self.checked = False  # whether the engine has checked what the derivative gives (on first use)
         self.batched = batched  # (forward, derivative) on one stacked array, for the array interpreters
         self.notation = notation  # how formulas and generated code write the row out as arithmetic
+        # A variadic row whose inputs are len(pad) equal parts (scores, then values): each part padded
+        # at its end with its pad value gives the same value and the same derivatives of the real
+        # inputs, bit for bit, so an array interpreter may compute nodes of different widths together.
+        self.pad = pad
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -115,6 +122,7 @@ class Op:
             if hasattr(self, "notation"):  # a rule changed at run time: the shortcuts written for the old one go
                 object.__setattr__(self, "batched", None)
                 object.__setattr__(self, "notation", None)
+                object.__setattr__(self, "pad", None)
 
     def __call__(self, *inputs: Any, **attrs: Any) -> Any:
         for x in inputs:
@@ -213,6 +221,7 @@ def defop(
     display: Callable[..., str] | None = None,
     batched: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
     notation: Notation | None = None,
+    pad: tuple[float, ...] | None = None,
 ) -> Op:
     """Add an op to the table and return it, as a function on Values and numbers.
 
@@ -229,6 +238,11 @@ def defop(
     and returns one value per node; ``derivative(stacked, out, **attrs)`` returns one row of local
     derivatives per input. Without it, the array interpreters call ``forward`` and ``derivative``
     on arrays, which works for a row written with this module's functions.
+
+    ``pad``, optional, for a variadic row whose inputs are ``len(pad)`` equal parts: padding each
+    part at its end with its value (``attend``: scores with -inf, values with 0.0) changes neither
+    the value nor the real inputs' derivatives, bit for bit. The GPT's numpy engine then computes
+    nodes of different widths (attention over 3 and over 7 positions) in one array operation.
     """
     if not isinstance(name, str) or not (name.isidentifier() or name in _OPERATOR_NAMES):
         raise ValueError(f"defop: name must be an identifier such as 'softsign', got {name!r}")
@@ -239,13 +253,18 @@ def defop(
         isinstance(batched, tuple) and len(batched) == 2 and all(callable(fn) for fn in batched)
     ):
         raise TypeError(f"defop: batched must be a pair (forward, derivative) of functions, got {batched!r}")
+    if pad is not None and not (
+        isinstance(pad, tuple) and pad and all(isinstance(v, float) for v in pad)
+    ):
+        raise TypeError(f"defop: pad must be a non-empty tuple of floats, one per part of the inputs, got {pad!r}")
     if notation is not None and not isinstance(notation, Notation):
         raise TypeError(f"defop: notation must be a micrograd.ops.Notation, got {type(notation).__name__}")
     if name in OPS and is_built_in(OPS[name]):
         # Other rows and the engines' own code rely on the library's rows: replacing one would change
         # some derivatives and not others. Your own ops can be defined again (a re-run notebook cell).
         raise ValueError(f"defop: {name!r} is a built-in op of micrograd and cannot be replaced; choose another name")
-    op = Op(name, forward, derivative, doc or (getattr(forward, "__doc__", None) or ""), display, batched, notation)
+    doc = doc or (getattr(forward, "__doc__", None) or "")
+    op = Op(name, forward, derivative, doc, display, batched, notation, pad)
     OPS[name] = op
     return op
 

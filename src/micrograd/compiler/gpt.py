@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from types import CodeType
 from typing import Any
 
 import numpy as np
 
+from micrograd._gradmode import collector_paused
 from micrograd.compiler._text import Symbols
 from micrograd.compiler.numpy import Group, group_namespace, group_program
 from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
@@ -103,18 +105,22 @@ class SequencePlan:
                 tokens = sorted(name for name, value in attrs.items() if isinstance(value, TokenAt))
                 positions = [attrs[name].position for name in tokens]
                 constant = tuple(sorted((name, value) for name, value in attrs.items() if name not in tokens))
-            key = (level, id(op), len(node.children), tuple(tokens), constant)
+            # Nodes of a row that pads (attention over 3 positions and over 7) share a group whatever their width.
+            key = (level, id(op), len(node.children) if op.pad is None else -1, tuple(tokens), constant)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = (op, dict(constant), tokens, [], [])
             group[3].append(k)
             group[4].append((node.children, positions))
+        pads = _PadSlots(self.size, leaves)
+        self.groups = [_make_group(*group, pads) for _, group in sorted(groups.items(), key=lambda item: item[0][0])]
+        self.size += len(pads.slots)  # the pad values' slots come after the plan's nodes
         self.leaves = {name: np.array(items, dtype=float if name == "const_value" else np.intp).reshape(
             (-1, 3) if name == "lookup" else (-1,)) for name, items in leaves.items()}
-        self.groups = [_make_group(*group) for _, group in sorted(groups.items(), key=lambda item: item[0][0])]
         self.needs_grad = np.array(plan.needs_grad, dtype=bool)
         self.symbols = Symbols(plan)  # the programs' names for the ops' array code, the same for every length
         self.namespace = group_namespace(self.symbols, np)
+        self.compiled: dict[str, CodeType] = {}  # source -> code: lengths with the same groups share it
 
     def program(self, n: int) -> Program:
         """The loss and gradient of a document of ``n`` positions (``n + 1`` tokens)."""
@@ -149,8 +155,38 @@ def _leaf(k: int, node: PlanNode, leaves: dict[str, list[Any]]) -> None:
         raise ValueError(f"the GPT's numpy engine: a leaf of kind {node.kind!r} (inputs are token ids only)")
 
 
-def _make_group(op: Op, attrs: dict[str, Any], tokens: list[str], out: list[int], members: list[Any]) -> Group:
-    arity = len(members[0][0])  # fromiter: a group may have thousands of members, and np.array of tuples is slow
+class _PadSlots:
+    """Slots after the plan's nodes holding the values rows pad with (``Op.pad``), one per value."""
+
+    def __init__(self, first: int, leaves: dict[str, list[Any]]) -> None:
+        self.first, self.leaves = first, leaves
+        self.slots: dict[str, int] = {}  # keyed by repr: 0.0 and -0.0 are different pads
+
+    def slot(self, value: float) -> int:
+        if repr(value) not in self.slots:
+            self.slots[repr(value)] = slot = self.first + len(self.slots)
+            self.leaves["const"].append(slot)
+            self.leaves["const_value"].append(value)
+        return self.slots[repr(value)]
+
+
+def _padded(op: Op, children: tuple[int, ...], width: int, pads: _PadSlots) -> tuple[int, ...]:
+    """A node's inputs widened to ``width``: each of the row's parts padded at its end with its value."""
+    assert op.pad is not None
+    parts = len(op.pad)
+    size, extra = len(children) // parts, (width - len(children)) // parts
+    return tuple(itertools.chain.from_iterable(
+        (*children[j * size:(j + 1) * size], *[pads.slot(value)] * extra) for j, value in enumerate(op.pad)
+    ))
+
+
+def _make_group(
+    op: Op, attrs: dict[str, Any], tokens: list[str], out: list[int], members: list[Any], pads: _PadSlots
+) -> Group:
+    arity = max(len(c) for c, _ in members)
+    if any(len(c) != arity for c, _ in members):  # a row that pads: every member as wide as the widest
+        members = [(_padded(op, c, arity, pads), p) for c, p in members]
+    # fromiter: a group may have thousands of members, and np.array of tuples is slow
     flat = np.fromiter(itertools.chain.from_iterable(c for c, _ in members), np.intp, len(members) * arity)
     children = flat.reshape(len(members), arity).T
     positions = np.array([p for _, p in members], dtype=np.intp).reshape(len(members), len(tokens)).T
@@ -193,7 +229,10 @@ class Program:
             "offsets": offsets, "widths": widths, "outputs": renumber[sequence.outputs[:n]],
             "loss_of_outputs": _loss_of(sequence.mean),
         }
-        exec(compile(self.source, f"<micrograd.compiler.gpt program({n})>", "exec"), namespace)
+        code = sequence.compiled.get(self.source)
+        if code is None:
+            code = sequence.compiled[self.source] = compile(self.source, "<micrograd.compiler.gpt program>", "exec")
+        exec(code, namespace)
         self._code: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] = namespace["loss_and_grad"]
 
     def loss_and_grad(self, parameters: np.ndarray, tokens: Sequence[int]) -> tuple[float, np.ndarray]:
@@ -219,13 +258,16 @@ def _loss_of(mean: Callable[[list[Value]], Value]) -> Callable[[np.ndarray], tup
 class CompiledTraining:
     """The state of a ``Training`` run on the numpy engine: flat parameters, Adam's buffers, the programs.
 
-    ``step(tokens)`` takes one training step and returns its loss; the parameters are copied into
-    the model's Values after every step; ``sync()`` copies Adam's buffers into the optimizer.
+    ``step(tokens)`` takes one training step and returns its loss; ``sync_parameters()`` copies the
+    parameters into the model's Values (``Training.model`` does when read, ``run()`` at its end), and
+    ``sync()`` Adam's buffers into the optimizer too.
     """
 
     def __init__(self, training: Training) -> None:
         self.training = training
-        self.params = training.model.parameters()
+        self.model = training.model  # read before this engine is the run's: nothing to bring up yet
+        self.params = self.model.parameters()
+        self.stale = False  # whether the Values are behind the arrays
         optimizer = training.optimizer
         self.parameters = np.array([p.data for p in self.params])
         self.exp_avg = np.array(optimizer.exp_avg)
@@ -237,17 +279,17 @@ class CompiledTraining:
         """The program for documents of ``n`` positions, made the first time that length comes up."""
         program = self.programs.get(n)
         if program is None:
-            if self.sequence is None:
-                model = self.training.model
-                self.sequence = SequencePlan(record_model(model), model.mean_loss)
-            program = self.programs[n] = self.sequence.program(n)
+            with collector_paused():  # tens of thousands of new objects, none of them garbage
+                if self.sequence is None:
+                    self.sequence = SequencePlan(record_model(self.model), self.model.mean_loss)
+                program = self.programs[n] = self.sequence.program(n)
         return program
 
     def step(self, tokens: Sequence[int]) -> float:
         """One training step on one document: loss, gradient, then PaperAdam's update; returns the loss."""
         training = self.training
         optimizer = training.optimizer
-        n = min(training.model.config.block_size, len(tokens) - 1)
+        n = min(self.model.config.block_size, len(tokens) - 1)
         loss, gradient = self.program(n).loss_and_grad(self.parameters, tokens[: n + 1])
         if optimizer.weight_decay != 0.0:
             gradient = gradient + optimizer.weight_decay * self.parameters
@@ -262,12 +304,19 @@ class CompiledTraining:
         self.exp_avg_sq = beta2 * self.exp_avg_sq + (1 - beta2) * (gradient * gradient)
         denominator = np.sqrt(self.exp_avg_sq / bias_correction2) + optimizer.eps
         self.parameters = self.parameters - optimizer.lr * (self.exp_avg / bias_correction1) / denominator
-        for p, number in zip(self.params, self.parameters.tolist(), strict=True):
-            p.data = number
+        self.stale = True
         return loss
 
+    def sync_parameters(self) -> None:
+        """Copy the parameters into the model's Values, if a step changed them since the last copy."""
+        if self.stale:
+            for p, number in zip(self.params, self.parameters.tolist(), strict=True):
+                p.data = number
+            self.stale = False
+
     def sync(self) -> None:
-        """Copy Adam's buffers back into the optimizer (the parameters are copied every step)."""
+        """Copy the parameters into the Values and Adam's buffers into the optimizer."""
+        self.sync_parameters()
         optimizer = self.training.optimizer
         optimizer.exp_avg[:] = self.exp_avg.tolist()
         optimizer.exp_avg_sq[:] = self.exp_avg_sq.tolist()

@@ -438,7 +438,8 @@ class _GroupWriter(_Writer):
     def group_forward(self, g: int) -> list[str]:
         group = self.groups[g]
         self.arrays[f"children{g}"], self.arrays[f"out{g}"] = group.children, group.out
-        lines = [f"# group {g}: {group.op.name} of {len(group.out)} nodes"]
+        # No member count here: programs of every length then share their text, and are compiled once.
+        lines = [f"# group {g}: {group.op.name}"]
         for name, positions in group.tokens.items():
             self.arrays[f"positions{g}_{name}"] = positions
             lines.append(f"tokens{g}_{name} = ids[positions{g}_{name}]")

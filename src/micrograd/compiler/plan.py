@@ -76,7 +76,7 @@ class PlanNode(NamedTuple):
     slot: int = -1  # the parameter or input number
     const: float = 0.0  # the value of a constant or of a fixed node
     fixed_grads: tuple[float, ...] = ()  # a fixed node's local derivatives, as given
-    label: str = ""  # the node's _op, for messages
+    label: str = ""  # a fixed node's _op, for messages (an op node is named by its op)
     # An index input (an embedding lookup): parameter lookup[0] + token * lookup[1] + lookup[2], with
     # token the sequence's token at position ``slot`` (which row of a table is read is an input).
     lookup: tuple[int, ...] = ()
@@ -176,18 +176,18 @@ def _plan_nodes(
     at = position.__getitem__
     for node in order:
         children = tuple(map(at, node._prev))
-        label = node._op
         if node._backward_set_by_hand():
             raise CompileError(
                 f"compile_loss: {what} has a node whose _backward is a function set by hand "
-                f"(op {label!r}, data {node.data!r}); the compiler cannot read a Python function: "
+                f"(op {node._op!r}, data {node.data!r}); the compiler cannot read a Python function: "
                 "add the op with micrograd.ops.defop(name, forward, derivative) instead"
             )
         op: Op | None = getattr(node, "_fn", None)
         if children and op is not None:
-            nodes.append(PlanNode("op", op, children, tuple(node._attrs), label=label))
+            # No label: a row's node is named by its op, and _op would format one for each of a GPT's 10,000 nodes.
+            nodes.append(PlanNode("op", op, children, tuple(node._attrs)))
         elif children:
-            nodes.append(_fixed_node(node, children, label, what))
+            nodes.append(_fixed_node(node, children, node._op, what))
         elif id(node) in roles:
             role = roles[id(node)]
             nodes.append(role if isinstance(role, PlanNode) else PlanNode(role[0], slot=role[1]))
