@@ -602,6 +602,29 @@ def test_a_program_computes_attention_over_every_width_in_one_group() -> None:
     assert ATTEND.pad == (-math.inf, 0.0)
 
 
+def test_a_layer_at_every_position_is_one_matrix_product_backward() -> None:
+    """dense_grid finds W[i] . X[p] for every (p, i) once, with parameter weights; anything else stays scattered."""
+    np = pytest.importorskip("numpy")
+    from micrograd.compiler.numpy import dense_grid
+    from micrograd.ops import DOT, LINEAR
+
+    params = np.zeros(20, dtype=bool)
+    params[:6] = True  # slots 0-5: two rows of three weights; 10-15: two positions of three inputs
+    w, x = [[0, 1, 2], [3, 4, 5]], [[10, 11, 12], [13, 14, 15]]
+    members = [(p, i) for p in range(2) for i in range(2)]
+    children = np.array([w[i] + x[p] for p, i in members]).T
+    out = np.arange(16, 20)
+    grid = dense_grid(DOT, children, out, params, np)
+    assert grid is not None
+    assert grid.out.tolist() == [[16, 17], [18, 19]] and grid.weights.tolist() == w and grid.inputs.tolist() == x
+    assert dense_grid(DOT, children[:, :3], out[:3], params, np) is None  # position 1, row 1 missing
+    assert dense_grid(DOT, children, out, ~params, np) is None  # weights that are not parameters
+    reread = children.copy()
+    reread[3:, :] = np.array([[10, 11, 12], [10, 11, 12], [13, 14, 0], [13, 14, 0]]).T  # slot 0 read as an input
+    assert dense_grid(DOT, reread, out, params, np) is None
+    assert dense_grid(LINEAR, children, out, params, np) is None  # a row with a bias: not this grid
+
+
 def test_defop_refuses_a_pad_that_is_not_a_tuple_of_floats() -> None:
     from micrograd.ops import defop
 

@@ -91,6 +91,7 @@ def check_local_grads(op: Any, local: Any, n_inputs: int) -> None:
             f"{op.name}: the derivative must give {n_inputs} local derivative(s), one per input; got {shown(local)}"
         )
     for i, d in enumerate(items):
-        if not isinstance(d, numbers.Real):
+        # type() first: a variadic row is checked at every use, and isinstance against an abc is slow.
+        if type(d) is not float and not isinstance(d, numbers.Real):
             raise TypeError(f"{op.name}: local derivative {i} must be a real number, got {type(d).__name__} {shown(d)}")
     op.checked = True

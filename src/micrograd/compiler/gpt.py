@@ -42,7 +42,7 @@ import numpy as np
 
 from micrograd._gradmode import collector_paused
 from micrograd.compiler._text import Symbols
-from micrograd.compiler.numpy import Group, group_namespace, group_program
+from micrograd.compiler.numpy import Group, dense_grid, group_namespace, group_program
 from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
 from micrograd.engine import Value
 from micrograd.ops import Op
@@ -209,6 +209,8 @@ class Program:
             mask = live[slots]
             return [renumber[slots[mask]], *(other[mask] for other in others)]
 
+        is_param = np.zeros(int(live.sum()), dtype=bool)
+        is_param[renumber[leaves["param"][live[leaves["param"]]]]] = True
         groups = []
         for group in sequence.groups:
             mask = live[group.out]
@@ -216,7 +218,9 @@ class Program:
                 tokens = {name: positions[mask] for name, positions in group.tokens.items()}
                 out = renumber[group.out[mask]]
                 children = renumber[group.children[:, mask]]
-                groups.append(Group(group.op, group.attrs, tokens, out, children, bool(sequence.needs_grad[out].any())))
+                grid = dense_grid(group.op, children, out, is_param, np)
+                groups.append(Group(group.op, group.attrs, tokens, out, children, bool(sequence.needs_grad[out].any()),
+                                    grid))
         self.source, arrays = group_program(sequence.plan, groups, sequence.symbols)
         param_slots, param_index = kept(leaves["param"], leaves["param_index"])
         index_slots, lookup = kept(leaves["index"], leaves["lookup"])

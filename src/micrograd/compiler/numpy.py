@@ -31,7 +31,10 @@ from micrograd.compiler.plan import DenseBlock, Layout, Plan
 from micrograd.compiler.python import inline_derivatives
 from micrograd.ops import Op
 
-__all__ = ["example_source", "namespace", "ArrayOp", "inline_forward", "Group", "group_program", "group_namespace"]
+__all__ = [
+    "example_source", "namespace", "ArrayOp", "inline_forward",
+    "Group", "DenseGrid", "dense_grid", "group_program", "group_namespace",
+]
 
 
 def inline_forward(op: Op, args: Sequence[str]) -> str | None:
@@ -410,6 +413,42 @@ class Group:
     out: Any  # (members,) slots
     children: Any  # (arity, members) slots
     needs_grad: bool = True  # whether any member depends on a parameter
+    grid: DenseGrid | None = None  # when the group is a matrix product (see dense_grid)
+
+
+@dataclass(frozen=True)
+class DenseGrid:
+    """A group of sum-of-products nodes that is a matrix product: member (p, i) is ``W[i] . X[p]``.
+
+    A layer applied at every position: the weights are parameters, row i the same for every
+    position, and position p's inputs the same for every row. Its backward pass is then two
+    matrix products, as a dense block's (``dW = dY.T @ X``, ``dX = dY @ W``), instead of one
+    scattered product per weight and input; the forward stays the row's own, exact, code.
+    """
+
+    out: Any  # (P, M) slots: the member at position p, row i
+    weights: Any  # (M, d) slots, each a parameter, each once
+    inputs: Any  # (P, d) slots, each once
+
+
+def dense_grid(op: Op, children: Any, out: Any, params: Any, np: Any) -> DenseGrid | None:
+    """The group as a ``DenseGrid`` if it is one: a row written as a sum of products without a bias whose
+    weights (the first half of its inputs) are parameters (``params``: a mask over slots), else None."""
+    notation = op.notation
+    if notation is None or notation.form != "sum_of_products" or notation.bias or len(children) % 2:
+        return None
+    d = len(children) // 2
+    weights, inputs = children[:d].T, children[d:].T  # (members, d) each
+    if not params[weights].all():
+        return None
+    rows, row_of = np.unique(weights, axis=0, return_inverse=True)
+    positions, position_of = np.unique(inputs, axis=0, return_inverse=True)
+    grid = np.full((len(positions), len(rows)), -1, dtype=np.intp)
+    grid[position_of.ravel(), row_of.ravel()] = out
+    unique = np.unique(np.concatenate([rows.ravel(), positions.ravel()])).size == rows.size + positions.size
+    if len(out) != grid.size or (grid < 0).any() or not unique:
+        return None  # not every (position, row) once, or a slot read twice: += would lose a term
+    return DenseGrid(grid, rows, positions)
 
 
 class _GroupWriter(_Writer):
@@ -454,9 +493,21 @@ class _GroupWriter(_Writer):
         group = self.groups[g]
         if not group.needs_grad:
             return
+        if group.grid is not None:
+            self.grid_backward(g, group.grid, grads)
+            return
         self.arrays[f"flat{g}"] = group.children.ravel()
         local = f"{self.symbols.derivative(group.op)}(S{g}, V[out{g}]{self._keywords(g)})"
         grads.lines.append(f"np.add.at(G, flat{g}, ({local} * G[out{g}]).ravel())")
+
+    def grid_backward(self, g: int, grid: DenseGrid, grads: _Gradients) -> None:
+        """A layer at every position: its weights' and inputs' gradients as two matrix products."""
+        self.arrays.update({f"grid{g}": grid.out, f"weights{g}": grid.weights, f"inputs{g}": grid.inputs})
+        grads.lines += [
+            f"dY{g} = G[grid{g}]  # (positions, rows)",
+            f"G[weights{g}] += dY{g}.T @ V[inputs{g}]",
+            f"G[inputs{g}] += dY{g} @ V[weights{g}]",
+        ]
 
     def gradient_lines(self, grads: _Gradients) -> list[str]:
         return [

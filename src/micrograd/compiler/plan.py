@@ -174,6 +174,9 @@ def _plan_nodes(
     """Each Value of the order as a node of the plan."""
     nodes: list[PlanNode] = []
     at = position.__getitem__
+    # An op node as tuple.__new__ makes it: a GPT's 10,000 nodes, and PlanNode(...) with keyword defaults costs 3x.
+    op_node = PlanNode("op")[4:]  # the defaults of the fields after attrs
+    new = tuple.__new__
     for node in order:
         children = tuple(map(at, node._prev))
         if node._backward_set_by_hand():
@@ -185,7 +188,7 @@ def _plan_nodes(
         op: Op | None = getattr(node, "_fn", None)
         if children and op is not None:
             # No label: a row's node is named by its op, and _op would format one for each of a GPT's 10,000 nodes.
-            nodes.append(PlanNode("op", op, children, tuple(node._attrs)))
+            nodes.append(new(PlanNode, ("op", op, children, tuple(node._attrs), *op_node)))
         elif children:
             nodes.append(_fixed_node(node, children, node._op, what))
         elif id(node) in roles:
