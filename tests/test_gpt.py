@@ -619,6 +619,9 @@ def test_a_layer_at_every_position_is_one_matrix_product_backward() -> None:
     assert grid.out.tolist() == [[16, 17], [18, 19]] and grid.weights.tolist() == w and grid.inputs.tolist() == x
     assert dense_grid(DOT, children[:, :3], out[:3], params, np) is None  # position 1, row 1 missing
     assert dense_grid(DOT, children, out, ~params, np) is None  # weights that are not parameters
+    mixed = children.copy()
+    mixed[1, 0] = 4  # member (0, 0) reads row 0's first weight but row 1's second
+    assert dense_grid(DOT, mixed, out, params, np) is None
     reread = children.copy()
     reread[3:, :] = np.array([[10, 11, 12], [10, 11, 12], [13, 14, 0], [13, 14, 0]]).T  # slot 0 read as an input
     assert dense_grid(DOT, reread, out, params, np) is None

@@ -441,10 +441,15 @@ def dense_grid(op: Op, children: Any, out: Any, params: Any, np: Any) -> DenseGr
     weights, inputs = children[:d].T, children[d:].T  # (members, d) each
     if not params[weights].all():
         return None
-    rows, row_of = np.unique(weights, axis=0, return_inverse=True)
-    positions, position_of = np.unique(inputs, axis=0, return_inverse=True)
+    # A row is known by its first weight, a position by its first input (np.unique over whole rows,
+    # axis=0, is ten times slower); then every member must read all of its row and its position.
+    _, first_of_row, row_of = np.unique(weights[:, 0], return_index=True, return_inverse=True)
+    _, first_of_position, position_of = np.unique(inputs[:, 0], return_index=True, return_inverse=True)
+    rows, positions = weights[first_of_row], inputs[first_of_position]
+    if (weights != rows[row_of]).any() or (inputs != positions[position_of]).any():
+        return None
     grid = np.full((len(positions), len(rows)), -1, dtype=np.intp)
-    grid[position_of.ravel(), row_of.ravel()] = out
+    grid[position_of, row_of] = out
     unique = np.unique(np.concatenate([rows.ravel(), positions.ravel()])).size == rows.size + positions.size
     if len(out) != grid.size or (grid < 0).any() or not unique:
         return None  # not every (position, row) once, or a slot read twice: += would lose a term
