@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import CodeType
 from typing import Any
 
@@ -42,7 +43,7 @@ import numpy as np
 
 from micrograd._gradmode import collector_paused
 from micrograd.compiler._text import Symbols
-from micrograd.compiler.numpy import Group, dense_grid, group_namespace, group_program
+from micrograd.compiler.numpy import DenseGrid, Group, dense_grid, group_namespace, group_program
 from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
 from micrograd.engine import Value
 from micrograd.ops import Op
@@ -118,6 +119,10 @@ class SequencePlan:
         self.leaves = {name: np.array(items, dtype=float if name == "const_value" else np.intp).reshape(
             (-1, 3) if name == "lookup" else (-1,)) for name, items in leaves.items()}
         self.needs_grad = np.array(plan.needs_grad, dtype=bool)
+        is_param = np.zeros(self.size, dtype=bool)
+        is_param[self.leaves["param"]] = True
+        # Found once on the whole plan; a program cuts them (_cut_grid).
+        self.groups = [replace(g, grid=dense_grid(g.op, g.children, g.out, is_param, np)) for g in self.groups]
         self.symbols = Symbols(plan)  # the programs' names for the ops' array code, the same for every length
         self.namespace = group_namespace(self.symbols, np)
         self.compiled: dict[str, CodeType] = {}  # source -> code: lengths with the same groups share it
@@ -209,8 +214,6 @@ class Program:
             mask = live[slots]
             return [renumber[slots[mask]], *(other[mask] for other in others)]
 
-        is_param = np.zeros(int(live.sum()), dtype=bool)
-        is_param[renumber[leaves["param"][live[leaves["param"]]]]] = True
         groups = []
         for group in sequence.groups:
             mask = live[group.out]
@@ -218,7 +221,7 @@ class Program:
                 tokens = {name: positions[mask] for name, positions in group.tokens.items()}
                 out = renumber[group.out[mask]]
                 children = renumber[group.children[:, mask]]
-                grid = dense_grid(group.op, children, out, is_param, np)
+                grid = None if group.grid is None else _cut_grid(group.grid, live, renumber)
                 groups.append(Group(group.op, group.attrs, tokens, out, children, bool(sequence.needs_grad[out].any()),
                                     grid))
         self.source, arrays = group_program(sequence.plan, groups, sequence.symbols)
@@ -242,6 +245,15 @@ class Program:
     def loss_and_grad(self, parameters: np.ndarray, tokens: Sequence[int]) -> tuple[float, np.ndarray]:
         """The loss of ``tokens`` (``n + 1`` ids) and its gradient with respect to every parameter."""
         return self._code(parameters, np.asarray(tokens, dtype=np.intp))
+
+
+def _cut_grid(grid: DenseGrid, live: np.ndarray, renumber: np.ndarray) -> DenseGrid | None:
+    """The grid of the positions kept by a cut, renumbered; None if a cut went through a position."""
+    kept = live[grid.out]
+    positions = kept.all(axis=1)
+    if kept[~positions].any():
+        return None
+    return DenseGrid(renumber[grid.out[positions]], renumber[grid.weights], renumber[grid.inputs[positions]])
 
 
 def _loss_of(mean: Callable[[list[Value]], Value]) -> Callable[[np.ndarray], tuple[float, list[float]]]:

@@ -450,7 +450,8 @@ def dense_grid(op: Op, children: Any, out: Any, params: Any, np: Any) -> DenseGr
         return None
     grid = np.full((len(positions), len(rows)), -1, dtype=np.intp)
     grid[position_of, row_of] = out
-    unique = np.unique(np.concatenate([rows.ravel(), positions.ravel()])).size == rows.size + positions.size
+    read = np.sort(np.concatenate([rows.ravel(), positions.ravel()]))  # (np.unique's first call costs 8 ms)
+    unique = bool((read[1:] != read[:-1]).all())
     if len(out) != grid.size or (grid < 0).any() or not unique:
         return None  # not every (position, row) once, or a slot read twice: += would lose a term
     return DenseGrid(grid, rows, positions)
