@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +300,20 @@ def test_html_page_in_chromium(
     assert "".join(tokens[1:]) == last[: 7]
     page.close()
     assert errors == []
+
+
+def test_the_numpy_engine_asks_for_one_blas_thread_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from micrograd.app import gpt_command
+
+    environ: dict[str, str] = {}
+    monkeypatch.setattr(os, "environ", environ)  # the process's own environment is left alone
+    monkeypatch.setitem(sys.modules, "numpy", sys.modules.get("numpy"))
+    gpt_command._one_blas_thread()  # numpy already loaded its BLAS: too late to ask, nothing set
+    assert environ == {}
+    monkeypatch.delitem(sys.modules, "numpy", raising=False)
+    environ["OMP_NUM_THREADS"] = "4"
+    gpt_command._one_blas_thread()  # the user's choice stands
+    assert environ == {"OMP_NUM_THREADS": "4"}
+    del environ["OMP_NUM_THREADS"]
+    gpt_command._one_blas_thread()
+    assert environ == {"OPENBLAS_NUM_THREADS": "1"}
