@@ -4,7 +4,7 @@
     python benchmarks/bench.py --quick      # a smoke run: fewer rounds and steps, smaller graphs
     python benchmarks/bench.py --rounds 7 --markdown results.md
     python benchmarks/bench.py --only microgpt --rounds 3   # one workload (see WORKLOADS)
-    python benchmarks/bench.py --only gpt-eager,gpt-compiled --rounds 3 --gpt-steps 30
+    python benchmarks/bench.py --only gpt-eager,gpt-numpy --rounds 3 --gpt-steps 30
     python benchmarks/bench.py --only gpt-full              # the 1,000-step default runs (about ten minutes)
 
 The program is five modules: this driver (the command line, the rows, the rounds),

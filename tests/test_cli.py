@@ -270,6 +270,18 @@ def test_a_future_warning_is_one_note_line_named_by_the_command(
     assert captured.err == f"{name}: note: --thing 'old' is now called 'new'; the old name works until micrograd 1.2\n"
 
 
+def test_under_torchrun_only_rank_0_prints_the_note(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import micrograd.app.gpt_command as gpt_command
+
+    text = "--engine 'compiled' is now called 'numpy'; the old name works until micrograd 1.2"
+    monkeypatch.setattr(gpt_command, "sample_command", _warning_handler(FutureWarning, text))
+    for rank, expected in (("1", ""), ("0", f"micrograd gpt sample: note: {text}\n")):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["gpt", "sample"]) == 0
+        assert capsys.readouterr().err == expected, f"rank {rank}"
+
+
 def test_other_warnings_are_left_to_python(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     import micrograd.app.cli as cli

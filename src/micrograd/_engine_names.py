@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["DESCRIPTIONS", "OLD_SPELLINGS", "REMOVED_IN", "canonical_engine"]
+__all__ = ["DESCRIPTIONS", "DEVICES", "DTYPES", "OLD_SPELLINGS", "REMOVED_IN", "canonical_engine"]
 
 DESCRIPTIONS = {
     "eager": "a graph of Values every step",
@@ -26,6 +26,11 @@ DESCRIPTIONS = {
     "torch": "the same model in PyTorch",
     "auto": "the fastest installed engine that can run this",
 }
+
+# Where the torch engine runs, and in what numbers (``--device``, ``--dtype``): named here, not in the
+# torch engine, so that the command line lists them without loading the GPT.
+DEVICES = ("cpu", "cuda", "mps")
+DTYPES = ("float64", "float32", "bfloat16")
 
 # Old word -> (where it was used, the word now). "compiled" was the GPT's name for its numpy
 # replay, so it only maps to "numpy" where a caller says the old GPT meaning applies.

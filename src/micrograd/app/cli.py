@@ -803,7 +803,8 @@ def _command_name(args: argparse.Namespace) -> str:
 def notes_on_stderr(command: Callable[[], str]) -> Iterator[None]:
     """Within the block, a FutureWarning (an old spelling that still works, such as ``--engine batched``)
     is one line on stderr, ``micrograd train: note: ...``, instead of Python's warning with its file and
-    source line. ``command`` gives the words that name the command, once they are known.
+    source line, from rank 0 alone under torchrun. ``command`` gives the words that name the command,
+    once they are known.
     Other warnings are shown as Python shows them."""
     with warnings.catch_warnings():  # puts the filters and showwarning back afterwards
         warnings.simplefilter("default", FutureWarning)  # each notice once per place, even if filtered out
@@ -814,6 +815,8 @@ def notes_on_stderr(command: Callable[[], str]) -> Iterator[None]:
             if not issubclass(category, FutureWarning):
                 shown(message, category, filename, lineno, file, line)
                 return
+            if os.environ.get("RANK", "0") != "0":
+                return  # one of several torchrun processes: rank 0 says it once for all
             text = str(message).strip().splitlines()
             print(f"{command()}: note: {text[0] if text else category.__name__}", file=sys.stderr)
 

@@ -26,11 +26,11 @@ import os
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from micrograd._engine_names import DEVICES, DTYPES
 from micrograd.app.flags import (
     add_max_file_option,
     non_negative_int,
@@ -51,8 +51,6 @@ TEMPERATURE_HELP = ("sampling temperature, > 0: lower picks likelier characters,
                     "near 0 (e.g. 1e-9) every character is the likeliest, the same as greedy decoding (default: 0.5)")
 ENGINES = ("auto", "eager", "numpy", "torch")
 OLD_ENGINES = ("compiled",)  # still accepted, with a one-line note (micrograd._engine_names.GPT_OLD_SPELLINGS)
-DEVICES = ("cpu", "cuda", "mps")
-DTYPES = ("float64", "float32", "bfloat16")
 DATA_MODES = ("lines", "windows")
 
 # The settings of a new run, with their defaults; on --resume they come from the checkpoint.
@@ -345,12 +343,9 @@ def _engine(choice: str) -> str:
     from micrograd._engine_names import GPT_OLD_SPELLINGS, canonical_engine
     from micrograd.gpt.training import scalar_engine
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        engine = canonical_engine(choice, (*ENGINES,), "--engine", old=GPT_OLD_SPELLINGS)
-    for warning in caught:  # shown even with --quiet (a script using the old name needs to hear it); by rank 0
-        if os.environ.get("RANK", "0") == "0":
-            _note(f"micrograd gpt train: note: {warning.message}")
+    # An old name warns; the command line's notes_on_stderr prints it as one note line, even with
+    # --quiet (a script using the old name needs to hear it), from rank 0 alone.
+    engine = canonical_engine(choice, (*ENGINES,), "--engine", old=GPT_OLD_SPELLINGS)
     if engine in ("numpy", "auto"):
         _one_blas_thread()
     if engine == "numpy":

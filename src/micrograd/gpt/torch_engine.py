@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from micrograd._engine_names import DEVICES, DTYPES
 from micrograd.engine import Value
 from micrograd.gpt.model import _sampling_weights
 
@@ -38,8 +39,6 @@ __all__ = [
     "ranks_from_env",
 ]
 
-DEVICES = ("cpu", "cuda", "mps")
-DTYPES = ("float64", "float32", "bfloat16")
 PAD = -1  # a target that is not a token: cross_entropy ignores it, so padding adds nothing to the loss
 
 
