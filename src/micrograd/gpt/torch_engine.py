@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from micrograd._engine_names import DEVICES, DTYPES
-from micrograd.engine import Value
 from micrograd.gpt.model import _sampling_weights
 
 if TYPE_CHECKING:
@@ -177,7 +176,7 @@ class TorchTraining:
             ids = model.tokenizer.document(doc)[:width]
             lengths.append(len(ids) - 1)
             rows.append(ids + [PAD] * (width - len(ids)))
-        table = torch.tensor(rows, dtype=torch.int32 if model.config.vocab_size < 2**31 else torch.int64)
+        table = torch.tensor(rows, dtype=torch.int32)  # a token is a character or BOS: fewer than 2**31 of them
         return table.to(self.device), lengths
 
     def _distributed(self) -> Any:
@@ -366,7 +365,7 @@ def _draw(module: Any, model: Any, num: int, temperature: float, choices: Callab
                 continue
             with torch.no_grad():
                 row = module(torch.tensor([tokens], device=device))[0, -1]
-            logits = [Value(x) for x in row.to(device="cpu", dtype=torch.float64).tolist()]
+            logits = row.to(device="cpu", dtype=torch.float64).tolist()  # floats: the sampler takes them as they are
             token = choices(tokens_range, weights=_sampling_weights(logits, temperature))[0]
             if token == model.bos:
                 break
