@@ -131,7 +131,7 @@ class Training:
         rng.shuffle(shuffled)
         tokenizer = Tokenizer.from_documents(shuffled)
         config = GPTConfig(tokenizer.vocab_size, n_embd, n_head, n_layer, block_size)
-        _check_engine_settings(engine, config, batch_size, device, dtype)  # before drawing a model too big for Values
+        _check_scalar_size(engine, config)  # before drawing a model too big for Values
         model = GPT(config, tokenizer.chars, rng=rng)
         training = cls(model, shuffled, steps, lr=lr, seed=seed, engine=engine, batch_size=batch_size, device=device,
                        dtype=dtype)
@@ -367,7 +367,13 @@ def _check_engine_settings(engine: str, config: GPTConfig | None, batch_size: in
         if value != default:
             raise ValueError(f"Training: {name} {value!r} needs engine 'torch'; the {engine} engine takes "
                              "one document per step in float64 on the CPU")
-    if config is not None and config.num_parameters > SCALAR_MAX_PARAMETERS:
+    if config is not None:
+        _check_scalar_size(engine, config)
+
+
+def _check_scalar_size(engine: str, config: GPTConfig) -> None:
+    """A scalar engine holds every parameter as a Value: beyond SCALAR_MAX_PARAMETERS it would take minutes a step."""
+    if engine != "torch" and config.num_parameters > SCALAR_MAX_PARAMETERS:
         raise ValueError(f"Training: {config.num_parameters:,} parameters are too many for the {engine} engine "
                          f"(at most {SCALAR_MAX_PARAMETERS:,}); use engine 'torch'")
 
