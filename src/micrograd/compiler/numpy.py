@@ -17,6 +17,14 @@ Only the rows whose notation says how (``micrograd.ops.Notation``: ``+``, ``*``,
 ``linear``, ``dot`` and ``relu``) are written inline, and the derivatives their
 notation implies (1, the other factor, x for w and w for x). A row with a
 ``batched`` pair is called with its inputs stacked, one array operation for all.
+
+The same writer also writes the GPT's programs (``micrograd.compiler.gpt``), whose nodes are
+not columns of a batch but *groups*: the nodes of one row at one depth, gathered from one
+array ``V`` of every node's value and computed by the row's array code at once (``Group``).
+Forward and backward are the same two walks over the statements (``_Writer.forward`` and
+``_Writer.backward``); only where the gradient starts and how it ends differ (``_GroupWriter``).
+A group that is a layer applied at every position (``DenseGrid``) passes its gradient back as
+two matrix products, as a dense block does.
 """
 
 from __future__ import annotations
