@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ORIGINAL_DIR = ROOT / ".cache" / "original-micrograd-0.1.0"
+
+# The GPT's numpy engine keeps its recorded plans (micrograd.compiler.gpt_cache) in a folder of this
+# run's own, not the user's ~/.cache; set here so that the CLI's child processes inherit it too.
+if "MICROGRAD_CACHE_DIR" not in os.environ:
+    os.environ["MICROGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="micrograd-test-cache-")
 
 
 @pytest.fixture(scope="session")

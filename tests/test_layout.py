@@ -35,7 +35,7 @@ _CORE = ("engine", "ops", "autograd", "nn", "losses", "optim", "gradcheck", "fun
          "interop", "datasets")
 _PRIVATE = ("_cengine", "_checks", "_copying", "_gradmode", "_files", "_engine_names", "_mlp_checkpoint", "_moved")
 _LAYERS = {
-    "compiler": ("", "._text", ".gpt", ".loss", ".numpy", ".plan", ".python"),
+    "compiler": ("", "._text", ".gpt", ".gpt_cache", ".loss", ".numpy", ".plan", ".python"),
     "gpt": ("", ".checkpoint", ".model", ".tokenizer", ".torch_engine", ".training"),
     "viz": ("", ".dot_command", ".dot_reader", ".gpt_page", ".graph", ".html", ".layered", ".narrate", ".render"),
     "app": ("", ".checkpoint", ".cli", ".data", ".expr", ".flags", ".gpt_command", ".plots", ".training"),

@@ -87,6 +87,7 @@ class Op:
 
     __slots__ = (
         "name", "forward", "derivative", "doc", "arity", "attrs", "_display", "checked", "batched", "notation", "pad",
+        "edited",
     )
 
     def __init__(
@@ -113,6 +114,7 @@ class Op:
         # at its end with its pad value gives the same value and the same derivatives of the real
         # inputs, bit for bit, so an array interpreter may compute nodes of different widths together.
         self.pad = pad
+        self.edited = False  # whether its forward or derivative was replaced after it was made
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -123,6 +125,7 @@ class Op:
                 object.__setattr__(self, "batched", None)
                 object.__setattr__(self, "notation", None)
                 object.__setattr__(self, "pad", None)
+                object.__setattr__(self, "edited", True)
 
     def __call__(self, *inputs: Any, **attrs: Any) -> Any:
         for x in inputs:

@@ -68,18 +68,7 @@ class Symbols:
     """
 
     def __init__(self, plan: Plan) -> None:
-        self.ops: list[tuple[str, Op]] = []
-        self._base: dict[int, str] = {}
-        taken: set[str] = set()
-        for op in plan.ops():
-            word = op.name if op.name.isidentifier() else _OPERATOR_WORDS.get(op.name, "op")
-            base, n = f"op_{word}", 1
-            while base in taken:
-                n += 1
-                base = f"op_{word}_{n}"
-            taken.add(base)
-            self._base[id(op)] = base
-            self.ops.append((base, op))
+        self._name_ops(plan.ops())
         self.constants: dict[str, Any] = {}  # op constants that are not plain numbers
         self._constant_name: dict[int, str] = {}
         for node in plan.nodes:
@@ -88,6 +77,28 @@ class Symbols:
                     name = f"constant_{len(self.constants)}"
                     self._constant_name[id(value)] = name
                     self.constants[name] = value
+
+    @classmethod
+    def for_ops(cls, ops: Sequence[Op]) -> Symbols:
+        """The names of these ops, in this order, for code whose constants are all numbers."""
+        symbols = cls.__new__(cls)
+        symbols._name_ops(ops)
+        symbols.constants, symbols._constant_name = {}, {}
+        return symbols
+
+    def _name_ops(self, ops: Sequence[Op]) -> None:
+        self.ops: list[tuple[str, Op]] = []
+        self._base: dict[int, str] = {}
+        taken: set[str] = set()
+        for op in ops:
+            word = op.name if op.name.isidentifier() else _OPERATOR_WORDS.get(op.name, "op")
+            base, n = f"op_{word}", 1
+            while base in taken:
+                n += 1
+                base = f"op_{word}_{n}"
+            taken.add(base)
+            self._base[id(op)] = base
+            self.ops.append((base, op))
 
     def forward(self, op: Op) -> str:
         return self._base[id(op)] + "_f"

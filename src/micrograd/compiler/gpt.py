@@ -34,6 +34,7 @@ Needs numpy (``pip install 'micrograd[fast]'``).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import CodeType
@@ -45,7 +46,7 @@ from micrograd._gradmode import collector_paused
 from micrograd.compiler._text import Symbols
 from micrograd.compiler.numpy import DenseGrid, Group, dense_grid, group_namespace, group_program
 from micrograd.compiler.plan import Plan, PlanNode, TokenAt, record
-from micrograd.engine import Value
+from micrograd.engine import Value, no_grad
 from micrograd.ops import Op
 
 # The model and the run are micrograd.gpt's GPT and Training, passed in (not imported: gpt imports this module).
@@ -81,9 +82,9 @@ class SequencePlan:
     """A recorded plan as arrays, grouped for the replay; ``program(n)`` cuts the plan of a document of n positions."""
 
     def __init__(self, plan: Plan, mean: Callable[[list[Value]], Value]) -> None:
-        self.plan = plan
         self.mean = mean  # losses -> the document's loss, as the model computes it
         self.size = len(plan)
+        self.n_params = plan.n_params
         self.outputs = np.array(plan.outputs or (plan.root,), dtype=np.intp)
         depth = [0] * self.size
         leaves: dict[str, list[Any]] = {"param": [], "param_index": [], "index": [], "lookup": [], "const": [],
@@ -118,14 +119,34 @@ class SequencePlan:
         self.size += len(pads.slots)  # the pad values' slots come after the plan's nodes
         self.leaves = {name: np.array(items, dtype=float if name == "const_value" else np.intp).reshape(
             (-1, 3) if name == "lookup" else (-1,)) for name, items in leaves.items()}
-        self.needs_grad = np.array(plan.needs_grad, dtype=bool)
         is_param = np.zeros(self.size, dtype=bool)
         is_param[self.leaves["param"]] = True
         # Found once on the whole plan; a program cuts them (_cut_grid).
         self.groups = [replace(g, grid=dense_grid(g.op, g.children, g.out, is_param, np)) for g in self.groups]
-        self.symbols = Symbols(plan)  # the programs' names for the ops' array code, the same for every length
-        self.namespace = group_namespace(self.symbols, np)
+        self.needs_grad = np.array(plan.needs_grad, dtype=bool)
+        self._ready(Symbols(plan))
+
+    def _ready(self, symbols: Symbols) -> None:
+        self.symbols = symbols  # the programs' names for the ops' array code, the same for every length
+        self.namespace = group_namespace(symbols, np)
         self.compiled: dict[str, CodeType] = {}  # source -> code: lengths with the same groups share it
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, Any], mean: Callable[[list[Value]], Value]) -> SequencePlan:
+        """A SequencePlan from what ``parts()`` gave (the GPT's plan cache keeps them between runs)."""
+        sequence = cls.__new__(cls)
+        sequence.mean = mean
+        for name in ("size", "n_params", "outputs", "leaves", "groups", "needs_grad"):
+            setattr(sequence, name, parts[name])
+        sequence._ready(Symbols.for_ops(parts["ops"]))
+        return sequence
+
+    def parts(self) -> dict[str, Any]:
+        """What the programs are cut from: numbers, arrays, groups and the ops in the order of their names."""
+        ops = [op for _, op in self.symbols.ops]
+        return {"size": self.size, "n_params": self.n_params, "outputs": self.outputs, "leaves": self.leaves,
+                "groups": self.groups, "needs_grad": self.needs_grad, "ops": ops,
+                "constants": dict(self.symbols.constants)}
 
     def program(self, n: int) -> Program:
         """The loss and gradient of a document of ``n`` positions (``n + 1`` tokens)."""
@@ -224,13 +245,13 @@ class Program:
                 grid = None if group.grid is None else _cut_grid(group.grid, live, renumber)
                 groups.append(Group(group.op, group.attrs, tokens, out, children, bool(sequence.needs_grad[out].any()),
                                     grid))
-        self.source, arrays = group_program(sequence.plan, groups, sequence.symbols)
+        self.source, arrays = group_program(groups, sequence.symbols)
         param_slots, param_index = kept(leaves["param"], leaves["param_index"])
         index_slots, lookup = kept(leaves["index"], leaves["lookup"])
         const_slots, const_values = kept(leaves["const"], leaves["const_value"])
         positions, offsets, widths = lookup.T
         namespace = {
-            **sequence.namespace, **arrays, "size": int(live.sum()), "n_params": sequence.plan.n_params,
+            **sequence.namespace, **arrays, "size": int(live.sum()), "n_params": sequence.n_params,
             "const_slots": const_slots, "const_values": const_values, "param_slots": param_slots,
             "param_index": param_index, "index_slots": index_slots, "lookup_positions": positions,
             "offsets": offsets, "widths": widths, "outputs": renumber[sequence.outputs[:n]],
@@ -290,6 +311,7 @@ class CompiledTraining:
         self.exp_avg_sq = np.array(optimizer.exp_avg_sq)
         self.sequence: SequencePlan | None = None
         self.programs: dict[int, Program] = {}
+        self.unchecked = False  # whether the plan was read from the cache and no step has checked it yet
 
     def program(self, n: int) -> Program:
         """The program for documents of ``n`` positions, made the first time that length comes up."""
@@ -297,9 +319,34 @@ class CompiledTraining:
         if program is None:
             with collector_paused():  # tens of thousands of new objects, none of them garbage
                 if self.sequence is None:
-                    self.sequence = SequencePlan(record_model(self.model), self.model.mean_loss)
+                    self.sequence = self._plan()
                 program = self.programs[n] = self.sequence.program(n)
         return program
+
+    def _plan(self) -> SequencePlan:
+        """The plan a run of the same code and sizes kept (see gpt_cache), else recorded now and kept."""
+        from micrograd.compiler import gpt_cache
+
+        parts = gpt_cache.read_plan(self.model)
+        if parts is not None:
+            self.unchecked = True
+            return SequencePlan.from_parts(parts, self.model.mean_loss)
+        sequence = SequencePlan(record_model(self.model), self.model.mean_loss)
+        gpt_cache.write_plan(self.model, sequence.parts())
+        return sequence
+
+    def _check(self, tokens: Sequence[int], loss: float) -> bool:
+        """Whether the first loss of a kept plan is the eager model's, the same float; if not, the file goes."""
+        from micrograd.compiler import gpt_cache
+
+        self.unchecked = False
+        with no_grad():
+            expected = self.model.loss(tokens).data
+        if loss == expected or (math.isnan(loss) and math.isnan(expected)):
+            return True
+        gpt_cache.forget_plan(self.model)
+        self.sequence, self.programs = None, {}
+        return False
 
     def step(self, tokens: Sequence[int]) -> float:
         """One training step on one document: loss, gradient, then PaperAdam's update; returns the loss."""
@@ -307,6 +354,8 @@ class CompiledTraining:
         optimizer = training.optimizer
         n = min(self.model.config.block_size, len(tokens) - 1)
         loss, gradient = self.program(n).loss_and_grad(self.parameters, tokens[: n + 1])
+        if self.unchecked and not self._check(tokens[: n + 1], loss):  # a kept plan that computes otherwise
+            loss, gradient = self.program(n).loss_and_grad(self.parameters, tokens[: n + 1])  # recorded anew
         if optimizer.weight_decay != 0.0:
             gradient = gradient + optimizer.weight_decay * self.parameters
         optimizer.step_count += 1

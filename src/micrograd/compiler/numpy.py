@@ -474,8 +474,9 @@ class _GroupWriter(_Writer):
     Index arrays are too long to print: they are globals of the program (``arrays``), named in it.
     """
 
-    def __init__(self, plan: Plan, groups: Sequence[Group], symbols: Symbols) -> None:
-        super().__init__(plan, Layout((), {}, ()), symbols)
+    def __init__(self, groups: Sequence[Group], symbols: Symbols) -> None:
+        # No plan and no layout: the groups say everything a group program computes.
+        super().__init__(Plan((), 0, 0, (), ()), Layout((), {}, ()), symbols)
         self.groups = groups
         self.arrays: dict[str, Any] = {}
 
@@ -549,9 +550,9 @@ class _GroupWriter(_Writer):
         return "\n".join(lines) + "\n"
 
 
-def group_program(plan: Plan, groups: Sequence[Group], symbols: Symbols) -> tuple[str, dict[str, Any]]:
+def group_program(groups: Sequence[Group], symbols: Symbols) -> tuple[str, dict[str, Any]]:
     """The source of ``loss_and_grad(parameters, ids)`` over ``groups``, and the index arrays it reads."""
-    writer = _GroupWriter(plan, groups, symbols)
+    writer = _GroupWriter(groups, symbols)
     return writer.source(), writer.arrays
 
 

@@ -1,0 +1,131 @@
+"""The GPT's recorded plan kept between runs (micrograd.compiler.gpt_cache): read back, checked, not trusted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from micrograd import gpt  # noqa: E402
+from micrograd.compiler import gpt as compiler_gpt  # noqa: E402
+from micrograd.compiler import gpt_cache  # noqa: E402
+from micrograd.ops import OPS, defop  # noqa: E402
+
+DOCS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte", "amelia"]
+SIZES = {"n_embd": 8, "n_head": 2, "n_layer": 1, "block_size": 8}
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MICROGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def run(steps: int = 6, **sizes: int) -> gpt.Training:
+    training = gpt.Training.start(DOCS, steps, seed=3, engine="numpy", **{**SIZES, **sizes})
+    for _ in training.run():
+        pass
+    return training
+
+
+def no_recording(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(model: Any) -> Any:
+        raise AssertionError("recorded, though a plan was kept")
+
+    monkeypatch.setattr(compiler_gpt, "record_model", refuse)
+
+
+def test_a_second_run_reads_the_plan_and_gives_the_same_losses(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    no_recording(monkeypatch)
+    second = run()
+    assert second.losses == first.losses  # the same programs: bit for bit
+    eager = gpt.Training.start(DOCS, 6, seed=3, **SIZES)
+    for _ in eager.run():
+        pass
+    assert second.losses == pytest.approx(eager.losses, rel=1e-12)
+    assert second.model.generate(5) == eager.model.generate(5)
+    assert list(folder.glob("gpt-plan-*.npz")) == [kept]
+
+
+def test_other_sizes_have_a_plan_of_their_own(folder: Path) -> None:
+    run()
+    run(n_embd=4)
+    assert len(list(folder.glob("gpt-plan-*.npz"))) == 2
+
+
+def test_a_kept_plan_that_computes_otherwise_is_caught_by_the_first_step(folder: Path) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    with np.load(kept) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    right = arrays["leaf_param_index"]
+    arrays["leaf_param_index"] = right[::-1].copy()  # every parameter read from the wrong place
+    np.savez(kept, **arrays)
+    second = run()
+    assert second.losses == first.losses  # recorded again after the first step's check
+    with np.load(next(folder.glob("gpt-plan-*.npz"))) as stored:
+        assert stored["leaf_param_index"].tolist() == right.tolist()  # and kept anew
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04 torn"])
+def test_an_unreadable_file_is_passed_over(folder: Path, content: bytes) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    kept.write_bytes(content)
+    assert run().losses == first.losses
+
+
+def test_a_file_of_another_format_or_with_an_unknown_op_is_passed_over(folder: Path) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    with np.load(kept) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    header = arrays["header"].tobytes().decode()
+    for changed in (header.replace('"format": 1', '"format": 99'), header.replace('"rms_scale"', '"no_such_op"')):
+        assert changed != header
+        np.savez(kept, **{**arrays, "header": np.frombuffer(changed.encode(), dtype=np.uint8)})
+        assert run().losses == first.losses
+
+
+def test_no_cache_when_the_folder_is_set_empty_or_cannot_be_written(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROGRAD_CACHE_DIR", "")
+    expected = run().losses
+    assert gpt_cache.cache_folder() is None
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("mine\n")
+    monkeypatch.setenv("MICROGRAD_CACHE_DIR", str(blocked / "cache"))
+    assert run().losses == expected
+    assert blocked.read_text() == "mine\n"  # what was there is untouched
+
+
+def test_a_row_changed_at_run_time_turns_the_cache_off(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = run().model
+    assert gpt_cache.plan_file(model) is not None
+    softsign = defop("cache_test_softsign", lambda x: x / (1 + abs(x)), lambda x, out: (1 + abs(x)) ** -2)
+    monkeypatch.setitem(OPS, softsign.name, softsign)  # taken out of the table again after the test
+    assert gpt_cache.plan_file(model) is not None
+    softsign.derivative = lambda x, out: (1 + abs(x)) ** -2  # a rule replaced at run time (not a built-in's:
+    assert gpt_cache.plan_file(model) is None  # changing one would change every later test of this process)
+
+
+def test_a_model_of_another_class_keeps_no_plan(folder: Path) -> None:
+    class Mine(gpt.GPT):
+        pass
+
+    model = run().model
+    model.__class__ = Mine
+    assert gpt_cache.plan_file(model) is None
+
+
+def test_the_default_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MICROGRAD_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert gpt_cache.cache_folder() == tmp_path / "micrograd"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert gpt_cache.cache_folder() == Path.home() / ".cache" / "micrograd"
