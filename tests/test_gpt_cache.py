@@ -104,14 +104,22 @@ def test_no_cache_when_the_folder_is_set_empty_or_cannot_be_written(tmp_path: Pa
     assert blocked.read_text() == "mine\n"  # what was there is untouched
 
 
-def test_a_row_changed_at_run_time_turns_the_cache_off(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = run().model
-    assert gpt_cache.plan_file(model) is not None
+def test_a_plan_using_a_row_changed_at_run_time_is_neither_read_nor_kept(folder: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    assert gpt_cache.read_plan(first.model) is not None
+    # As ``OPS["relu"].derivative = ...`` marks it; the flag alone, since replacing a built-in rule
+    # here would change every later test of this process.
+    monkeypatch.setattr(OPS["relu"], "edited", True)
+    assert gpt_cache.read_plan(first.model) is None
+    kept.unlink()
+    assert run().losses == first.losses
+    assert list(folder.glob("gpt-plan-*.npz")) == []  # and not kept
     softsign = defop("cache_test_softsign", lambda x: x / (1 + abs(x)), lambda x, out: (1 + abs(x)) ** -2)
-    monkeypatch.setitem(OPS, softsign.name, softsign)  # taken out of the table again after the test
-    assert gpt_cache.plan_file(model) is not None
-    softsign.derivative = lambda x, out: (1 + abs(x)) ** -2  # a rule replaced at run time (not a built-in's:
-    assert gpt_cache.plan_file(model) is None  # changing one would change every later test of this process)
+    monkeypatch.setitem(OPS, softsign.name, softsign)  # out of the table again after the test
+    softsign.derivative = lambda x, out: (1 + abs(x)) ** -2
+    assert softsign.edited and not OPS["dot"].edited
 
 
 def test_a_model_of_another_class_keeps_no_plan(folder: Path) -> None:

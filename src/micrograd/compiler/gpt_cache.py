@@ -10,8 +10,9 @@ one file per sizes and version of the code, and reads that back instead of recor
   read with ``allow_pickle=False``, so no code is ever loaded from it.
 * The key: the model's sizes, its BOS and number of parameters, micrograd's version and engine
   (C or Python), Python's version, and the size and modification time of every file of the
-  package, so that any edit of the code makes a new key. A row of the op table changed at run time
-  (``op.derivative = ...``) turns the cache off for the process, as does a model of another class.
+  package, so that any edit of the code makes a new key. A plan using a row whose rule was replaced
+  at run time (``op.derivative = ...``, ``Op.edited``) is neither read nor kept, and a model of
+  another class keeps no plan.
 * Trust, then check: the first step on a plan read from a file is checked against the eager
   model on the same document (``CompiledTraining``); unless the two losses are the same float,
   the file is deleted and the plan recorded again.
@@ -58,7 +59,7 @@ def plan_file(model: Any) -> Path | None:
     folder = cache_folder()
     # The GPT of micrograd.gpt.model itself (named, not imported: the GPT is a layer above the compiler).
     ours = (type(model).__module__, type(model).__qualname__) == ("micrograd.gpt.model", "GPT")
-    if folder is None or not ours or any(op.edited for op in ops.OPS.values()):
+    if folder is None or not ours:
         return None
     key = hashlib.sha256()
     c = model.config
@@ -117,8 +118,9 @@ def forget_plan(model: Any) -> None:
 
 
 def _arrays(parts: dict[str, Any]) -> dict[str, np.ndarray] | None:
-    """The parts as named arrays and a JSON header; None if a constant is not a plain number."""
-    if parts["constants"]:
+    """The parts as named arrays and a JSON header; None if a constant is not a plain number, or if
+    the plan uses a row whose rule was replaced at run time (the file would outlive the change)."""
+    if parts["constants"] or any(op.edited for op in parts["ops"]):
         return None
     groups = []
     arrays: dict[str, np.ndarray] = {"outputs": parts["outputs"], "needs_grad": parts["needs_grad"]}
@@ -146,6 +148,9 @@ def _parts(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     header = json.loads(arrays["header"].tobytes().decode("utf-8"))
     if header["format"] != FORMAT:
         raise ValueError(f"a plan of format {header['format']}")
+    used = [ops.OPS[name] for name in header["ops"]]
+    if any(op.edited for op in used):
+        raise ValueError("the plan uses a row whose rule was replaced at run time")
     groups = []
     for g, about in enumerate(header["groups"]):
         grid = DenseGrid(*(arrays[f"g{g}_grid_{part}"] for part in _GRID_PARTS)) if about["grid"] else None
@@ -154,4 +159,4 @@ def _parts(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                             arrays[f"g{g}_children"], about["needs_grad"], grid))
     return {"size": header["size"], "n_params": header["n_params"], "outputs": arrays["outputs"],
             "leaves": {name: arrays[f"leaf_{name}"] for name in header["leaves"]}, "groups": groups,
-            "needs_grad": arrays["needs_grad"], "ops": [ops.OPS[name] for name in header["ops"]]}
+            "needs_grad": arrays["needs_grad"], "ops": used}
