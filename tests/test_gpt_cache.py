@@ -137,3 +137,21 @@ def test_the_default_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert gpt_cache.cache_folder() == tmp_path / "micrograd"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert gpt_cache.cache_folder() == Path.home() / ".cache" / "micrograd"
+
+
+def test_at_most_keep_plans_are_kept_the_least_recently_used_go(folder: Path) -> None:
+    import os
+
+    folder.mkdir(parents=True)
+    for i in range(gpt_cache.KEEP + 3):  # plans of earlier versions of the code, oldest first
+        old = folder / f"gpt-plan-{i:032d}.npz"
+        old.write_bytes(b"an old plan")
+        os.utime(old, ns=(i * 10**9, i * 10**9))
+    os.utime(folder / f"gpt-plan-{0:032d}.npz", ns=(10**12, 10**12))  # the oldest, but read just now
+    mine = folder / "mine.txt"
+    mine.write_text("not a plan\n")
+    run()
+    left = sorted(path.name for path in folder.glob("gpt-plan-*.npz"))
+    assert len(left) == gpt_cache.KEEP
+    assert f"gpt-plan-{0:032d}.npz" in left and f"gpt-plan-{1:032d}.npz" not in left
+    assert mine.read_text() == "not a plan\n"

@@ -16,6 +16,7 @@ one file per sizes and version of the code, and reads that back instead of recor
 * Trust, then check: the first step on a plan read from a file is checked against the eager
   model on the same document (``CompiledTraining``); unless the two losses are the same float,
   the file is deleted and the plan recorded again.
+* At most ``KEEP`` plans are kept; the least recently used go first.
 * A file that cannot be read or written is passed over: the cache only ever saves time.
 """
 
@@ -39,6 +40,7 @@ from micrograd.compiler.numpy import DenseGrid, Group
 __all__ = ["cache_folder", "plan_file", "read_plan", "write_plan", "forget_plan"]
 
 FORMAT = 1  # of the file; a new layout of the parts is a new number, and old files are passed over
+KEEP = 16  # plans kept at most: each edit of the code makes a new key, and the least recently used go
 _PACKAGE = Path(__file__).resolve().parent.parent
 _GRID_PARTS = ("out", "weights", "inputs")
 
@@ -80,7 +82,9 @@ def read_plan(model: Any) -> dict[str, Any] | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
-            return _parts({name: stored[name] for name in stored.files})
+            parts = _parts({name: stored[name] for name in stored.files})
+        os.utime(path)  # used now: the last to go when there are too many
+        return parts
     except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError, TypeError):  # JSONDecodeError: a ValueError
         return None  # unreadable, written by another version, or of an op no longer in the table
 
@@ -106,6 +110,9 @@ def write_plan(model: Any, parts: dict[str, Any]) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        kept = sorted(path.parent.glob("gpt-plan-*.npz"), key=lambda file: file.stat().st_mtime_ns)
+        for old in kept[:-KEEP]:
+            old.unlink(missing_ok=True)
     except OSError:
         return
 
