@@ -72,6 +72,17 @@ def test_a_kept_plan_that_computes_otherwise_is_caught_by_the_first_step(folder:
         assert stored["leaf_param_index"].tolist() == right.tolist()  # and kept anew
 
 
+def test_a_wrong_plan_that_cannot_be_deleted_is_not_read_again(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run()
+    (kept,) = folder.glob("gpt-plan-*.npz")
+    with np.load(kept) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["leaf_param_index"] = arrays["leaf_param_index"][::-1].copy()
+    np.savez(kept, **arrays)
+    monkeypatch.setattr(gpt_cache, "forget_plan", lambda model: None)  # as if the folder were read-only
+    assert run().losses == first.losses  # the step after the failed check records; it does not read it again
+
+
 @pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04 torn"])
 def test_an_unreadable_file_is_passed_over(folder: Path, content: bytes) -> None:
     first = run()

@@ -312,6 +312,7 @@ class CompiledTraining:
         self.sequence: SequencePlan | None = None
         self.programs: dict[int, Program] = {}
         self.unchecked = False  # whether the plan was read from the cache and no step has checked it yet
+        self.read_kept = True  # False once a kept plan failed its check: record, whatever the folder holds
 
     def program(self, n: int) -> Program:
         """The program for documents of ``n`` positions, made the first time that length comes up."""
@@ -327,7 +328,7 @@ class CompiledTraining:
         """The plan a run of the same code and sizes kept (see gpt_cache), else recorded now and kept."""
         from micrograd.compiler import gpt_cache
 
-        parts = gpt_cache.read_plan(self.model)
+        parts = gpt_cache.read_plan(self.model) if self.read_kept else None
         if parts is not None:
             self.unchecked = True
             return SequencePlan.from_parts(parts, self.model.mean_loss)
@@ -345,7 +346,7 @@ class CompiledTraining:
         if loss == expected or (math.isnan(loss) and math.isnan(expected)):
             return True
         gpt_cache.forget_plan(self.model)
-        self.sequence, self.programs = None, {}
+        self.sequence, self.programs, self.read_kept = None, {}, False
         return False
 
     def step(self, tokens: Sequence[int]) -> float:

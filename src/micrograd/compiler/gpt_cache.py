@@ -22,6 +22,7 @@ one file per sizes and version of the code, and reads that back instead of recor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -121,7 +122,8 @@ def forget_plan(model: Any) -> None:
     """Delete the model's kept plan (one that gave another loss than the eager model)."""
     path = plan_file(model)
     if path is not None:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a file that cannot be deleted is recorded over next time
+            path.unlink(missing_ok=True)
 
 
 def _arrays(parts: dict[str, Any]) -> dict[str, np.ndarray] | None:
