@@ -23,7 +23,7 @@ import random
 import struct
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -71,15 +71,29 @@ def run_cli(
     done then fails the same on a busy machine as on an idle one, which a wall-clock bound would not.
     ``timeout`` is only a guard against a hang.
     """
+    limit = None if cpu_seconds is None else lambda: _limit_cpu(cpu_seconds)
+    return _child(["-m", "micrograd", *argv], pure, timeout, cwd, env, input, limit)
+
+
+def _child(
+    arguments: list[str],
+    pure: bool | None,
+    timeout: float,
+    cwd: Path | str | None,
+    env: Mapping[str, str] | None,
+    input: str | None,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter run with ``arguments``, its output captured as text, in engine_env's environment."""
     return subprocess.run(
-        [sys.executable, "-m", "micrograd", *argv],
+        [sys.executable, *arguments],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
         env=engine_env(pure, **(env or {})),
         input=input,
-        preexec_fn=None if cpu_seconds is None else lambda: _limit_cpu(cpu_seconds),
+        preexec_fn=preexec,
     )
 
 
@@ -120,15 +134,7 @@ def run_python(
     """``python -c CODE ARGS`` in a fresh interpreter (this one's executable), ``input`` on its stdin; see
     engine_env for ``pure`` and ``env``. With ``check`` a failing child fails the test with its stderr, not
     with a bare exit status; ``timeout`` only guards against a hang."""
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=engine_env(pure, **(env or {})),
-        input=input,
-    )
+    result = _child(["-c", code, *args], pure, timeout, cwd, env, input)
     if check and result.returncode != 0:
         raise AssertionError(f"the child Python exited with status {result.returncode}:\n{result.stderr[-3000:]}")
     return result
