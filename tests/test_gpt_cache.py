@@ -79,7 +79,7 @@ def test_a_wrong_plan_that_cannot_be_deleted_is_not_read_again(folder: Path, mon
         arrays = {name: stored[name] for name in stored.files}
     arrays["leaf_param_index"] = arrays["leaf_param_index"][::-1].copy()
     np.savez(kept, **arrays)
-    monkeypatch.setattr(gpt_cache, "forget_plan", lambda model: None)  # as if the folder were read-only
+    monkeypatch.setattr(gpt_cache, "forget_plan", lambda path: None)  # as if the folder were read-only
     assert run().losses == first.losses  # the step after the failed check records; it does not read it again
 
 
@@ -119,11 +119,11 @@ def test_a_plan_using_a_row_changed_at_run_time_is_neither_read_nor_kept(folder:
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     first = run()
     (kept,) = folder.glob("gpt-plan-*.npz")
-    assert gpt_cache.read_plan(first.model) is not None
+    assert gpt_cache.read_plan(gpt_cache.plan_file(first.model)) is not None
     # As ``OPS["relu"].derivative = ...`` marks it; the flag alone, since replacing a built-in rule
     # here would change every later test of this process.
     monkeypatch.setattr(OPS["relu"], "edited", True)
-    assert gpt_cache.read_plan(first.model) is None
+    assert gpt_cache.read_plan(gpt_cache.plan_file(first.model)) is None
     kept.unlink()
     assert run().losses == first.losses
     assert list(folder.glob("gpt-plan-*.npz")) == []  # and not kept

@@ -37,6 +37,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import CodeType
 from typing import Any
 
@@ -313,6 +314,7 @@ class CompiledTraining:
         self.programs: dict[int, Program] = {}
         self.unchecked = False  # whether the plan was read from the cache and no step has checked it yet
         self.read_kept = True  # False once a kept plan failed its check: record, whatever the folder holds
+        self.plan_path: Path | None = None  # the file of the kept plan (gpt_cache.plan_file), found with the plan
 
     def program(self, n: int) -> Program:
         """The program for documents of ``n`` positions, made the first time that length comes up."""
@@ -328,12 +330,13 @@ class CompiledTraining:
         """The plan a run of the same code and sizes kept (see gpt_cache), else recorded now and kept."""
         from micrograd.compiler import gpt_cache
 
-        parts = gpt_cache.read_plan(self.model) if self.read_kept else None
+        self.plan_path = gpt_cache.plan_file(self.model)  # the package's files are looked at once a run
+        parts = gpt_cache.read_plan(self.plan_path) if self.read_kept else None
         if parts is not None:
             self.unchecked = True
             return SequencePlan.from_parts(parts, self.model.mean_loss)
         sequence = SequencePlan(record_model(self.model), self.model.mean_loss)
-        gpt_cache.write_plan(self.model, sequence.parts())
+        gpt_cache.write_plan(self.plan_path, sequence.parts())
         return sequence
 
     def _check(self, tokens: Sequence[int], loss: float) -> bool:
@@ -345,7 +348,7 @@ class CompiledTraining:
             expected = self.model.loss(tokens).data
         if loss == expected or (math.isnan(loss) and math.isnan(expected)):
             return True
-        gpt_cache.forget_plan(self.model)
+        gpt_cache.forget_plan(self.plan_path)
         self.sequence, self.programs, self.read_kept = None, {}, False
         return False
 

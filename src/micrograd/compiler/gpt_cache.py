@@ -75,10 +75,9 @@ def plan_file(model: Any) -> Path | None:
     return folder / f"gpt-plan-{key.hexdigest()[:32]}.npz"
 
 
-def read_plan(model: Any) -> dict[str, Any] | None:
-    """The parts of the model's plan (``SequencePlan.from_parts``) as a run of the same code and sizes
-    kept them, or None (none kept, or unreadable)."""
-    path = plan_file(model)
+def read_plan(path: Path | None) -> dict[str, Any] | None:
+    """The parts of a plan (``SequencePlan.from_parts``) kept at ``path`` (``plan_file(model)``) by a run
+    of the same code and sizes, or None (none kept, or unreadable)."""
     if path is None or not path.is_file():
         return None
     try:
@@ -90,10 +89,9 @@ def read_plan(model: Any) -> dict[str, Any] | None:
         return None  # unreadable, written by another version, or of an op no longer in the table
 
 
-def write_plan(model: Any, parts: dict[str, Any]) -> None:
-    """Keep the plan's parts (``SequencePlan.parts()``) for the next run: written whole or not at all,
-    and any failure passed over."""
-    path = plan_file(model)
+def write_plan(path: Path | None, parts: dict[str, Any]) -> None:
+    """Keep a plan's parts (``SequencePlan.parts()``) at ``path`` for the next run: written whole or not at
+    all, and any failure passed over."""
     if path is None:
         return
     arrays = _arrays(parts)
@@ -118,9 +116,8 @@ def write_plan(model: Any, parts: dict[str, Any]) -> None:
         return
 
 
-def forget_plan(model: Any) -> None:
-    """Delete the model's kept plan (one that gave another loss than the eager model)."""
-    path = plan_file(model)
+def forget_plan(path: Path | None) -> None:
+    """Delete a kept plan (one that gave another loss than the eager model)."""
     if path is not None:
         with contextlib.suppress(OSError):  # a file that cannot be deleted is recorded over next time
             path.unlink(missing_ok=True)
