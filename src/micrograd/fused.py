@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from micrograd.engine import Value
-from micrograd.ops import _numpy, add_in_order, c_pow, defop, sequential_sum, softmax_parts
+from micrograd.ops import _numpy, add_in_order, c_pow, defop, sequential_sum, softmax_parts, softmax_weights
 
 __all__ = ["ATTEND", "ATTENTION_SCORE", "RMS_SCALE", "attend", "attention_score", "rms_scale", "softmax_weights"]
 
@@ -105,12 +105,6 @@ def attend(scores: Sequence[Value], values: Sequence[Value]) -> Value:
     if not scores:
         raise ValueError("attend: scores is empty")
     return cast(Value, ATTEND(*scores, *values))
-
-
-def softmax_weights(scores: Sequence[Any]) -> list[Any]:
-    """exp(s_t - max) / sum(...) on floats or Values, as microgpt.py's softmax computes it (max a constant)."""
-    exps, inverse = softmax_parts(list(scores))
-    return [e * inverse for e in exps]
 
 
 def _attend_forward(*args: Any) -> Any:

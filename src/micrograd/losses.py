@@ -103,8 +103,7 @@ def softmax(values: Iterable[Scalar]) -> list[Value]:
     if not xs:
         raise ValueError("softmax: values is empty")
     # Shifting by the largest (a constant) changes no result but keeps every exp(.) <= 1: none overflows.
-    exps, inverse = ops.softmax_parts(xs)
-    return [e * inverse for e in exps]
+    return ops.softmax_weights(xs)
 
 
 def log_softmax(values: Iterable[Scalar]) -> list[Value]:
@@ -174,12 +173,6 @@ def _softmax_cross_entropy_stacked_derivative(stacked: Any, out: Any, target: An
         grads = np.exp(stacked - (stacked[target, columns] + out))
     grads[target, columns] -= 1.0
     return grads
-
-
-# The old names of the C-exact functions, now in the op table's math namespace.
-_python_pow = ops.c_pow
-_python_exp = ops.c_exp
-_python_log = ops.c_log
 
 
 SOFTMAX_CROSS_ENTROPY = defop(

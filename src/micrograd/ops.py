@@ -61,6 +61,7 @@ __all__ = [
     "c_pow",
     "sequential_sum",
     "softmax_parts",
+    "softmax_weights",
     "exp",
     "log",
     "tanh",
@@ -554,6 +555,14 @@ def softmax_parts(scores: Any, exact: bool = True) -> tuple[Any, Any]:
         return exps, 1.0 / exps.sum(axis=0)
     exps = c_exp(scores - largest)
     return exps, c_pow(sequential_sum(exps), -1)
+
+
+
+def softmax_weights(scores: Any) -> list[Any]:
+    """exp(s_t - max) / sum(...) of a list of floats or Values, as microgpt.py's softmax computes it:
+    ``softmax_parts``, then each exp times the inverse of the sum."""
+    exps, inverse = softmax_parts(list(scores))
+    return [e * inverse for e in exps]
 
 
 def _silu_forward(x: Any) -> Any:

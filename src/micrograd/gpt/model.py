@@ -14,7 +14,7 @@ from micrograd.fused import RMS_SCALE
 from micrograd.gpt.tokenizer import Tokenizer
 from micrograd.losses import softmax_cross_entropy
 from micrograd.nn import MAX_PARAMETERS, CausalSelfAttention, Embedding, KVCache, Linear, Module, RMSNorm
-from micrograd.ops import add_in_order, relu, softmax_parts
+from micrograd.ops import add_in_order, relu, softmax_parts, softmax_weights
 
 if TYPE_CHECKING:  # for annotations only: torch is imported when to_torch/from_torch are called
     import torch
@@ -359,8 +359,7 @@ class _FloatWeights:
                 q_h = q[lo : lo + hd]
                 # attention_score and attend, written out so that the softmax is taken once per head, not per channel
                 scores = [_dot(q_h, key[lo : lo + hd]) * scale for key in keys]
-                exps, inverse = softmax_parts(scores)
-                weights = [e * inverse for e in exps]
+                weights = softmax_weights(scores)
                 heads += [_dot(weights, [value[j] for value in values]) for j in range(lo, lo + hd)]
             x = [a + b for a, b in zip(_matvec(wo, heads), x, strict=True)]
             hidden = [relu(a) for a in _matvec(fc1, _float_norm(x, eps))]
