@@ -8,7 +8,7 @@ files import conftest: ``from helpers import run_cli, same_bits``.
   micrograd`` in a child process, what a user at a shell sees).
 - Child processes: ``engine_env`` (the environment, with the engine chosen), ``run_python`` and
   ``run_example`` (a script of examples/).
-- Numbers: ``same_bits`` and ``float_bits`` (bit-for-bit comparison, -0.0 and 0.0 differ).
+- Numbers: ``same_bits`` (bit-for-bit comparison, -0.0 and 0.0 differ).
 - Models: ``seeded_mlp`` (an MLP whose initial weights a seed fixes).
 - Optional packages: ``optional`` (the module or None) and ``needs`` (a skip mark naming what is missing).
 - Pictures: ``svg_texts`` (the text of an SVG's text elements).
@@ -143,9 +143,7 @@ def run_python(
 def run_example(name: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run ``examples/NAME`` as a reader of the README would (``python examples/NAME``); ``timeout`` only
     guards against a hang. The result holds the exit status, stdout and stderr; nothing is checked here."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+    return _child([str(ROOT / "examples" / name)], None, timeout, ROOT, None, None)
 
 
 # ----------------------------------------------------------------------
@@ -156,11 +154,6 @@ def run_example(name: str, timeout: float = 600) -> subprocess.CompletedProcess[
 def same_bits(a: float, b: float) -> bool:
     """Whether two floats are the same double, bit for bit (so -0.0 is not 0.0); any NaN equals any NaN."""
     return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
-
-
-def float_bits(x: float) -> str:
-    """A float as exact text (``float.hex``): two runs that print the same text computed the same double."""
-    return float(x).hex()
 
 
 def seeded_mlp(seed: int, nin: int, nouts: list[int], **options: Any) -> Any:

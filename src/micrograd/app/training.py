@@ -293,14 +293,14 @@ def _numpy_installed() -> bool:
     return importlib.util.find_spec("numpy") is not None
 
 
-def resolve_engine(engine: str, loss: str, *, what: str = "engine") -> str:
+def resolve_engine(engine: str, loss: str) -> str:
     """The engine a run uses: 'auto' is the fastest installed one that can run this loss.
 
     An engine asked for by name that cannot run is an error, not a quiet fallback. An old name
-    ("batched") is translated with a FutureWarning; ``what`` names the setting in its messages.
+    ("batched") is translated with a FutureWarning.
     """
     try:
-        engine = canonical_engine(engine, ("auto", *ENGINES), what)
+        engine = canonical_engine(engine, ("auto", *ENGINES), "engine")
     except ValueError:
         raise ValueError(f"unknown engine {engine!r}; choose one of auto, {', '.join(ENGINES)}") from None
     if engine == "auto":
