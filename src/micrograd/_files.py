@@ -164,17 +164,21 @@ def checkpoint_kind(data: dict[str, Any], fail: Callable[[str], Exception]) -> s
     if kind is None:
         return "mlp"
     if kind != GPT_KIND:
-        raise fail(f"'kind' is {_shown(kind)}; this micrograd reads {GPT_KIND!r} checkpoints and MLP ones (no 'kind')")
+        raise fail(f"'kind' is {short_repr(kind)}; this micrograd reads {GPT_KIND!r} checkpoints and MLP ones "
+                   "(no 'kind')")
     return GPT_KIND
 
 
-def _shown(value: object) -> str:
-    """A value of a file for a message, cut short: a huge int or a long string would drown the line."""
+def short_repr(value: object, width: int = 60) -> str:
+    """A value read from a file, for a message, cut to ``width``: a huge int or a long string would drown
+    the line (and an int's repr is refused beyond 4,300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
     try:
         text = repr(value)
-    except ValueError:  # an int with more digits than Python converts to text
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= 60 else text[:57] + "..."
+    except ValueError:  # an int with more digits than Python converts to text, inside a list or dict
+        return f"a {type(value).__name__} holding a huge int"
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def finite_parameters(parameters: dict[str, float]) -> dict[str, float]:

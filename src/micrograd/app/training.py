@@ -38,6 +38,7 @@ from typing import Any, cast
 
 from micrograd import losses, optim
 from micrograd._engine_names import canonical_engine
+from micrograd._files import short_repr
 from micrograd.app import checkpoint, data
 from micrograd.compiler import CompiledLoss, compile_loss
 from micrograd.engine import Value
@@ -613,19 +614,14 @@ def _stored_log_place(extra: dict[str, Any], path: Path, step: int) -> _LogPlace
         raise bad(f"must be an object, got {type(stored).__name__}")
     name, run = stored.get("file"), stored.get("run")
     if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
-        raise bad(f"'file' must be the name of a file beside the checkpoint, got {_shown(name)}")
+        raise bad(f"'file' must be the name of a file beside the checkpoint, got {short_repr(name, 40)}")
     if not isinstance(run, str) or not run:
-        raise bad(f"'run' must be a non-empty string, got {_shown(run)}")
+        raise bad(f"'run' must be a non-empty string, got {short_repr(run, 40)}")
     numbers = [stored.get(key) for key in ("bytes", "records")]
     for key, number in zip(("bytes", "records"), numbers, strict=True):
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-            raise bad(f"{key!r} must be an int >= 0, got {_shown(number)}")
+            raise bad(f"{key!r} must be an int >= 0, got {short_repr(number, 40)}")
     return _LogPlace(path.parent / name, run, cast(int, numbers[0]), cast(int, numbers[1]), step)
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 HISTORY_KEYS = ("step", "loss", "accuracy")  # in every record; "val_accuracy" too when there is validation data

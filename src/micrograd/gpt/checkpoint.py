@@ -20,6 +20,7 @@ from micrograd._files import (
     checkpoint_name,
     finite_parameters,
     read_checkpoint_json,
+    short_repr,
 )
 from micrograd.gpt.model import GPT, GPTConfig
 from micrograd.gpt.tokenizer import PathLike
@@ -157,23 +158,12 @@ def _checked_history(history: object, fail: Fail) -> list[dict[str, Any]]:
             or isinstance(entry["loss"], bool)
             or not isinstance(entry["loss"], (int, float))
         ):
-            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {_short(entry)}")
+            raise fail(f"'extra.history[{i}]' must be {{\"step\": int, \"loss\": number}}, got {short_repr(entry)}")
     try:  # the boundary for numbers leaving the program: the losses are drawn and printed
         finite_outputs("'extra.history' losses", [entry["loss"] for entry in history])
     except NonFiniteOutput as error:
         raise fail(str(error)) from None
     return history
-
-
-def _short(value: object) -> str:
-    """A value for a message: a huge int's repr is thousands of digits (or refused beyond 4300)."""
-    if isinstance(value, int) and value.bit_length() > 128:
-        return f"an int of {value.bit_length()} bits"
-    try:
-        shown = repr(value)
-    except ValueError:  # an int with too many digits inside a list or dict
-        return f"a {type(value).__name__} holding a huge int"
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _unseeded_model(config: GPTConfig, chars: Sequence[str]) -> GPT:
@@ -213,16 +203,16 @@ def _training_stream(info: object, num_parameters: int, fail: Callable[[str], Ex
         raise fail("'extra.training' must be an object")
     for key in ("seed", "steps", "num_docs"):
         if isinstance(info.get(key), bool) or not isinstance(info.get(key), int):
-            raise fail(f"'extra.training.{key}' must be an int, got {_short(info.get(key))}")
+            raise fail(f"'extra.training.{key}' must be an int, got {short_repr(info.get(key))}")
     if info["steps"] < 1 or info["num_docs"] < 1:
         raise fail("'extra.training' steps and num_docs must be at least 1")
     if isinstance(info.get("lr"), bool) or not isinstance(info.get("lr"), (int, float)):
-        raise fail(f"'extra.training.lr' must be a number, got {_short(info.get('lr'))}")
+        raise fail(f"'extra.training.lr' must be a number, got {short_repr(info.get('lr'))}")
     stream = info.get("stream")
     if stream is None:
         if info["num_docs"] > MAX_REPLAYED_DOCUMENTS:
-            raise fail(f"'extra.training.num_docs' is {_short(info['num_docs'])}; without a stored 'stream' at most "
-                       f"{MAX_REPLAYED_DOCUMENTS:,} documents are replayed to find the run's random stream")
+            raise fail(f"'extra.training.num_docs' is {short_repr(info['num_docs'])}; without a stored 'stream' "
+                       f"at most {MAX_REPLAYED_DOCUMENTS:,} documents are replayed to find the run's random stream")
         return _sampling_rng(info["seed"], info["num_docs"], num_parameters)
     problem = ("'extra.training.stream' must be {\"key\": 4992 hex digits, \"pos\": 0..624, "
                "\"gauss_next\": number or null}")

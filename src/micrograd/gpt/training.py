@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from micrograd._engine_names import GPT_OLD_SPELLINGS, canonical_engine
+from micrograd._files import short_repr
 from micrograd._gradmode import collector_paused as _collector_paused
-from micrograd.gpt.checkpoint import CheckpointError, _short, _stream_to_json, load_checkpoint, save
+from micrograd.gpt.checkpoint import CheckpointError, _stream_to_json, load_checkpoint, save
 from micrograd.gpt.model import GPT, GPTConfig
 from micrograd.gpt.tokenizer import PathLike, Tokenizer
 from micrograd.optim import LinearLR, PaperAdam
@@ -302,7 +303,7 @@ class Training:
         batch_size = info.get("batch_size", 1)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise CheckpointError(f"checkpoint {name!r}: 'extra.training.batch_size' must be an int >= 1, "
-                                  f"got {_short(batch_size)}")
+                                  f"got {short_repr(batch_size)}")
         config: GPTConfig = checkpoint["config"]
         training = cls.start(
             docs, steps, seed=seed, lr=lr, n_embd=config.n_embd, n_head=config.n_head, n_layer=config.n_layer,
@@ -310,7 +311,7 @@ class Training:
         )
         if len(training.docs) != info.get("num_docs"):
             raise CheckpointError(f"checkpoint {name!r} was trained on other documents than these "
-                                  f"({_short(info.get('num_docs'))} documents, not {len(training.docs):,})")
+                                  f"({short_repr(info.get('num_docs'))} documents, not {len(training.docs):,})")
         if _documents_digest(training.docs) != info.get("docs_sha256"):
             raise CheckpointError(f"checkpoint {name!r} was trained on other documents than these")
         if training.model.chars != checkpoint["chars"] or training.model.config != config:
