@@ -23,6 +23,7 @@ one file per sizes and version of the code, and reads that back instead of recor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -43,7 +44,7 @@ __all__ = ["cache_folder", "plan_file", "read_plan", "write_plan", "forget_plan"
 FORMAT = 1  # of the file; a new layout of the parts is a new number, and old files are passed over
 KEEP = 16  # plans kept at most: each edit of the code makes a new key, and the least recently used go
 _PACKAGE = Path(__file__).resolve().parent.parent
-_GRID_PARTS = ("out", "weights", "inputs")
+_GRID_PARTS = tuple(part.name for part in dataclasses.fields(DenseGrid))
 
 
 def cache_folder() -> Path | None:
@@ -136,7 +137,7 @@ def _arrays(parts: dict[str, Any]) -> dict[str, np.ndarray] | None:
         if not all(type(value) in (int, float) for value in group.attrs.values()):
             return None
         groups.append({"op": group.op.name, "attrs": dict(group.attrs), "tokens": list(group.tokens),
-                       "needs_grad": group.needs_grad, "grid": group.grid is not None})
+                       "grid": group.grid is not None})  # (needs_grad: a program works it out for its cut)
         arrays[f"g{g}_out"], arrays[f"g{g}_children"] = group.out, group.children
         for name, positions in group.tokens.items():
             arrays[f"g{g}_token_{name}"] = positions
@@ -162,7 +163,7 @@ def _parts(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         grid = DenseGrid(*(arrays[f"g{g}_grid_{part}"] for part in _GRID_PARTS)) if about["grid"] else None
         tokens = {name: arrays[f"g{g}_token_{name}"] for name in about["tokens"]}
         groups.append(Group(ops.OPS[about["op"]], about["attrs"], tokens, arrays[f"g{g}_out"],
-                            arrays[f"g{g}_children"], about["needs_grad"], grid))
+                            arrays[f"g{g}_children"], grid=grid))
     return {"size": header["size"], "n_params": header["n_params"], "outputs": arrays["outputs"],
             "leaves": {name: arrays[f"leaf_{name}"] for name in header["leaves"]}, "groups": groups,
             "needs_grad": arrays["needs_grad"], "ops": used}
