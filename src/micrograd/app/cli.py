@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TextIO
 from micrograd._files import DEFAULT_READ_LIMIT, atomic_write, set_read_limit
 from micrograd.app.data import parses_as_float
 from micrograd.app.flags import (
+    Words,
     add_max_file_option,
     finite_float,
     non_negative_int,
@@ -650,25 +651,11 @@ ENGINE_HELP = (
 )
 
 
-class _Words(tuple[str, ...]):
-    """An option's choices that also accept old spellings, which the help and the errors do not list."""
-
-    old: frozenset[str]
-
-    def __new__(cls, words: Sequence[str], old: Sequence[str]) -> _Words:
-        choices = super().__new__(cls, words)
-        choices.old = frozenset(old)
-        return choices
-
-    def __contains__(self, value: object) -> bool:
-        return value in self.old or super().__contains__(value)
-
-
-def _engine_choices() -> _Words:
+def _engine_choices() -> Words:
     from micrograd._engine_names import OLD_SPELLINGS
     from micrograd.app.training import ENGINES
 
-    return _Words(("auto", *ENGINES), [old for old, new in OLD_SPELLINGS.items() if new in ENGINES])
+    return Words(("auto", *ENGINES), [old for old, new in OLD_SPELLINGS.items() if new in ENGINES])
 
 
 def _engine(args: argparse.Namespace) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 
 __all__ = [
+    "Words",
     "add_max_file_option",
     "whole_number",
     "positive_int",
@@ -15,6 +17,20 @@ __all__ = [
     "temperature",
     "output_folder",
 ]
+
+
+class Words(tuple[str, ...]):
+    """An option's choices that also accept old spellings, which the help and the errors do not list."""
+
+    old: frozenset[str]
+
+    def __new__(cls, words: Sequence[str], old: Sequence[str]) -> Words:
+        choices = super().__new__(cls, words)
+        choices.old = frozenset(old)
+        return choices
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.old or super().__contains__(value)
 
 
 def whole_number(text: str) -> int:

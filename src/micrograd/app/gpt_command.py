@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from micrograd._engine_names import DEVICES, DTYPES
+from micrograd._engine_names import DEVICES, DTYPES, GPT_OLD_SPELLINGS
 from micrograd.app.flags import (
+    Words,
     add_max_file_option,
     non_negative_int,
     output_folder,
@@ -50,7 +51,6 @@ DEFAULT_CHECKPOINT = DEFAULT_OUT / CHECKPOINT_NAME
 TEMPERATURE_HELP = ("sampling temperature, > 0: lower picks likelier characters, higher more varied ones; "
                     "near 0 (e.g. 1e-9) every character is the likeliest, the same as greedy decoding (default: 0.5)")
 ENGINES = ("auto", "eager", "numpy", "torch")
-OLD_ENGINES = ("compiled",)  # still accepted, with a one-line note (micrograd._engine_names.GPT_OLD_SPELLINGS)
 DATA_MODES = ("lines", "windows")
 
 # The settings of a new run, with their defaults; on --resume they come from the checkpoint.
@@ -92,7 +92,8 @@ def add_gpt_command(sub: Any) -> None:
     train.add_argument("--n-layer", type=positive_int, help="transformer layers (default: 1)")
     train.add_argument("--block-size", type=positive_int, help="longest sequence, BOS included (default: 16)")
     train.add_argument("--lr", type=positive_float, help="learning rate, decayed linearly to 0 (default: 0.01)")
-    train.add_argument("--engine", default="auto", choices=ENGINES + OLD_ENGINES, metavar="{" + ",".join(ENGINES) + "}",
+    # The old names (GPT_OLD_SPELLINGS) are accepted, with a one-line note, but listed nowhere.
+    train.add_argument("--engine", default="auto", choices=Words(ENGINES, tuple(GPT_OLD_SPELLINGS)),
                        help="eager: a graph of Values every step; numpy: recorded once per document length, "
                        "replayed with numpy arrays (the same losses); torch: the same model in PyTorch, for "
                        "batches and bigger models; auto (default): numpy when numpy is installed, else eager")
