@@ -186,8 +186,8 @@ def _train_command(args: argparse.Namespace, engine: str, ranks: Any) -> int:
         _check_sizes(settings)
         data_mode = args.data_mode or "lines"
         docs = gpt.read_documents(_data_path(args.data), data_mode, settings["block_size"])
-        vocab_size = len(set("".join(docs))) + 1
-        _check_scalar_size(engine, gpt.GPTConfig(vocab_size, *(settings[key] for key in _SIZES)))
+        sizes = {key: settings[key] for key in ("n_embd", "n_head", "n_layer", "block_size")}
+        _check_scalar_size(engine, gpt.GPTConfig(gpt.Tokenizer.from_documents(docs).vocab_size, **sizes))
         training = gpt.Training.start(docs, **settings, engine=engine, **device)
         data_name = args.data
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else DEFAULT_OUT)
@@ -238,9 +238,6 @@ def _train_command(args: argparse.Namespace, engine: str, ranks: Any) -> int:
     for i, name in enumerate(names, 1):
         print(f"sample {i:2d}: {name}")
     return 0
-
-
-_SIZES = ("n_embd", "n_head", "n_layer", "block_size")  # GPTConfig's fields after vocab_size, in order
 
 
 def _engine_summary(training: Any, ranks: Any) -> str:
