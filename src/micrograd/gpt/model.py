@@ -229,6 +229,13 @@ class GPT(Module):
         self, num: int = 20, temperature: float = 0.5, seed: int | None = None, prefix: str = ""
     ) -> Iterator[str]:
         """The documents of ``generate()``, each yielded as soon as it is drawn; the arguments are checked at once."""
+        return self._draw(num, temperature, *self._sampling(num, temperature, seed, prefix))
+
+    def _sampling(
+        self, num: int, temperature: float, seed: int | None, prefix: str
+    ) -> tuple[Callable[..., list[int]], list[int]]:
+        """``samples``' arguments checked, as the draw they ask for: the stream's ``choices`` (``Random(seed)``,
+        else ``model.rng``, else ``random``) and the prefix's tokens. Any sampler of this model starts here."""
         if isinstance(num, bool) or not isinstance(num, int) or num < 0:
             raise ValueError(f"generate: num must be an int >= 0, got {num!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
@@ -245,7 +252,7 @@ class GPT(Module):
             choices: Callable[..., list[int]] = random.Random(seed).choices
         else:
             choices = self.rng.choices if self.rng is not None else random.choices
-        return self._draw(num, temperature, choices, forced)
+        return choices, forced
 
     def _draw(
         self, num: int, temperature: float, choices: Callable[..., list[int]], forced: list[int]

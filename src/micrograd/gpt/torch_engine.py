@@ -22,7 +22,6 @@ Needs PyTorch (``pip install 'micrograd[torch]'``); importing this module does n
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -339,15 +338,7 @@ def sample_with_module(module: Any, model: Any, num: int, temperature: float, se
     The draws are the Values model's: ``random.choices`` from ``model.rng`` (or ``Random(seed)``) with the
     weights of ``_sampling_weights``, so a module with the same weights gives the same documents.
     """
-    # Checks every argument as GPT.samples does; num 0 draws nothing, so model.rng is not touched.
-    model.samples(0, temperature, seed, prefix)
-    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-        raise ValueError(f"generate: num must be an int >= 0, got {num!r}")
-    if seed is not None:
-        choices: Callable[..., list[int]] = random.Random(seed).choices
-    else:
-        choices = model.rng.choices if model.rng is not None else random.choices
-    return _draw(module, model, num, temperature, choices, model.tokenizer.encode(prefix))
+    return _draw(module, model, num, temperature, *model._sampling(num, temperature, seed, prefix))
 
 
 def _draw(module: Any, model: Any, num: int, temperature: float, choices: Callable[..., list[int]],
