@@ -200,8 +200,8 @@ class _Writer:
         pass_back = {"node": self.node_backward, "block": self.block_backward, "group": self.group_backward}
         for what, number in reversed(self.statements()):
             pass_back[what](number, grads)
-        body = grads.lines  # gradient_lines starts a list of its own
-        return body + self.gradient_lines(grads)
+        self.gradient_lines(grads)
+        return grads.lines
 
     def seed(self, grads: _Gradients) -> None:
         """d loss / d loss: a column of ``scale`` (each example's loss counts ``scale`` in the total).
@@ -271,9 +271,9 @@ class _Writer:
                 for i, child in enumerate(block.inputs):
                     grads.add(child, f"dA{number}[:, {i}]")
 
-    def gradient_lines(self, grads: _Gradients) -> list[str]:
+    def gradient_lines(self, grads: _Gradients) -> None:
         """Every parameter's gradient, summed over the batch and over its uses, in one ``np.bincount``."""
-        lines = grads.lines = []
+        lines = grads.lines
         scatter = grads.scatter
         slots = sorted(grads.param_terms)
         if slots:
@@ -288,7 +288,6 @@ class _Writer:
             lines.append("                       minlength=n_theta)")
         else:
             lines.append("gradient = np.zeros(n_theta)")
-        return lines
 
     def local_derivatives(self, k: int, lines: list[str]) -> list[str | None]:
         """d node / d child for each child (None: exactly 1); may add a statement to ``lines``."""
@@ -524,8 +523,8 @@ class _GroupWriter(_Writer):
             f"G[inputs{g}] += dY{g} @ V[weights{g}]",
         ]
 
-    def gradient_lines(self, grads: _Gradients) -> list[str]:
-        return [
+    def gradient_lines(self, grads: _Gradients) -> None:
+        grads.lines += [
             "# every parameter's gradient: its plain slots, and the rows of tables the tokens picked",
             "gradient = np.zeros(n_params)",
             "gradient[param_index] = G[param_slots]",
