@@ -143,17 +143,6 @@ def _hidden_sizes(text: str) -> list[int]:
 # ----------------------------------------------------------------------
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
-    """A tqdm bar when tqdm is installed and wanted; otherwise None (plain lines are printed instead)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc="training", unit="step", leave=False, file=sys.stderr)
-
-
 class LossRiseWatch:
     """Notices, once per run, a loss that has grown tenfold over its best so far.
 
@@ -186,28 +175,24 @@ class LossRiseWatch:
 
 def _train_loop(run: Any, checkpoint_every: int, show_progress: bool, watch: LossRiseWatch) -> bool:
     """Run to the end (or to Ctrl-C), saving the checkpoint on schedule; True if it finished."""
-    from micrograd.app.training import StopRequests
+    from micrograd.app.training import StopRequests, closing_bar, progress_bar
 
-    bar = _progress(run.config.steps, run.step, show_progress)
+    bar = progress_bar(run.config.steps, run.step) if show_progress else None
     finished = True
-    try:
-        with StopRequests() as stop:
-            for record in run.steps():
-                watch.see(record)
-                if bar is not None:
-                    postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
-                    if "val_accuracy" in record:
-                        postfix["val"] = f"{100 * record['val_accuracy']:.1f}%"
-                    bar.set_postfix(postfix, refresh=False)
-                    bar.update(1)
-                if checkpoint_every and run.step % checkpoint_every == 0 and run.step < run.config.steps:
-                    run.save()
-                if stop.requested:
-                    finished = run.step >= run.config.steps
-                    break
-    finally:  # also when a step fails: the bar's line is cleared, so the error starts a line of its own
-        if bar is not None:
-            bar.close()
+    with StopRequests() as stop, closing_bar(bar):
+        for record in run.steps():
+            watch.see(record)
+            if bar is not None:
+                postfix = {"loss": f"{record['loss']:.4f}", "acc": f"{100 * record['accuracy']:.1f}%"}
+                if "val_accuracy" in record:
+                    postfix["val"] = f"{100 * record['val_accuracy']:.1f}%"
+                bar.set_postfix(postfix, refresh=False)
+                bar.update(1)
+            if checkpoint_every and run.step % checkpoint_every == 0 and run.step < run.config.steps:
+                run.save()
+            if stop.requested:
+                finished = run.step >= run.config.steps
+                break
     run.save()
     return finished
 

@@ -453,14 +453,14 @@ def _train(
     temperature: float,
 ) -> bool:
     """Run to the end (or to Ctrl-C), saving every ``every`` steps (not without a path); True if it finished."""
-    from micrograd.app.training import StopRequests
+    from micrograd.app.training import StopRequests, closing_bar, progress_bar
 
-    bar = None if quiet else _progress_bar(training.num_steps, training.step)
+    bar = None if quiet else progress_bar(training.num_steps, training.step)
     plain_every = max(1, training.num_steps // 20)
     snapshot_every = max(1, training.num_steps // 10)
     if snapshots is not None and training.step == 0:
         _snapshot(training, snapshots, temperature)  # the untrained model's names
-    with StopRequests() as stop, _closing(bar):
+    with StopRequests() as stop, closing_bar(bar):
         for step, loss in training.run():
             if bar is not None:
                 bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
@@ -474,25 +474,6 @@ def _train(
             if stop.requested:
                 break
     return bool(training.done)
-
-
-@contextlib.contextmanager
-def _closing(bar: Any) -> Iterator[None]:
-    """Close the progress bar however the loop ends, so that an error's line is not written onto it."""
-    try:
-        yield
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _progress_bar(total: int, initial: int) -> Any:
-    """A tqdm bar on stderr when tqdm is installed (the `cli` extra); else None, and plain lines are printed."""
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc="training", unit="step", leave=False, file=sys.stderr)
 
 
 def _note(text: str) -> None:

@@ -22,6 +22,7 @@ are kept in two places, so that a save costs the same at step 100 and at step
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib.util
@@ -30,6 +31,7 @@ import math
 import os
 import random
 import signal
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -727,6 +729,25 @@ def resume_run(path: Path, out_dir: Path, steps: int | None = None, engine: str 
     if run.step > config.steps:
         raise ValueError(f"{path}: checkpoint is at step {run.step}, past --steps {config.steps}")
     return run
+
+
+def progress_bar(total: int, initial: int) -> Any:
+    """A tqdm bar on stderr when tqdm is installed (the `cli` extra); else None, and plain lines are printed."""
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc="training", unit="step", leave=False, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def closing_bar(bar: Any) -> Iterator[None]:
+    """Close the progress bar (if any) however the loop ends, so that an error's line starts a line of its own."""
+    try:
+        yield
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class StopRequests:
