@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micrograd import ops
-from micrograd._files import CheckpointError, PathLike, checkpoint_failure, checkpoint_name, read_checkpoint_json
-from micrograd._mlp_checkpoint import check_mlp_checkpoint
 from micrograd.engine import Scalar, Value, linear
 from micrograd.fused import attend, attention_score, rms_scale, softmax_weights
 from micrograd.ops import _float_sigmoid as _stable_sigmoid
+
+if TYPE_CHECKING:
+    from micrograd._files import CheckpointError, PathLike
 
 __all__ = [
     "Module",
@@ -284,12 +285,19 @@ def load(path: PathLike) -> MLP:
 
 def read_checkpoint(path: PathLike) -> tuple[dict[str, Any], MLP]:
     """The checkpoint's checked contents and the MLP they describe, from one read of the file."""
+    # The file readers are imported when a file is read: `from micrograd.nn import MLP` stays as quick as
+    # the engine (they were a quarter of this module's import), as in micrograd/__init__.py.
+    from micrograd._files import checkpoint_failure, checkpoint_name, read_checkpoint_json
+
     name = checkpoint_name(path, "micrograd.nn.load")
     return checkpoint_from_data(name, read_checkpoint_json(name, checkpoint_failure(name)))
 
 
 def checkpoint_from_data(name: str, data: dict[str, Any]) -> tuple[dict[str, Any], MLP]:
     """Check an MLP checkpoint already parsed from the file ``name``; its contents and its MLP."""
+    from micrograd._files import checkpoint_failure
+    from micrograd._mlp_checkpoint import check_mlp_checkpoint
+
     fail = checkpoint_failure(name)
     checkpoint = check_mlp_checkpoint(data, ACTIVATIONS, fail)
     try:
@@ -537,3 +545,12 @@ class CausalSelfAttention(Module):
 def _check_parameter_total(owner: str, count: int) -> None:
     if count > MAX_PARAMETERS:
         raise ValueError(f"{owner}: {count:,} parameters; the limit is {MAX_PARAMETERS:,}")
+
+
+def __getattr__(name: str) -> object:
+    # CheckpointError (micrograd.CheckpointError) is imported when first asked for, with the file readers.
+    if name == "CheckpointError":
+        from micrograd._files import CheckpointError
+
+        return CheckpointError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
