@@ -101,11 +101,7 @@ def microgpt_lines(comparison: Comparison, seed: int = MICROGPT_SEED, data: obje
             f"Training loop alone (arrival of the first to the last step line): {ms(loop[0])} vs {ms(loop[1])} "
             f"per step, ratio {loop[2]:.2f}x ({loop[3]:.2f}x - {loop[4]:.2f}x)."
         )
-    lines.append(
-        f"Parity, every round: all {steps} losses equal to 1e-9 relative (largest relative difference "
-        f"{comparison.worst:.1e}), the {comparison.samples} sampled names identical. Ours imported Value from "
-        f"{ours[0]['micrograd']}."
-    )
+    lines.append(f"Parity, every round: {_parity_words(comparison)}. Ours imported Value from {ours[0]['micrograd']}.")
     return lines
 
 
