@@ -143,14 +143,7 @@ def work_w1_torch(data: dict[str, Any], steps: int, batched: bool) -> dict[str, 
                 h = h @ params[2 * i].T + params[2 * i + 1]
                 h = torch.relu(h) if i < 2 else h
             data_loss = torch.relu(1 - yt * h[:, 0]).mean()
-            total: Any = data_loss + alpha * sum((p * p).sum() for p in params)
-            for p in params:
-                p.grad = None
-            total.backward()
-            with torch.no_grad():
-                for p in params:
-                    p -= (1.0 - 0.9 * (k % 100) / 100) * p.grad
-            return float(total)
+            return _sgd_step(data_loss + alpha * sum((p * p).sum() for p in params), params, k)
 
     else:  # one 0-d tensor per scalar, exactly the micrograd way
         neurons = []
@@ -175,17 +168,24 @@ def work_w1_torch(data: dict[str, Any], steps: int, batched: bool) -> dict[str, 
             inputs = [[torch.tensor(v, dtype=dt) for v in row] for row in X]
             scores = list(map(model, inputs))
             losses = [torch.relu(1 + -yi * s) for yi, s in zip(y, scores, strict=False)]
-            total: Any = sum(losses) * (1.0 / len(losses)) + alpha * sum(p * p for p in scalar_params)
-            for p in scalar_params:
-                p.grad = None
-            total.backward()
-            with torch.no_grad():
-                for p in scalar_params:
-                    p -= (1.0 - 0.9 * (k % 100) / 100) * p.grad
-            return float(total)
+            total = sum(losses) * (1.0 / len(losses)) + alpha * sum(p * p for p in scalar_params)
+            return _sgd_step(total, scalar_params, k)
 
     times, losses = _timed_steps(step, steps)
     return {"times": times, "losses": losses}
+
+
+def _sgd_step(total: Any, params: list[Any], k: int) -> float:
+    """Backward from the torch loss ``total`` and the moons demo's SGD step k on ``params``; the loss as a float."""
+    import torch
+
+    for p in params:
+        p.grad = None
+    total.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= (1.0 - 0.9 * (k % 100) / 100) * p.grad
+    return float(total)
 
 
 def mixed_program(n_nodes: int, seed: int) -> tuple[list[float], list[tuple[int, int, int, int]], list[int]]:
